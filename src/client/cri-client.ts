@@ -1,0 +1,82 @@
+// A typed, promise-based CRI client over a unix socket: used by the tests, the benchmark and tooling.
+import * as grpc from '@grpc/grpc-js';
+import { loadCri } from '../proto/load';
+import type { RuntimeServiceClient } from '../generated/runtime/v1/RuntimeService';
+import type { ImageServiceClient } from '../generated/runtime/v1/ImageService';
+
+/** The request and response types of a unary method, read off its simplest generated overload. */
+type UnaryOf<F> = F extends {
+  (argument: infer Req, callback: grpc.requestCallback<infer Res>): grpc.ClientUnaryCall;
+}
+  ? (request: Req, options?: CallOptions) => Promise<Res>
+  : never;
+
+type UnaryMethods<C> = {
+  [K in keyof C as UnaryOf<C[K]> extends never ? never : K]: UnaryOf<C[K]>;
+};
+
+export interface CallOptions {
+  /** Deadline in milliseconds from now. */
+  timeoutMs?: number;
+}
+
+export type RuntimeApi = UnaryMethods<RuntimeServiceClient>;
+export type ImageApi = UnaryMethods<ImageServiceClient>;
+
+export interface CriClient {
+  runtime: RuntimeApi;
+  image: ImageApi;
+  /** The raw clients, for streaming RPCs. */
+  rawRuntime: RuntimeServiceClient;
+  rawImage: ImageServiceClient;
+  close(): void;
+}
+
+/** Accepts `unix:///path`, `unix:/path` or a bare absolute path. */
+export function normaliseEndpoint(endpoint: string): string {
+  if (endpoint.startsWith('unix://')) return endpoint;
+  if (endpoint.startsWith('unix:')) return `unix://${endpoint.slice('unix:'.length)}`;
+  if (endpoint.startsWith('/')) return `unix://${endpoint}`;
+  throw new Error(`unsupported CRI endpoint ${JSON.stringify(endpoint)}: want unix:///path/to/socket`);
+}
+
+function promisify<C extends grpc.Client>(client: C, names: readonly string[]): UnaryMethods<C> {
+  const api: Record<string, unknown> = {};
+  const table = client as unknown as Record<string, Function>;
+  for (const name of names) {
+    api[name] = (request: unknown, options: CallOptions = {}) =>
+      new Promise((resolve, reject) => {
+        const callOptions: grpc.CallOptions = {};
+        if (options.timeoutMs !== undefined) callOptions.deadline = Date.now() + options.timeoutMs;
+        table[name].call(client, request, callOptions, (err: grpc.ServiceError | null, res: unknown) =>
+          err ? reject(err) : resolve(res),
+        );
+      });
+  }
+  return api as UnaryMethods<C>;
+}
+
+function unaryNames(service: grpc.ServiceDefinition): string[] {
+  return Object.entries(service)
+    .filter(([, def]) => !def.requestStream && !def.responseStream)
+    .map(([name]) => name);
+}
+
+export function connectCri(endpoint: string): CriClient {
+  const { runtime } = loadCri();
+  const target = normaliseEndpoint(endpoint);
+  const credentials = grpc.credentials.createInsecure();
+  const options = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
+  const rawRuntime = new runtime.v1.RuntimeService(target, credentials, options);
+  const rawImage = new runtime.v1.ImageService(target, credentials, options);
+  return {
+    runtime: promisify(rawRuntime, unaryNames(runtime.v1.RuntimeService.service)),
+    image: promisify(rawImage, unaryNames(runtime.v1.ImageService.service)),
+    rawRuntime,
+    rawImage,
+    close() {
+      rawRuntime.close();
+      rawImage.close();
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// berth's own error classes. Domain modules throw these; the gRPC layer maps each code to a status code.
+
+export type ErrorCode =
+  | 'NOT_FOUND'
+  | 'INVALID_ARGUMENT'
+  | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
+  | 'DEADLINE_EXCEEDED'
+  | 'UNAVAILABLE'
+  | 'UNIMPLEMENTED'
+  | 'INTERNAL';
+
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NOT_FOUND', message, options);
+  }
+}
+
+export class InvalidArgumentError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+export class AlreadyExistsError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ALREADY_EXISTS', message, options);
+  }
+}
+
+export class FailedPreconditionError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FAILED_PRECONDITION', message, options);
+  }
+}
+
+export class DeadlineExceededError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DEADLINE_EXCEEDED', message, options);
+  }
+}
+
+export class UnavailableError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, options);
+  }
+}
+
+export class UnimplementedError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNIMPLEMENTED', message, options);
+  }
+}
+
+/** Anything that is not a BerthError is an internal error. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  return err instanceof BerthError ? err.code : 'INTERNAL';
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,19 @@
+// berth's logger: pino, JSON by default, human-readable when stderr is a terminal (or log_format = "text").
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export interface LogOptions {
+  level: string;
+  format: 'auto' | 'json' | 'text' | string;
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const text = opts.format === 'text' || (opts.format === 'auto' && process.stderr.isTTY === true);
+  const base = { level: opts.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (text) {
+    return pino(base, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true }));
+  }
+  return pino(base, pino.destination({ dest: 2, sync: true }));
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// berthd: the berth CRI runtime daemon. Sub-commands: serve (default), config, version.
+import { loadConfig } from './config/load';
+import { parseArgs, usage, UsageError, type ParsedArgs } from './config/flags';
+import { printConfig } from './config/print';
+import { configSchema, type BerthConfig } from './config/schema';
+import { ConfigError } from './config/schema-kit';
+import { startDaemon } from './daemon';
+import { createLogger } from './log';
+import { packageJson } from './util/package-root';
+
+const EXIT_USAGE = 2;
+
+function configFrom(args: ParsedArgs): BerthConfig {
+  return loadConfig({ path: args.configPath, explicit: args.configExplicit }, args.overrides);
+}
+
+async function serve(config: BerthConfig): Promise<void> {
+  const log = createLogger({ level: config.log_level, format: config.log_format });
+  const daemon = await startDaemon(config, log).catch((err: Error) => {
+    log.fatal({ err }, `berthd failed to start: ${err.message}`);
+    process.exit(1);
+  });
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    daemon.stop(signal).then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const [command = 'serve', ...rest] = args.command;
+  if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  switch (command) {
+    case 'serve':
+      return serve(configFrom(args));
+    case 'config':
+      process.stdout.write(printConfig(configSchema, configFrom(args)));
+      return;
+    case 'version':
+      process.stdout.write(`berth ${packageJson().version}\n`);
+      return;
+    case 'help':
+      process.stdout.write(usage());
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`berthd: ${err.message}\n\n${usage()}`);
+  } else if (err instanceof ConfigError) {
+    process.stderr.write(`berthd: invalid configuration: ${err.message}\n`);
+  } else {
+    process.stderr.write(`berthd: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+  process.exit(EXIT_USAGE);
+});

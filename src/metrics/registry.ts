@@ -1,0 +1,27 @@
+// The prom-client registry berth's metrics live in, and the metrics of the gRPC layer.
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  rpcDuration: Histogram<'service' | 'method' | 'code'>;
+  rpcErrors: Counter<'service' | 'method' | 'code'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'berth_' });
+  const rpcDuration = new Histogram({
+    name: 'berth_grpc_request_duration_seconds',
+    help: 'Latency of CRI gRPC calls, by method and gRPC status code.',
+    labelNames: ['service', 'method', 'code'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [registry],
+  });
+  const rpcErrors = new Counter({
+    name: 'berth_grpc_request_errors_total',
+    help: 'CRI gRPC calls that ended with a status other than OK, by method and gRPC status code.',
+    labelNames: ['service', 'method', 'code'] as const,
+    registers: [registry],
+  });
+  return { registry, rpcDuration, rpcErrors };
+}

@@ -1,0 +1,32 @@
+import type { StatusRequest__Output } from '../../generated/runtime/v1/StatusRequest';
+import type { StatusResponse } from '../../generated/runtime/v1/StatusResponse';
+import type { RuntimeCondition } from '../../generated/runtime/v1/RuntimeCondition';
+import { findNetworkConfig } from '../../network/cni-config';
+import { HANDLER_FEATURES, listHandlers } from '../../oci/handlers';
+import type { UnaryHandler } from '../instrument';
+import type { ServerDeps } from '../deps';
+
+async function networkCondition(deps: ServerDeps): Promise<RuntimeCondition> {
+  const { conf_dir, network_name } = deps.config.network;
+  const lookup = await findNetworkConfig(conf_dir, network_name);
+  if (lookup.ready) return { type: 'NetworkReady', status: true };
+  return { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: lookup.message };
+}
+
+export function status(deps: ServerDeps): UnaryHandler<StatusRequest__Output, StatusResponse> {
+  return async (request) => {
+    const conditions: RuntimeCondition[] = [{ type: 'RuntimeReady', status: true }, await networkCondition(deps)];
+    const features = {
+      recursive_read_only_mounts: HANDLER_FEATURES.recursiveReadOnlyMounts,
+      user_namespaces: HANDLER_FEATURES.userNamespaces,
+    };
+    const info: Record<string, string> = {};
+    if (request.verbose) info.config = JSON.stringify(deps.config);
+    return {
+      status: { conditions },
+      info,
+      runtime_handlers: listHandlers(deps.config).map((h) => ({ name: h.name, features })),
+      features: { supplemental_groups_policy: false },
+    };
+  };
+}

@@ -1,0 +1,160 @@
+// The one wrapper around every CRI RPC, in the spirit of containerd's instrumented service:
+// refuses calls until start-up recovery is done, times and logs each call, records metrics, tracks
+// in-flight calls for a graceful shutdown, and maps berth's errors to gRPC status codes.
+// Handlers never build gRPC statuses themselves.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { errorCodeOf, messageOf, type ErrorCode } from '../errors';
+import type { Metrics } from '../metrics/registry';
+import type { InflightCalls } from './inflight';
+
+export interface CallContext {
+  /** Aborted when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+export type StreamHandler<Req, Res> = (request: Req, ctx: CallContext) => AsyncIterable<Res>;
+
+type HandlerOf<H> =
+  H extends grpc.handleUnaryCall<infer Req, infer Res>
+    ? UnaryHandler<Req, Res>
+    : H extends grpc.handleServerStreamingCall<infer Req, infer Res>
+      ? StreamHandler<Req, Res>
+      : never;
+
+/** Handlers for a generated `...ServiceHandlers` type; a missing one answers UNIMPLEMENTED. */
+export type Handlers<S> = { [K in keyof S]?: HandlerOf<S[K]> };
+
+export interface InstrumentDeps {
+  log: Logger;
+  metrics: Metrics;
+  isReady: () => boolean;
+  inflight: InflightCalls;
+}
+
+const STATUS_OF: Record<ErrorCode, grpc.status> = {
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+export function statusOf(err: unknown): grpc.status {
+  return STATUS_OF[errorCodeOf(err)];
+}
+
+const statusName = (code: grpc.status): string => grpc.status[code] ?? String(code);
+
+interface CallOutcome {
+  code: grpc.status;
+  details?: string;
+}
+
+type Invoke = (ctx: CallContext) => Promise<void>;
+
+class Instrumenter {
+  constructor(
+    private readonly deps: InstrumentDeps,
+    private readonly service: string,
+  ) {}
+
+  /** Runs one call: readiness, cancellation, timing, logging, metrics, error mapping. */
+  async run(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, invoke: Invoke | undefined): Promise<CallOutcome> {
+    const started = process.hrtime.bigint();
+    const log = this.deps.log.child({ rpc: method });
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort(new Error(`${method} cancelled by the client`)));
+    const done = this.deps.inflight.enter();
+    let outcome: CallOutcome;
+    try {
+      if (!invoke) {
+        outcome = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented by berth` };
+      } else if (!this.deps.isReady()) {
+        outcome = { code: grpc.status.UNAVAILABLE, details: `berthd is starting: recovery has not finished, ${method} refused` };
+      } else {
+        await invoke({ signal: abort.signal, log });
+        outcome = { code: grpc.status.OK };
+      }
+    } catch (err) {
+      outcome = { code: statusOf(err), details: messageOf(err) };
+      if (outcome.code === grpc.status.INTERNAL) log.error({ err }, `${method} failed`);
+    } finally {
+      done();
+    }
+    this.record(method, started, outcome, log);
+    return outcome;
+  }
+
+  private record(method: string, started: bigint, outcome: CallOutcome, log: Logger): void {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const code = statusName(outcome.code);
+    const labels = { service: this.service, method, code };
+    this.deps.metrics.rpcDuration.observe(labels, seconds);
+    if (outcome.code !== grpc.status.OK) this.deps.metrics.rpcErrors.inc(labels);
+    const fields = { code, ms: Math.round(seconds * 1e6) / 1e3, ...(outcome.details ? { error: outcome.details } : {}) };
+    if (outcome.code === grpc.status.OK) log.debug(fields, method);
+    else log.info(fields, method);
+  }
+}
+
+function toServiceError(outcome: CallOutcome): Partial<grpc.ServiceError> {
+  return { code: outcome.code, details: outcome.details ?? '', message: outcome.details ?? '' };
+}
+
+function unaryImpl(ins: Instrumenter, method: string, handler: UnaryHandler<unknown, unknown> | undefined) {
+  return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    let response: unknown;
+    const invoke: Invoke | undefined = handler
+      ? async (ctx) => {
+          response = await handler(call.request, ctx);
+        }
+      : undefined;
+    void ins.run(method, call, invoke).then((outcome) => {
+      if (outcome.code === grpc.status.OK) callback(null, response);
+      else callback(toServiceError(outcome), null);
+    });
+  };
+}
+
+function streamImpl(ins: Instrumenter, method: string, handler: StreamHandler<unknown, unknown> | undefined) {
+  return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
+    const invoke: Invoke | undefined = handler
+      ? async (ctx) => {
+          for await (const message of handler(call.request, ctx)) {
+            if (ctx.signal.aborted) break;
+            if (!call.write(message)) await new Promise((resolve) => call.once('drain', resolve));
+          }
+        }
+      : undefined;
+    void ins.run(method, call, invoke).then((outcome) => {
+      if (outcome.code === grpc.status.OK) call.end();
+      else call.destroy(toServiceError(outcome) as grpc.ServiceError);
+    });
+  };
+}
+
+/** Builds the grpc-js implementation of a service: every method of its definition, wrapped. */
+export function instrumentService<S>(
+  serviceName: string,
+  definition: grpc.ServiceDefinition,
+  handlers: Handlers<S>,
+  deps: InstrumentDeps,
+): grpc.UntypedServiceImplementation {
+  const ins = new Instrumenter(deps, serviceName);
+  const table = handlers as Record<string, ((req: unknown, ctx: CallContext) => unknown) | undefined>;
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [method, def] of Object.entries(definition)) {
+    const handler = table[method];
+    if (def.requestStream) throw new Error(`${serviceName}.${method}: client streaming is not part of the CRI`);
+    impl[method] = def.responseStream
+      ? streamImpl(ins, method, handler as StreamHandler<unknown, unknown> | undefined)
+      : unaryImpl(ins, method, handler as UnaryHandler<unknown, unknown> | undefined);
+  }
+  return impl;
+}

@@ -1,0 +1,21 @@
+// The handler tables of the two CRI services: one small handler per RPC, each in its own file.
+// An RPC absent here answers UNIMPLEMENTED through the instrument wrapper.
+import type { RuntimeServiceHandlers } from '../generated/runtime/v1/RuntimeService';
+import type { ImageServiceHandlers } from '../generated/runtime/v1/ImageService';
+import type { Handlers } from './instrument';
+import type { ServerDeps } from './deps';
+import { version } from './handlers/version';
+import { status } from './handlers/status';
+import { runtimeConfig } from './handlers/runtime-config';
+
+export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandlers> {
+  return {
+    Version: version(deps),
+    Status: status(deps),
+    RuntimeConfig: runtimeConfig(deps),
+  };
+}
+
+export function imageHandlers(_deps: ServerDeps): Handlers<ImageServiceHandlers> {
+  return {};
+}
