@@ -147,8 +147,9 @@ function resolveNode(node: Node, raw: unknown, key: string): unknown {
     case 'table':
       return resolveTable(node, raw, key);
     case 'map': {
-      const entries = raw === undefined ? node.default : raw;
-      if (!isPlainObject(entries)) throw new ConfigError(key, `expected a table of tables, got ${describe(raw)}`);
+      if (raw !== undefined && !isPlainObject(raw)) throw new ConfigError(key, `expected a table of tables, got ${describe(raw)}`);
+      // Entries given in the file add to the defaults, or replace the default of the same name.
+      const entries: Record<string, unknown> = { ...node.default, ...(raw ?? {}) };
       const out: Record<string, unknown> = {};
       for (const [name, value] of Object.entries(entries)) out[name] = resolveTable(node.entry, value, join(key, name));
       return out;

@@ -1,0 +1,186 @@
+// berthd as a process: the socket, Version and Status, UNIMPLEMENTED, config errors, metrics, shutdown.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { parse as parseToml } from 'smol-toml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveTable } from '../../src/config/schema-kit';
+import { configSchema } from '../../src/config/schema';
+import { packageJson } from '../../src/util/package-root';
+import { exitOf, runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
+
+describe('berthd serving', () => {
+  let berthd: BerthdHandle;
+  let cniDir: string;
+
+  beforeAll(async () => {
+    cniDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cni-'));
+    berthd = await startBerthd({
+      args: ['--metrics', '--metrics-port', '0', '--log-level', 'debug', '--cni-conf-dir', cniDir],
+    });
+  });
+
+  afterAll(async () => {
+    await berthd.cleanup();
+    fs.rmSync(cniDir, { recursive: true, force: true });
+  });
+
+  it('answers Version with berth, its package version and API v1', async () => {
+    const v = await berthd.client.runtime.Version({ version: 'v1' });
+    expect(v).toEqual({
+      version: '0.1.0',
+      runtime_name: 'berth',
+      runtime_version: packageJson().version,
+      runtime_api_version: 'v1',
+    });
+  });
+
+  it('creates the socket with mode 0660', () => {
+    const stat = fs.statSync(berthd.socket);
+    expect(stat.isSocket()).toBe(true);
+    expect(stat.mode & 0o777).toBe(0o660);
+  });
+
+  it('reports RuntimeReady, and NetworkReady false until a CNI config appears', async () => {
+    const before = await berthd.client.runtime.Status({});
+    expect(before.status?.conditions).toEqual([
+      { type: 'RuntimeReady', status: true, reason: '', message: '' },
+      {
+        type: 'NetworkReady',
+        status: false,
+        reason: 'NetworkPluginNotReady',
+        message: expect.stringContaining(`no network config found in ${cniDir}`),
+      },
+    ]);
+    fs.writeFileSync(
+      path.join(cniDir, '10-test.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'loopback' }] }),
+    );
+    const after = await berthd.client.runtime.Status({});
+    expect(after.status?.conditions.find((c) => c.type === 'NetworkReady')?.status).toBe(true);
+  });
+
+  it('adds the effective config to a verbose Status and lists the runtime handlers', async () => {
+    const terse = await berthd.client.runtime.Status({ verbose: false });
+    expect(terse.info).toEqual({});
+    const verbose = await berthd.client.runtime.Status({ verbose: true });
+    const config = JSON.parse(verbose.info.config) as { listen: string; root: string };
+    expect(config.listen).toBe(berthd.socket);
+    expect(config.root).toBe(berthd.root);
+    expect(verbose.runtime_handlers.map((h) => h.name)).toEqual(['', 'berth', 'runc']);
+  });
+
+  it('reports the cgroupfs driver in RuntimeConfig', async () => {
+    const res = await berthd.client.runtime.RuntimeConfig({});
+    expect(res.linux?.cgroup_driver).toBe('CGROUPFS');
+  });
+
+  it('answers UNIMPLEMENTED naming the method for an RPC not built yet', async () => {
+    await expect(berthd.client.runtime.CheckpointContainer({ container_id: 'x' })).rejects.toMatchObject({
+      code: grpc.status.UNIMPLEMENTED,
+      details: expect.stringContaining('CheckpointContainer'),
+    });
+  });
+
+  it('serves the RPC latency histogram at /metrics', async () => {
+    await berthd.client.runtime.Version({});
+    const line = berthd.output().split('\n').find((l) => l.includes('serving metrics'));
+    const port = (JSON.parse(line ?? '{}') as { address?: { port: number } }).address?.port;
+    expect(port).toBeGreaterThan(0);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/berth_grpc_request_duration_seconds_bucket\{le="0\.005",service="RuntimeService",method="Version",code="OK"\} \d+/);
+    expect(text).toMatch(/berth_grpc_request_errors_total\{service="RuntimeService",method="CheckpointContainer",code="UNIMPLEMENTED"\} 1/);
+    expect(text).toMatch(/berth_process_resident_memory_bytes \d+/);
+  });
+
+  it('logs each call with method, duration and code', () => {
+    const calls = berthd
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"rpc":"RuntimeConfig"'))
+      .map((l) => JSON.parse(l) as { code: string; ms: number });
+    expect(calls[0]).toMatchObject({ code: 'OK', ms: expect.any(Number) });
+  });
+});
+
+describe('berthd start-up and shutdown', () => {
+  it('replaces a stale socket, and SIGTERM removes the socket and exits 0', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
+    const first = await startBerthd({ dir });
+    await first.stop('SIGKILL');
+    first.client.close();
+    expect(fs.existsSync(first.socket)).toBe(true); // a killed berthd leaves its socket behind
+    const second = await startBerthd({ dir });
+    try {
+      expect((await second.client.runtime.Version({})).runtime_name).toBe('berth');
+      expect(await second.stop('SIGTERM')).toBe(0);
+      expect(fs.existsSync(second.socket)).toBe(false);
+      expect(second.output()).toMatch(/berthd stopped/);
+    } finally {
+      await second.cleanup();
+    }
+  });
+
+  it('refuses to start on a socket another berthd serves', async () => {
+    const first = await startBerthd();
+    try {
+      const res = await runBerthd(['--config', first.configPath, '--listen', first.socket, '--root', first.root, '--state', first.state, '--log-format', 'json']);
+      expect(res.code).not.toBe(0);
+      expect(res.stderr).toContain(`another process is already serving on ${first.socket}`);
+      expect((await first.client.runtime.Version({})).runtime_name).toBe('berth');
+    } finally {
+      await first.cleanup();
+    }
+  });
+
+  it('lets an in-flight call finish on SIGTERM', async () => {
+    const berthd = await startBerthd();
+    try {
+      const pending = berthd.client.runtime.Status({ verbose: true });
+      berthd.process.kill('SIGTERM');
+      await expect(pending).resolves.toMatchObject({ status: expect.anything() });
+      expect(await exitOf(berthd.process)).toBe(0);
+    } finally {
+      await berthd.cleanup();
+    }
+  });
+
+  it('stops with a non-zero exit and names the key for a bad config file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'bad.toml'), '[metrics]\nport = "ninety"\n');
+      const res = await runBerthd(['--config', path.join(dir, 'bad.toml'), '--state', dir]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/invalid configuration: .*bad\.toml: metrics\.port: expected an integer, got "ninety"/);
+      fs.writeFileSync(path.join(dir, 'unknown.toml'), 'listen_address = "/x"\n');
+      const unknown = await runBerthd(['--config', path.join(dir, 'unknown.toml')]);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/listen_address: unknown key/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops with a non-zero exit and names the flag for a bad flag', async () => {
+    const bad = await runBerthd(['--config', '/dev/null', '--log-level', 'chatty']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--log-level: expected one of "trace"/);
+    const unknown = await runBerthd(['--config', '/dev/null', '--colour']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown flag --colour/);
+  });
+
+  it('prints its effective config as commented TOML that parses back to the same config', async () => {
+    const res = await runBerthd(['config', '--config', '/dev/null', '--root', '/srv/berth', '--metrics']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^# Persistent data/m);
+    const parsed = resolveTable(configSchema, parseToml(res.stdout));
+    expect(parsed.root).toBe('/srv/berth');
+    expect(parsed.metrics.enabled).toBe(true);
+    const again = await runBerthd(['config', '--config', '/dev/null', '--root', '/srv/berth', '--metrics']);
+    expect(again.stdout).toBe(res.stdout);
+  });
+});
