@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs everything berth and its tests need on Debian 12 (as root), builds berth, and starts
+# berthd with its defaults. Idempotent: run it again after pulling changes to rebuild and restart.
+#
+#   bash hack/install.sh             install, build, start berthd
+#   bash hack/install.sh --no-start  install and build only (CI)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+start=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-start) start=0 ;;
+    *) echo "install.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run as root (berth manages namespaces, mounts and cgroups)" >&2
+  exit 1
+fi
+
+# Debian packages: the C toolchain and libraries of native/, the CNI plugins, the test registry,
+# test-image sources, and the tools the tests drive.
+PACKAGES=(
+  build-essential pkg-config python3 make g++
+  libseccomp-dev libcap-dev
+  containernetworking-plugins iproute2 iptables nftables util-linux procps
+  runc
+  docker-registry apache2-utils busybox-static
+)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's docker-registry package starts a registry on :5000 for the whole machine; berth's tests
+# start their own on loopback, so the system one is not needed.
+if systemctl is-enabled docker-registry >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+
+mkdir -p /etc/berth
+if [ ! -e /etc/berth/berth.toml ]; then
+  node dist/src/main.js config --config /dev/null > /etc/berth/berth.toml
+  echo "install.sh: wrote the default configuration to /etc/berth/berth.toml"
+fi
+
+[ "$start" -eq 1 ] || exit 0
+
+# (Re)start berthd with the defaults, detached, logging to /var/log/berth.log.
+pidfile=/run/berth/berthd.pid
+mkdir -p /run/berth
+if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  pid=$(cat "$pidfile")
+  if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q 'dist/src/main.js'; then
+    echo "install.sh: stopping the running berthd (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+fi
+setsid nohup node "$PWD/dist/src/main.js" --log-format json >>/var/log/berth.log 2>&1 < /dev/null &
+echo $! > "$pidfile"
+for _ in $(seq 100); do
+  if [ -S /run/berth/berth.sock ] && tail -n 20 /var/log/berth.log | grep -q '"berthd ready"'; then
+    echo "install.sh: berthd is running (pid $(cat "$pidfile")), socket unix:///run/berth/berth.sock, log /var/log/berth.log"
+    exit 0
+  fi
+  kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+  sleep 0.1
+done
+echo "install.sh: berthd did not become ready; the end of /var/log/berth.log:" >&2
+tail -n 20 /var/log/berth.log >&2
+exit 1
