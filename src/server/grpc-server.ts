@@ -1,6 +1,11 @@
 // The gRPC server: both CRI services, instrumented, on a unix socket with mode 0660.
+// berthd owns the listening socket itself and hands each connection to grpc-js through a
+// connection injector, after the authority rewriter (see h2/authority-rewriter.ts).
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { rewriteAuthority } from './h2/authority-rewriter';
 import { loadCri } from '../proto/load';
 import { instrumentService, type InstrumentDeps } from './instrument';
 import { imageHandlers, runtimeHandlers } from './services';
@@ -15,15 +20,30 @@ export interface CriServer {
   shutdown(timeoutMs: number): Promise<{ graceful: boolean }>;
 }
 
-function bind(server: grpc.Server, socketPath: string): Promise<void> {
+function listen(listener: net.Server, socketPath: string): Promise<void> {
   // The umask keeps the socket from ever being wider than 0660, even before the chmod below.
   const previous = process.umask(0o117);
   return new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => {
+    const fail = (err: Error) => {
       process.umask(previous);
-      if (err) reject(new Error(`cannot listen on ${socketPath}: ${err.message}`));
-      else resolve();
+      reject(new Error(`cannot listen on ${socketPath}: ${err.message}`));
+    };
+    listener.once('error', fail);
+    listener.listen(socketPath, () => {
+      process.umask(previous);
+      listener.off('error', fail);
+      resolve();
     });
+  });
+}
+
+function acceptConnections(server: grpc.Server, log: Logger): net.Server {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return net.createServer((socket) => {
+    const connection = rewriteAuthority(socket, (err) =>
+      log.warn({ err: err.message }, 'dropped a CRI connection that sent malformed HTTP/2 headers'),
+    );
+    injector.injectConnection(connection);
   });
 }
 
@@ -43,12 +63,14 @@ export async function startCriServer(deps: ServerDeps, instrument: InstrumentDep
   );
   const socketPath = deps.config.listen;
   await prepareSocketPath(socketPath);
-  await bind(server, socketPath);
+  const listener = acceptConnections(server, deps.log);
+  await listen(listener, socketPath);
   await fs.chmod(socketPath, SOCKET_MODE);
   deps.log.info({ socket: socketPath }, 'serving CRI');
 
   return {
     async shutdown(timeoutMs) {
+      listener.close();
       const graceful = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), timeoutMs);
         server.tryShutdown(() => {

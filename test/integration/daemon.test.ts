@@ -1,5 +1,7 @@
 // berthd as a process: the socket, Version and Status, UNIMPLEMENTED, config errors, metrics, shutdown.
 import fs from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -9,6 +11,29 @@ import { resolveTable } from '../../src/config/schema-kit';
 import { configSchema } from '../../src/config/schema';
 import { packageJson } from '../../src/util/package-root';
 import { exitOf, runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
+
+/** A unary gRPC call over raw HTTP/2, so a test controls the :authority and when the request ends. */
+function rawGrpcCall(socket: string, method: string, authority: string) {
+  const session = http2.connect('http://localhost', { createConnection: () => net.connect(socket) });
+  const req = session.request({
+    ':method': 'POST',
+    ':path': method,
+    ':authority': authority,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  const result = new Promise<{ status: string | undefined; body: string }>((resolve, reject) => {
+    let status: string | undefined;
+    req.on('trailers', (t) => (status = t['grpc-status'] as string | undefined));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('latin1') }));
+    req.on('error', reject);
+  }).finally(() => session.close());
+  // One uncompressed, empty request message; ends the request.
+  const send = () => req.end(Buffer.from([0, 0, 0, 0, 0]));
+  return { send, result };
+}
 
 describe('berthd serving', () => {
   let berthd: BerthdHandle;
@@ -96,6 +121,14 @@ describe('berthd serving', () => {
     expect(text).toMatch(/berth_process_resident_memory_bytes \d+/);
   });
 
+  it('serves clients that send the socket path as :authority (gRPC-Go before 1.55: crictl, critest 1.26)', async () => {
+    const call = rawGrpcCall(berthd.socket, '/runtime.v1.RuntimeService/Version', berthd.socket);
+    call.send();
+    const { status, body } = await call.result;
+    expect(status).toBe('0');
+    expect(body).toContain('berth');
+  });
+
   it('logs each call with method, duration and code', () => {
     const calls = berthd
       .output()
@@ -136,12 +169,17 @@ describe('berthd start-up and shutdown', () => {
     }
   });
 
-  it('lets an in-flight call finish on SIGTERM', async () => {
+  it('lets a call in flight finish on SIGTERM, then exits 0', async () => {
     const berthd = await startBerthd();
     try {
-      const pending = berthd.client.runtime.Status({ verbose: true });
+      // The call has reached berthd but its request has not ended when the signal arrives.
+      const call = rawGrpcCall(berthd.socket, '/runtime.v1.RuntimeService/Status', 'localhost');
+      await new Promise((r) => setTimeout(r, 200));
       berthd.process.kill('SIGTERM');
-      await expect(pending).resolves.toMatchObject({ status: expect.anything() });
+      await expect.poll(() => berthd.output()).toMatch(/berthd shutting down/);
+      expect(fs.existsSync(berthd.socket)).toBe(false); // no new connections once stopping
+      call.send();
+      await expect(call.result).resolves.toMatchObject({ status: '0' });
       expect(await exitOf(berthd.process)).toBe(0);
     } finally {
       await berthd.cleanup();
