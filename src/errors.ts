@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'UNAVAILABLE'
   | 'UNIMPLEMENTED'
+  | 'UNAUTHENTICATED'
+  | 'RESOURCE_EXHAUSTED'
   | 'INTERNAL';
 
 export class BerthError extends Error {
@@ -59,6 +61,19 @@ export class UnavailableError extends BerthError {
 export class UnimplementedError extends BerthError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('UNIMPLEMENTED', message, options);
+  }
+}
+
+export class UnauthenticatedError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAUTHENTICATED', message, options);
+  }
+}
+
+/** Out of disk space, or a configured limit (layer size, entry count) exceeded. */
+export class ResourceExhaustedError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RESOURCE_EXHAUSTED', message, options);
   }
 }
 

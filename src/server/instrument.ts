@@ -42,6 +42,8 @@ const STATUS_OF: Record<ErrorCode, grpc.status> = {
   DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   INTERNAL: grpc.status.INTERNAL,
 };
 
