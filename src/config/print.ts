@@ -30,6 +30,14 @@ function printTable(schema: Table<Fields>, values: Record<string, unknown>, head
       printTable(node, value, [...header, key], out);
     } else if (node.kind === 'map') {
       out.push('', ...comment(node.doc));
+      if (Object.keys(value).length === 0) {
+        const example: string[] = [];
+        const defaults = Object.fromEntries(
+          Object.entries(node.entry.fields).map(([k, f]) => [k, f.kind === 'leaf' ? f.default : undefined]),
+        );
+        printTable(node.entry, defaults, [...header, key, node.example], example);
+        out.push(...example.filter((line) => line !== '').map((line) => (line.startsWith('#') ? line : `# ${line}`)));
+      }
       for (const [name, entry] of Object.entries(value)) {
         printTable(node.entry, entry as Record<string, unknown>, [...header, key, name], out);
       }

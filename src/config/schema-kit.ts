@@ -33,6 +33,8 @@ export interface MapOf<V extends Fields> {
   doc: string;
   entry: Table<V>;
   default: Record<string, Partial<Infer<Table<V>>>>;
+  /** A name used to print a commented-out example entry when the map is empty. */
+  example: string;
 }
 
 export type Node = Leaf<unknown> | Table<Fields> | MapOf<Fields>;
@@ -116,8 +118,9 @@ export function mapOf<V extends Fields>(
   doc: string,
   entry: Table<V>,
   def: Record<string, Partial<Infer<Table<V>>>>,
+  example: string,
 ): MapOf<V> {
-  return { kind: 'map', doc, entry, default: def };
+  return { kind: 'map', doc, entry, default: def, example };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

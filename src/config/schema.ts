@@ -13,6 +13,20 @@ const handler = table('An OCI runtime handler, selected by a pod\'s RuntimeClass
   }),
 });
 
+const registry = table('Settings for one registry host (e.g. "docker.io", "registry.k8s.io", "127.0.0.1:5000").', {
+  mirrors: strList(
+    'Endpoints tried in order before the registry itself, e.g. "http://127.0.0.1:5000" or "mirror.example:443".',
+    [],
+  ),
+  insecure: bool(
+    'Allow plain HTTP and unverified TLS. localhost and 127.0.0.0/8 are always insecure, as in Docker.',
+    false,
+  ),
+  ca_file: str('PEM file of CA certificates to trust for this registry, in addition to the system ones.', '', {
+    allowEmpty: true,
+  }),
+});
+
 export const configSchema = table('berth configuration', {
   listen: str('Unix socket the CRI gRPC API is served on.', '/run/berth/berth.sock', { absolutePath: true }),
   root: str('Persistent data: images, layers, pod and container records.', '/var/lib/berth', { absolutePath: true }),
@@ -42,7 +56,34 @@ export const configSchema = table('berth configuration', {
     handlers: mapOf('OCI runtime handlers by name.', handler, {
       berth: { runtime_path: 'builtin' },
       runc: { runtime_path: '/usr/bin/runc' },
+    }, 'crun'),
+  }),
+
+  image: table('Image pulls and the image store.', {
+    max_concurrent_downloads: int('Layers downloaded at once per pull.', 3, { min: 1, max: 64 }),
+    pull_progress_timeout_seconds: int(
+      'A pull that receives no data for this long is cancelled (0 disables the check).',
+      60,
+      { min: 0, max: 86400 },
+    ),
+    progress_log_interval_seconds: int('How often a pull in progress logs its per-layer progress.', 5, {
+      min: 1,
+      max: 3600,
     }),
+    platform: str('Platform chosen from multi-platform images, as os/architecture[/variant].', 'linux/amd64'),
+    max_layer_bytes: int('Largest uncompressed layer accepted (decompression-bomb guard).', 64 * 1024 ** 3, {
+      min: 1024,
+      max: Number.MAX_SAFE_INTEGER,
+    }),
+    max_layer_entries: int('Most files a layer may hold (decompression-bomb guard).', 2_000_000, {
+      min: 1,
+      max: 1_000_000_000,
+    }),
+    auth_file: str('Registry credentials in Docker config.json format ({"auths": {...}}); empty for none.', '', {
+      allowEmpty: true,
+    }),
+    pinned_images: strList('Images reported as pinned, so the kubelet never garbage-collects them.', []),
+    registries: mapOf('Per-registry settings, keyed by registry host.', registry, {}, 'docker.io'),
   }),
 
   network: table('CNI networking.', {
