@@ -39,11 +39,9 @@ function listen(listener: net.Server, socketPath: string): Promise<void> {
 
 function acceptConnections(server: grpc.Server, log: Logger): net.Server {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const onError = (err: Error) => log.warn({ err: err.message }, 'dropped a CRI connection: malformed HTTP/2');
   return net.createServer((socket) => {
-    const connection = rewriteAuthority(socket, (err) =>
-      log.warn({ err: err.message }, 'dropped a CRI connection that sent malformed HTTP/2 headers'),
-    );
-    injector.injectConnection(connection);
+    injector.injectConnection(rewriteAuthority(socket, onError));
   });
 }
 

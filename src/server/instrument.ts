@@ -69,7 +69,10 @@ class Instrumenter {
   /** Runs one call: readiness, cancellation, timing, logging, metrics, error mapping. */
   async run(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, invoke: Invoke | undefined): Promise<CallOutcome> {
     const started = process.hrtime.bigint();
-    const log = this.deps.log.child({ rpc: method });
+    const base = this.deps.log;
+    let child: Logger | undefined;
+    // A child logger per call costs more than most calls: made only when a handler logs.
+    const log = (): Logger => (child ??= base.child({ rpc: method }));
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort(new Error(`${method} cancelled by the client`)));
     const done = this.deps.inflight.enter();
@@ -80,12 +83,17 @@ class Instrumenter {
       } else if (!this.deps.isReady()) {
         outcome = { code: grpc.status.UNAVAILABLE, details: `berthd is starting: recovery has not finished, ${method} refused` };
       } else {
-        await invoke({ signal: abort.signal, log });
+        await invoke({
+          signal: abort.signal,
+          get log() {
+            return log();
+          },
+        });
         outcome = { code: grpc.status.OK };
       }
     } catch (err) {
       outcome = { code: statusOf(err), details: messageOf(err) };
-      if (outcome.code === grpc.status.INTERNAL) log.error({ err }, `${method} failed`);
+      if (outcome.code === grpc.status.INTERNAL) log().error({ err }, `${method} failed`);
     } finally {
       done();
     }
@@ -93,15 +101,17 @@ class Instrumenter {
     return outcome;
   }
 
-  private record(method: string, started: bigint, outcome: CallOutcome, log: Logger): void {
+  private record(method: string, started: bigint, outcome: CallOutcome, log: () => Logger): void {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const code = statusName(outcome.code);
     const labels = { service: this.service, method, code };
     this.deps.metrics.rpcDuration.observe(labels, seconds);
     if (outcome.code !== grpc.status.OK) this.deps.metrics.rpcErrors.inc(labels);
+    const ok = outcome.code === grpc.status.OK;
+    if (ok && !this.deps.log.isLevelEnabled('debug')) return;
     const fields = { code, ms: Math.round(seconds * 1e6) / 1e3, ...(outcome.details ? { error: outcome.details } : {}) };
-    if (outcome.code === grpc.status.OK) log.debug(fields, method);
-    else log.info(fields, method);
+    if (ok) log().debug(fields, method);
+    else log().info(fields, method);
   }
 }
 

@@ -85,8 +85,8 @@ describe('authority rewriter', () => {
     expect(frames[2].payload.toString()).toBe('hello grpc');
   });
 
-  it('keeps a valid authority, joins CONTINUATION frames, strips padding, keeps END_STREAM and priority', () => {
-    const block = encodeLiterals([[':authority', 'localhost:1234'], ['x-a', 'b']]);
+  it('joins CONTINUATION frames, strips padding, keeps END_STREAM and priority when it rewrites', () => {
+    const block = encodeLiterals([[':authority', '/run/berth.sock'], ['x-a', 'b']]);
     const padded = Buffer.concat([Buffer.from([3]), Buffer.from([0, 0, 0, 0, 16]), block.subarray(0, 5), Buffer.alloc(3)]);
     const input = Buffer.concat([
       PREFACE,
@@ -94,10 +94,30 @@ describe('authority rewriter', () => {
       frame(9, 0x4, 3, block.subarray(5)),
     ]);
     const { frames, headers } = readBack(Buffer.concat(new AuthorityRewriter().push(input)));
-    expect(headers).toEqual([[[':authority', 'localhost:1234'], ['x-a', 'b']]]);
+    expect(headers).toEqual([[[':authority', 'localhost'], ['x-a', 'b']]]);
     expect(frames).toHaveLength(1);
     expect(frames[0].flags).toBe(0x1 | 0x4 | 0x20);
     expect(frames[0].payload.subarray(0, 5)).toEqual(Buffer.from([0, 0, 0, 0, 16]));
+  });
+
+  it('passes a connection whose first request has a valid authority through byte for byte', () => {
+    const first = encodeLiterals([[':authority', 'localhost'], [':path', '/a']]);
+    const second = Buffer.from([0xbe]); // refers to the client's dynamic table: must reach the server unchanged
+    const input = Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), frame(1, 4, 1, first), frame(1, 5, 3, second)]);
+    const rewriter = new AuthorityRewriter();
+    const out: Buffer[] = [];
+    for (let i = 0; i < input.length; i += 5) out.push(...rewriter.push(input.subarray(i, i + 5)));
+    expect(Buffer.concat(out)).toEqual(input);
+    expect(rewriter.mode).toBe('passthrough');
+  });
+
+  it('once rewriting, re-encodes every later block, resolving the client table itself', () => {
+    // Literal with incremental indexing of :authority (static name index 1): lands in the client table.
+    const first = Buffer.concat([Buffer.from([0x41, 4]), Buffer.from('/a/b')]);
+    const second = Buffer.from([0xbe]); // index 62: the first dynamic entry, the bad authority again
+    const input = Buffer.concat([PREFACE, frame(1, 4, 1, first), frame(1, 4, 3, second)]);
+    const { headers } = readBack(Buffer.concat(new AuthorityRewriter().push(input)));
+    expect(headers).toEqual([[[':authority', 'localhost']], [[':authority', 'localhost']]]);
   });
 
   it('splits a re-encoded block larger than a frame into CONTINUATION frames', () => {

@@ -5,6 +5,9 @@
 // connection on their way in: every header block is decoded, an invalid :authority or host becomes
 // "localhost" (what newer gRPC clients send for unix sockets), and the block is re-encoded with
 // literals only, so the server's HPACK table stays empty and consistent. All other frames pass as they are.
+// The first request header block of a connection decides: when its authority is valid (the kubelet's,
+// grpc-js's) the block is passed on as it came and the rest of the connection streams through without
+// being parsed, so only old clients pay for the rewrite.
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { encodeLiterals, HpackDecoder, type Header } from './hpack';
@@ -32,7 +35,11 @@ interface PendingHeaders {
   priority: Buffer;
   fragments: Buffer[];
   length: number;
+  /** The frames as they arrived, for a block passed on unchanged. */
+  original: Buffer[];
 }
+
+type Mode = 'undecided' | 'passthrough' | 'rewrite';
 
 function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
   const h = Buffer.alloc(FRAME_HEADER_LENGTH);
@@ -43,11 +50,8 @@ function frameHeader(length: number, type: number, flags: number, streamId: numb
   return h;
 }
 
-function fixAuthority(headers: Header[]): Header[] {
-  return headers.map(([name, value]): Header =>
-    (name === ':authority' || name === 'host') && !VALID_AUTHORITY.test(value) ? [name, 'localhost'] : [name, value],
-  );
-}
+const needsFix = ([name, value]: Header): boolean =>
+  (name === ':authority' || name === 'host') && !VALID_AUTHORITY.test(value);
 
 /** The client-to-server byte stream of one HTTP/2 connection, rewritten frame by frame. */
 export class AuthorityRewriter {
@@ -57,8 +61,11 @@ export class AuthorityRewriter {
   private passLeft = 0;
   private pending: PendingHeaders | undefined;
   private readonly decoder = new HpackDecoder();
+  /** Until the first header block: then every block is rewritten, or nothing is looked at again. */
+  mode: Mode = 'undecided';
 
   push(chunk: Buffer): Buffer[] {
+    if (this.mode === 'passthrough') return [chunk];
     const out: Buffer[] = [];
     let data = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
     this.buffered = Buffer.alloc(0);
@@ -85,6 +92,10 @@ export class AuthorityRewriter {
       const frame = data.subarray(0, FRAME_HEADER_LENGTH + length);
       data = data.subarray(FRAME_HEADER_LENGTH + length);
       out.push(...this.headerFrame(frame));
+      if ((this.mode as Mode) === 'passthrough') {
+        if (data.length) out.push(Buffer.from(data));
+        return out;
+      }
     }
     if (data.length) this.buffered = Buffer.from(data);
     return out;
@@ -107,18 +118,25 @@ export class AuthorityRewriter {
         priority = Buffer.from(payload.subarray(0, 5));
         payload = payload.subarray(5);
       }
-      this.pending = { streamId, flags, priority, fragments: [], length: 0 };
+      this.pending = { streamId, flags, priority, fragments: [], length: 0, original: [] };
     } else if (!this.pending || this.pending.streamId !== streamId) {
       throw new H2RewriteError('CONTINUATION without a header block to continue');
     }
     const pending = this.pending;
+    pending.original.push(Buffer.from(frame));
     pending.fragments.push(Buffer.from(payload));
     pending.length += payload.length;
     if (pending.length > MAX_HEADER_BLOCK) throw new H2RewriteError('header block too large');
     if (!(flags & FLAG_END_HEADERS)) return [];
     this.pending = undefined;
-    const headers = fixAuthority(this.decoder.decode(Buffer.concat(pending.fragments)));
-    return this.encodeBlock(pending, encodeLiterals(headers));
+    const headers = this.decoder.decode(Buffer.concat(pending.fragments));
+    if (this.mode === 'undecided') {
+      const valid = !headers.some(needsFix);
+      this.mode = valid ? 'passthrough' : 'rewrite';
+      // Passed on as it came, the block leaves the server's HPACK table in step with the client's.
+      if (valid) return pending.original;
+    }
+    return this.encodeBlock(pending, encodeLiterals(headers.map((h): Header => (needsFix(h) ? [h[0], 'localhost'] : h))));
   }
 
   private encodeBlock(pending: PendingHeaders, block: Buffer): Buffer[] {
@@ -137,7 +155,7 @@ export class AuthorityRewriter {
   }
 }
 
-/** A Duplex over a client socket whose readable side is the rewritten request stream. */
+/** A Duplex over a client socket whose readable side is the (possibly rewritten) request stream. */
 export function rewriteAuthority(socket: Socket, onError: (err: Error) => void): Duplex {
   const rewriter = new AuthorityRewriter();
   const duplex: Duplex = new Duplex({
