@@ -25,7 +25,7 @@ fi
 PACKAGES=(
   build-essential pkg-config python3 make g++
   libseccomp-dev libcap-dev
-  containernetworking-plugins iproute2 iptables nftables util-linux procps
+  containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc
   docker-registry apache2-utils busybox-static
 )

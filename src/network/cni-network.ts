@@ -1,0 +1,172 @@
+// Attaching a pod to a CNI network: ADD runs the plugin chain in order, each given the previous
+// result; DEL runs it in reverse with the cached result; CHECK verifies. The result of every ADD is
+// cached on disk (what DEL and CHECK need, across berthd restarts), in the layout libcni uses.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeJsonAtomic } from '../state/atomic-file';
+import type { CniNetworkConfig } from './cni-config';
+import { execPlugin, type CniCommand } from './cni-exec';
+
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp' | 'sctp';
+  hostIP?: string;
+}
+
+/** Runtime values offered to plugins that declare the matching capability. */
+export interface CapabilityArgs {
+  portMappings?: PortMapping[];
+  bandwidth?: { ingressRate?: number; ingressBurst?: number; egressRate?: number; egressBurst?: number };
+  dns?: { servers?: string[]; searches?: string[]; options?: string[] };
+  ipRanges?: Array<Array<{ subnet: string }>>;
+}
+
+export interface Attachment {
+  containerId: string;
+  netns: string;
+  ifname: string;
+  /** CNI_ARGS pairs (K8S_POD_NAMESPACE, K8S_POD_NAME, ...). IgnoreUnknown=1 is always added first. */
+  args: Record<string, string>;
+  capabilityArgs: CapabilityArgs;
+}
+
+export interface CniIp {
+  address: string;
+  gateway?: string;
+  interface?: number;
+}
+
+export interface CniResult {
+  cniVersion: string;
+  interfaces?: Array<{ name: string; mac?: string; sandbox?: string }>;
+  ips?: CniIp[];
+  routes?: unknown[];
+  dns?: unknown;
+}
+
+interface CacheEntry {
+  kind: 'cniCacheV1';
+  containerId: string;
+  networkName: string;
+  ifName: string;
+  netns: string;
+  cniArgs: Array<[string, string]>;
+  capabilityArgs: CapabilityArgs;
+  config: Record<string, unknown>;
+  result: CniResult;
+}
+
+export interface CniRunOptions {
+  pluginDirs: readonly string[];
+  cacheDir: string;
+  timeoutMs: number;
+}
+
+function cniArgs(args: Record<string, string>): string {
+  return ['IgnoreUnknown=1', ...Object.entries(args).map(([k, v]) => `${k}=${v}`)].join(';');
+}
+
+function runtimeConfigFor(plugin: Record<string, unknown>, caps: CapabilityArgs): Record<string, unknown> | undefined {
+  const declared = (plugin.capabilities ?? {}) as Record<string, boolean>;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(caps)) {
+    if (declared[name] && value !== undefined) out[name] = value;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+export class CniNetwork {
+  constructor(
+    readonly config: CniNetworkConfig,
+    private readonly opts: CniRunOptions,
+  ) {}
+
+  private cacheFile(att: Pick<Attachment, 'containerId' | 'ifname'>): string {
+    return path.join(this.opts.cacheDir, 'results', `${this.config.name}-${att.containerId}-${att.ifname}`);
+  }
+
+  private pluginConfig(plugin: Record<string, unknown>, att: Attachment, prevResult?: CniResult): Record<string, unknown> {
+    const conf: Record<string, unknown> = { ...plugin, cniVersion: this.config.cniVersion, name: this.config.name };
+    const runtimeConfig = runtimeConfigFor(plugin, att.capabilityArgs);
+    if (runtimeConfig) conf.runtimeConfig = runtimeConfig;
+    if (prevResult) conf.prevResult = prevResult;
+    return conf;
+  }
+
+  private call(command: CniCommand, plugin: Record<string, unknown> & { type: string }, att: Attachment, prev?: CniResult) {
+    return execPlugin(plugin.type, {
+      command,
+      containerId: att.containerId,
+      netns: att.netns,
+      ifname: att.ifname,
+      args: cniArgs(att.args),
+      pluginDirs: this.opts.pluginDirs,
+      config: this.pluginConfig(plugin, att, prev),
+      timeoutMs: this.opts.timeoutMs,
+    });
+  }
+
+  /** ADD through the whole chain. On failure the chain is deleted again, so nothing is left half-attached. */
+  async add(att: Attachment): Promise<CniResult> {
+    let result: CniResult | undefined;
+    try {
+      for (const plugin of this.config.plugins) {
+        result = ((await this.call('ADD', plugin, att, result)) as CniResult | undefined) ?? result;
+      }
+    } catch (err) {
+      await this.runDel(att, result).catch(() => undefined);
+      throw err;
+    }
+    if (!result) throw new Error(`CNI network ${this.config.name}: the plugin chain returned no result`);
+    const entry: CacheEntry = {
+      kind: 'cniCacheV1',
+      containerId: att.containerId,
+      networkName: this.config.name,
+      ifName: att.ifname,
+      netns: att.netns,
+      cniArgs: Object.entries(att.args),
+      capabilityArgs: att.capabilityArgs,
+      config: this.config.raw,
+      result,
+    };
+    await fs.mkdir(path.dirname(this.cacheFile(att)), { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(this.cacheFile(att), entry);
+    return result;
+  }
+
+  /** The cached result of an earlier ADD, if any. */
+  async cached(att: Pick<Attachment, 'containerId' | 'ifname'>): Promise<CacheEntry | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(this.cacheFile(att), 'utf8')) as CacheEntry;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  private async runDel(att: Attachment, prevResult: CniResult | undefined): Promise<void> {
+    const errors: string[] = [];
+    for (const plugin of [...this.config.plugins].reverse()) {
+      try {
+        await this.call('DEL', plugin, att, prevResult);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    if (errors.length) throw new Error(errors.join('; '));
+  }
+
+  /** DEL with the cached result; idempotent (plugins must tolerate a second DEL). Removes the cache. */
+  async del(att: Attachment): Promise<void> {
+    const cached = await this.cached(att);
+    await this.runDel(cached ? { ...att, capabilityArgs: cached.capabilityArgs } : att, cached?.result);
+    await fs.rm(this.cacheFile(att), { force: true });
+  }
+
+  async check(att: Attachment): Promise<void> {
+    const cached = await this.cached(att);
+    if (!cached) throw new Error(`CNI CHECK: no cached result for ${att.containerId}`);
+    for (const plugin of this.config.plugins) await this.call('CHECK', plugin, att, cached.result);
+  }
+}

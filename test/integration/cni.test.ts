@@ -1,0 +1,107 @@
+// CNI with Debian's real plugins against a real network namespace (made with `ip netns`).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNetworkConfig } from '../../src/network/cni-config';
+import { CniNetwork, type Attachment } from '../../src/network/cni-network';
+import { CniError } from '../../src/network/cni-exec';
+
+const PLUGIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'];
+const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
+
+describe('CNI plugin chain', () => {
+  const suffix = `${process.pid % 10000}`;
+  const nsName = `berth-cni-${suffix}`;
+  const bridge = `bcni${suffix}`;
+  let dir: string;
+  let network: CniNetwork;
+  let att: Attachment;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cni-'));
+    ip('netns', 'add', nsName);
+    const conf = {
+      cniVersion: '1.0.0',
+      name: `test-${suffix}`,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge,
+          isGateway: true,
+          ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: '10.123.45.0/24' }]] },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    };
+    network = new CniNetwork(parseNetworkConfig('test.conflist', JSON.stringify(conf)), {
+      pluginDirs: PLUGIN_DIRS,
+      cacheDir: path.join(dir, 'cache'),
+      timeoutMs: 20_000,
+    });
+    att = {
+      containerId: `c${suffix}`.padEnd(64, '0'),
+      netns: `/run/netns/${nsName}`,
+      ifname: 'eth0',
+      args: { K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'web' },
+      capabilityArgs: { portMappings: [{ hostPort: 18080 + (process.pid % 1000), containerPort: 80, protocol: 'tcp' }] },
+    };
+  });
+
+  afterAll(() => {
+    try {
+      ip('netns', 'del', nsName);
+    } catch {
+      // already gone
+    }
+    try {
+      ip('link', 'del', bridge);
+    } catch {
+      // already gone
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ADD gives the namespace an address in the subnet that the host can reach, and caches the result', async () => {
+    const result = await network.add(att);
+    const address = result.ips?.[0]?.address ?? '';
+    expect(address).toMatch(/^10\.123\.45\.\d+\/24$/);
+    expect(ip('netns', 'exec', nsName, 'ip', '-o', 'addr', 'show', 'eth0')).toContain(address);
+    execFileSync('ping', ['-c', '1', '-W', '2', address.split('/')[0]]);
+    const cached = await network.cached(att);
+    expect(cached?.result.ips?.[0]?.address).toBe(address);
+    expect(cached?.capabilityArgs.portMappings?.[0]?.containerPort).toBe(80);
+  });
+
+  it('DEL releases the address and the cache, and a second DEL is fine', async () => {
+    await network.del(att);
+    expect(await network.cached(att)).toBeUndefined();
+    const allocations = fs.readdirSync(path.join(dir, 'ipam', `test-${suffix}`)).filter((f) => /^\d+\./.test(f));
+    expect(allocations).toEqual([]);
+    expect(ip('netns', 'exec', nsName, 'ip', '-o', 'link')).not.toContain('eth0');
+    await network.del(att);
+  });
+
+  it('names a missing plugin, and a failing ADD leaves no allocation behind', async () => {
+    const broken = new CniNetwork(
+      parseNetworkConfig(
+        'broken.conflist',
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: `broken-${suffix}`,
+          plugins: [
+            { type: 'bridge', bridge, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: '10.123.46.0/24' }]] } },
+            { type: 'no-such-plugin' },
+          ],
+        }),
+      ),
+      { pluginDirs: PLUGIN_DIRS, cacheDir: path.join(dir, 'cache'), timeoutMs: 20_000 },
+    );
+    await expect(broken.add(att)).rejects.toThrow(CniError);
+    await expect(broken.add(att)).rejects.toThrow(/CNI plugin "no-such-plugin" not found/);
+    const ipamDir = path.join(dir, 'ipam', `broken-${suffix}`);
+    const left = fs.existsSync(ipamDir) ? fs.readdirSync(ipamDir).filter((f) => /^\d+\./.test(f)) : [];
+    expect(left).toEqual([]);
+  });
+});
