@@ -7,7 +7,7 @@ export interface DnsConfig {
   options: string[];
 }
 
-/** At most 6 search domains and 256 characters, as glibc's resolver reads (kubelet validates the same). */
+/** The limits the kubelet itself enforces (32 domains, 2048 characters) since glibc 2.26 lifted the old ones. */
 const MAX_SEARCHES = 32;
 const MAX_SEARCH_LENGTH = 2048;
 
