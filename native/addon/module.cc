@@ -1,0 +1,18 @@
+// berth_native: syscalls Node lacks. Policy lives in TypeScript (src/native/); this only wraps.
+#include <napi.h>
+
+#include "syscalls.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, berth::Mount, "mount"));
+  exports.Set("umount2", Napi::Function::New(env, berth::Umount2, "umount2"));
+  exports.Set("statfs", Napi::Function::New(env, berth::Statfs, "statfs"));
+  exports.Set("mknod", Napi::Function::New(env, berth::Mknod, "mknod"));
+  exports.Set("makedev", Napi::Function::New(env, berth::Makedev, "makedev"));
+  exports.Set("lsetxattr", Napi::Function::New(env, berth::Lsetxattr, "lsetxattr"));
+  exports.Set("lgetxattr", Napi::Function::New(env, berth::Lgetxattr, "lgetxattr"));
+  exports.Set("llistxattr", Napi::Function::New(env, berth::Llistxattr, "llistxattr"));
+  return exports;
+}
+
+NODE_API_MODULE(berth_native, Init)

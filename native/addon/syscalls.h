@@ -1,0 +1,16 @@
+// The functions the addon exports; each wraps one syscall and throws a Node-style error on failure.
+#pragma once
+#include <napi.h>
+
+namespace berth {
+
+Napi::Value Mount(const Napi::CallbackInfo &info);
+Napi::Value Umount2(const Napi::CallbackInfo &info);
+Napi::Value Statfs(const Napi::CallbackInfo &info);
+Napi::Value Mknod(const Napi::CallbackInfo &info);
+Napi::Value Makedev(const Napi::CallbackInfo &info);
+Napi::Value Lsetxattr(const Napi::CallbackInfo &info);
+Napi::Value Lgetxattr(const Napi::CallbackInfo &info);
+Napi::Value Llistxattr(const Napi::CallbackInfo &info);
+
+}  // namespace berth

@@ -1,0 +1,57 @@
+
+#include "error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+berth_error (berth_error_t *err, int status, const char *fmt, ...)
+{
+  char *context = NULL;
+  va_list ap;
+
+  if (err == NULL || *err != NULL)
+    return -1;
+
+  va_start (ap, fmt);
+  if (vasprintf (&context, fmt, ap) < 0)
+    context = NULL;
+  va_end (ap);
+
+  *err = calloc (1, sizeof (**err));
+  if (*err == NULL)
+    {
+      free (context);
+      return -1;
+    }
+  (*err)->status = status;
+  if (status != 0)
+    {
+      if (asprintf (&(*err)->msg, "%s: %s", context ? context : "error", strerror (status)) < 0)
+        (*err)->msg = NULL;
+      free (context);
+    }
+  else
+    (*err)->msg = context;
+  return -1;
+}
+
+void
+berth_error_print (FILE *f, const char *prefix, berth_error_t err)
+{
+  if (err == NULL)
+    return;
+  fprintf (f, "%s: %s\n", prefix, err->msg ? err->msg : "out of memory");
+}
+
+void
+berth_error_release (berth_error_t *err)
+{
+  if (err == NULL || *err == NULL)
+    return;
+  free ((*err)->msg);
+  free (*err);
+  *err = NULL;
+}

@@ -1,0 +1,90 @@
+// The typed face of berth's node-addon-api addon (native/addon/): syscalls Node lacks. Loaded lazily,
+// so a process that never needs them (e.g. `berthd config`) runs without the native build.
+import path from 'node:path';
+import { packageRoot } from '../util/package-root';
+
+export * from './constants';
+
+export interface StatfsResult {
+  type: number;
+  bsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namelen: number;
+  frsize: number;
+  flags: number;
+}
+
+interface Addon {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  statfs(path: string): StatfsResult;
+  mknod(path: string, mode: number, dev: number): void;
+  makedev(major: number, minor: number): number;
+  lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+}
+
+/** An error from a syscall, shaped like Node's own fs errors. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+  dest?: string;
+}
+
+export function isNativeError(err: unknown, code?: string): err is NativeError {
+  if (!(err instanceof Error) || typeof (err as NativeError).syscall !== 'string') return false;
+  return code === undefined || (err as NativeError).code === code;
+}
+
+let addon: Addon | undefined;
+
+function load(): Addon {
+  if (addon) return addon;
+  const file = path.join(packageRoot(), 'native', 'build', 'Release', 'berth_native.node');
+  try {
+    addon = require(file) as Addon;
+  } catch (err) {
+    throw new Error(`berth's native addon is not built (${file}): run \`npm run build:native\`: ${(err as Error).message}`);
+  }
+  return addon;
+}
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): void {
+  load().mount(source, target, fstype, flags, data);
+}
+
+export function umount2(target: string, flags = 0): void {
+  load().umount2(target, flags);
+}
+
+export function statfs(target: string): StatfsResult {
+  return load().statfs(target);
+}
+
+export function mknod(target: string, mode: number, dev: number): void {
+  load().mknod(target, mode, dev);
+}
+
+export function makedev(major: number, minor: number): number {
+  return load().makedev(major, minor);
+}
+
+export function lsetxattr(target: string, name: string, value: Buffer, flags = 0): void {
+  load().lsetxattr(target, name, value, flags);
+}
+
+/** The attribute's value, or null when the file has no such attribute. */
+export function lgetxattr(target: string, name: string): Buffer | null {
+  return load().lgetxattr(target, name);
+}
+
+export function llistxattr(target: string): string[] {
+  return load().llistxattr(target);
+}

@@ -1,0 +1,115 @@
+// The addon against the real kernel (as root): mounts, statfs, mknod, xattrs, and errors.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  isNativeError,
+  lgetxattr,
+  llistxattr,
+  lsetxattr,
+  makedev,
+  mknod,
+  mount,
+  MNT_DETACH,
+  MS_BIND,
+  MS_RDONLY,
+  MS_REMOUNT,
+  S_IFCHR,
+  S_IFIFO,
+  statfs,
+  TMPFS_MAGIC,
+  umount2,
+} from '../../src/native';
+import { packageRoot } from '../../src/util/package-root';
+
+describe('native addon', () => {
+  let dir: string;
+  let mounted: string[];
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-native-'));
+    mounted = [];
+    fs.mkdirSync(path.join(dir, 'mnt'));
+    mount('tmpfs', path.join(dir, 'mnt'), 'tmpfs', 0, 'size=1m,mode=755');
+    mounted.push(path.join(dir, 'mnt'));
+  });
+
+  afterEach(() => {
+    for (const m of mounted.reverse()) {
+      try {
+        umount2(m, MNT_DETACH);
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mounts a tmpfs that statfs sees with its type and size', () => {
+    const st = statfs(path.join(dir, 'mnt'));
+    expect(st.type).toBe(TMPFS_MAGIC);
+    expect(st.blocks * st.bsize).toBe(1024 * 1024);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toContain(path.join(dir, 'mnt'));
+  });
+
+  it('bind-mounts and remounts read-only, so writes fail with EROFS', () => {
+    const bind = path.join(dir, 'bind');
+    fs.mkdirSync(bind);
+    mount(path.join(dir, 'mnt'), bind, null, MS_BIND);
+    mounted.push(bind);
+    fs.writeFileSync(path.join(bind, 'a'), 'x');
+    expect(fs.readFileSync(path.join(dir, 'mnt', 'a'), 'utf8')).toBe('x');
+    mount(null, bind, null, MS_BIND | MS_REMOUNT | MS_RDONLY);
+    expect(() => fs.writeFileSync(path.join(bind, 'b'), 'y')).toThrow(/EROFS/);
+    umount2(bind, MNT_DETACH);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${bind} `);
+  });
+
+  it('throws Node-style errors with code, errno, syscall and path', () => {
+    const missing = path.join(dir, 'missing');
+    let caught: unknown;
+    try {
+      mount('tmpfs', missing, 'tmpfs', 0);
+    } catch (err) {
+      caught = err;
+    }
+    expect(isNativeError(caught, 'ENOENT')).toBe(true);
+    expect(caught).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'mount', dest: missing });
+    expect((caught as Error).message).toBe(`ENOENT: No such file or directory, mount 'tmpfs' -> '${missing}'`);
+    expect(() => statfs(missing)).toThrow(/^ENOENT: .*statfs/);
+    expect(() => umount2(path.join(dir), 0)).toThrow(/EINVAL/);
+  });
+
+  it('makes fifos and character devices (an overlay whiteout is a 0/0 char device)', () => {
+    const fifo = path.join(dir, 'mnt', 'fifo');
+    mknod(fifo, S_IFIFO | 0o600, 0);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    const whiteout = path.join(dir, 'mnt', 'gone');
+    mknod(whiteout, S_IFCHR | 0o000, makedev(0, 0));
+    const st = fs.statSync(whiteout);
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+    expect(makedev(1, 3)).toBe(fs.statSync('/dev/null').rdev);
+  });
+
+  it('sets, reads and lists trusted xattrs, and returns null for a missing one', () => {
+    const file = path.join(dir, 'mnt', 'f');
+    fs.writeFileSync(file, '');
+    lsetxattr(file, 'trusted.berth.test', Buffer.from('value'));
+    expect(lgetxattr(file, 'trusted.berth.test')?.toString()).toBe('value');
+    expect(llistxattr(file)).toContain('trusted.berth.test');
+    expect(lgetxattr(file, 'trusted.berth.none')).toBeNull();
+    expect(() => lgetxattr(path.join(dir, 'mnt', 'nofile'), 'trusted.x')).toThrow(/ENOENT/);
+  });
+
+  it('refuses wrong argument types with a TypeError naming the function', () => {
+    expect(() => (statfs as unknown as (x: number) => void)(5)).toThrow(TypeError);
+    expect(() => (statfs as unknown as (x: number) => void)(5)).toThrow(/statfs: argument 1 must be a string/);
+  });
+
+  it('the C helpers\' shared code passes its own tests', () => {
+    expect(() => execFileSync('make', ['-s', '-C', path.join(packageRoot(), 'native'), 'test'], { stdio: 'pipe' })).not.toThrow();
+  });
+});
