@@ -27,7 +27,7 @@ PACKAGES=(
   libseccomp-dev libcap-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc
-  docker-registry apache2-utils busybox-static
+  docker-registry apache2-utils busybox-static zstd
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -1,0 +1,96 @@
+// A real OCI registry for tests: Debian's docker-registry on 127.0.0.1, a free port, temporary storage,
+// optional htpasswd basic auth. Never binds anything but loopback.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface RegistryOptions {
+  auth?: { username: string; password: string };
+}
+
+export interface TestRegistry {
+  /** host:port, as used in image references. */
+  host: string;
+  url: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function configYaml(dir: string, port: number, htpasswd?: string): string {
+  const auth = htpasswd ? `auth:\n  htpasswd:\n    realm: berth-test\n    path: ${htpasswd}\n` : '';
+  return `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: ${path.join(dir, 'data')}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:${port}
+${auth}`;
+}
+
+async function waitUp(url: string, child: ChildProcess, logFile: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    try {
+      const res = await fetch(`${url}/v2/`);
+      if (res.status === 200 || res.status === 401) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : '';
+  child.kill('SIGKILL');
+  throw new Error(`docker-registry did not start at ${url}:\n${log}`);
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-registry-'));
+  const port = await freePort();
+  let htpasswd: string | undefined;
+  if (opts.auth) {
+    htpasswd = path.join(dir, 'htpasswd');
+    const line = execFileSync('htpasswd', ['-Bbn', opts.auth.username, opts.auth.password], { encoding: 'utf8' });
+    fs.writeFileSync(htpasswd, line);
+  }
+  const config = path.join(dir, 'config.yml');
+  fs.writeFileSync(config, configYaml(dir, port, htpasswd));
+  const logFile = path.join(dir, 'registry.log');
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(url, child, logFile);
+  return {
+    host: `127.0.0.1:${port}`,
+    url,
+    dir,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
