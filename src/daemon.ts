@@ -3,48 +3,74 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
-import { createMetrics } from './metrics/registry';
+import { createMetrics, type Metrics } from './metrics/registry';
 import { serveMetrics, type MetricsServer } from './metrics/http';
 import { InflightCalls } from './server/inflight';
 import { startCriServer, type CriServer } from './server/grpc-server';
 import { packageJson } from './util/package-root';
+import { UnavailableError } from './errors';
+import { ImageService } from './image/image-service';
+import type { ServerDeps } from './server/deps';
 
 export interface Daemon {
   stop(reason: string): Promise<void>;
 }
 
-/** Directories berth owns; later issues add their recovery (pods, containers, images) here. */
-async function recover(config: BerthConfig, log: Logger): Promise<void> {
+interface Domain {
+  images: ImageService;
+}
+
+/** Opens every domain module from its state on disk. */
+async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Promise<Domain> {
   for (const dir of [config.root, config.state]) {
     await fs.mkdir(dir, { recursive: true, mode: 0o711 });
   }
+  const images = await ImageService.open(config.root, config.image, log, metrics.pull);
   log.info({ root: config.root, state: config.state }, 'recovery done');
+  return { images };
+}
+
+function serverDeps(config: BerthConfig, log: Logger, version: string, domain: () => Domain | undefined): ServerDeps {
+  const ready = (): Domain => {
+    const d = domain();
+    if (!d) throw new UnavailableError('berthd is starting: recovery has not finished');
+    return d;
+  };
+  return {
+    config,
+    log,
+    version,
+    get images() {
+      return ready().images;
+    },
+  };
 }
 
 export async function startDaemon(config: BerthConfig, log: Logger): Promise<Daemon> {
   const version = packageJson().version;
   const metrics = createMetrics();
   const inflight = new InflightCalls();
-  let ready = false;
+  let domain: Domain | undefined;
   let metricsServer: MetricsServer | undefined;
 
   log.info({ version }, 'berthd starting');
-  const server: CriServer = await startCriServer(
-    { config, log, version },
-    { log, metrics, inflight, isReady: () => ready },
-  );
+  const server: CriServer = await startCriServer(serverDeps(config, log, version, () => domain), {
+    log,
+    metrics,
+    inflight,
+    isReady: () => domain !== undefined,
+  });
   try {
     if (config.metrics.enabled) {
       metricsServer = await serveMetrics(metrics.registry, config.metrics.address, config.metrics.port);
       log.info({ address: metricsServer.address }, 'serving metrics at /metrics');
     }
-    await recover(config, log);
+    domain = await recover(config, log, metrics);
   } catch (err) {
     await server.shutdown(0);
     await metricsServer?.close();
     throw err;
   }
-  ready = true;
   log.info('berthd ready');
 
   return {

@@ -1,10 +1,17 @@
 // The prom-client registry berth's metrics live in, and the metrics of the gRPC layer.
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
   rpcDuration: Histogram<'service' | 'method' | 'code'>;
   rpcErrors: Counter<'service' | 'method' | 'code'>;
+  pull: PullMetrics;
+}
+
+export interface PullMetrics {
+  bytes: Counter<string>;
+  duration: Histogram<'outcome'>;
+  inFlight: Gauge<string>;
 }
 
 export function createMetrics(): Metrics {
@@ -23,5 +30,24 @@ export function createMetrics(): Metrics {
     labelNames: ['service', 'method', 'code'] as const,
     registers: [registry],
   });
-  return { registry, rpcDuration, rpcErrors };
+  const pull: PullMetrics = {
+    bytes: new Counter({
+      name: 'berth_image_pull_bytes_total',
+      help: 'Bytes of image blobs received from registries.',
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'berth_image_pull_duration_seconds',
+      help: 'Duration of image pulls, by outcome (ok or error).',
+      labelNames: ['outcome'] as const,
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'berth_image_pulls_in_flight',
+      help: 'Image pulls in progress.',
+      registers: [registry],
+    }),
+  };
+  return { registry, rpcDuration, rpcErrors, pull };
 }

@@ -1,10 +1,13 @@
 // What the RPC handlers are given: configuration and the domain modules they translate onto.
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
+import type { ImageService } from '../image/image-service';
 
 export interface ServerDeps {
   config: BerthConfig;
   log: Logger;
   /** berth's own version (package.json). */
   version: string;
+  /** Domain modules exist once start-up recovery has opened them; the instrument wrapper refuses calls before. */
+  readonly images: ImageService;
 }

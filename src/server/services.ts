@@ -7,6 +7,11 @@ import type { ServerDeps } from './deps';
 import { version } from './handlers/version';
 import { status } from './handlers/status';
 import { runtimeConfig } from './handlers/runtime-config';
+import { listImages } from './handlers/list-images';
+import { imageStatus } from './handlers/image-status';
+import { removeImage } from './handlers/remove-image';
+import { imageFsInfo } from './handlers/image-fs-info';
+import { pullImage } from './handlers/pull-image';
 
 export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandlers> {
   return {
@@ -16,6 +21,12 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
   };
 }
 
-export function imageHandlers(_deps: ServerDeps): Handlers<ImageServiceHandlers> {
-  return {};
+export function imageHandlers(deps: ServerDeps): Handlers<ImageServiceHandlers> {
+  return {
+    ListImages: listImages(deps),
+    ImageStatus: imageStatus(deps),
+    RemoveImage: removeImage(deps),
+    ImageFsInfo: imageFsInfo(deps),
+    PullImage: pullImage(deps),
+  };
 }

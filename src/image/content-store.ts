@@ -1,0 +1,170 @@
+// The content store under <root>/content/: `blobs/sha256/<hex>`, verified, and `ingest/` for downloads
+// in progress. A blob reaches blobs/ only once its size and digest are checked, by rename, so a blob
+// under its digest is always the right bytes; a bad or interrupted download leaves nothing behind.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors';
+import { fsyncDir } from '../state/atomic-file';
+import { Singleflight } from '../util/mutex';
+
+const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
+/** Manifests and configs are read whole; nothing that size is legitimate. */
+const MAX_READ_BYTES = 16 * 1024 * 1024;
+
+export interface IngestOptions {
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+function hexOf(digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw new InvalidArgumentError(`unsupported or malformed digest ${JSON.stringify(digest)}`);
+  return m[1];
+}
+
+/** Counts and hashes a stream as it passes, and stops it as soon as it grows past the expected size. */
+class Verifier extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(
+    private readonly digest: string,
+    private readonly expectedSize: number | undefined,
+    private readonly onProgress?: (bytes: number) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    if (this.expectedSize !== undefined && this.bytes > this.expectedSize) {
+      done(new InvalidArgumentError(`blob ${this.digest} is larger than its expected ${this.expectedSize} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    this.onProgress?.(chunk.length);
+    done(null, chunk);
+  }
+}
+
+export class ContentStore {
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+  private readonly ingests = new Singleflight<void>();
+
+  constructor(root: string) {
+    this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
+    this.ingestDir = path.join(root, 'content', 'ingest');
+  }
+
+  /** Creates the directories and removes downloads a crash interrupted (never trusted). */
+  async recover(): Promise<void> {
+    await fsp.mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
+    await fsp.rm(this.ingestDir, { recursive: true, force: true });
+    await fsp.mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+  }
+
+  path(digest: string): string {
+    return path.join(this.blobsDir, hexOf(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      await fsp.access(this.path(digest));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async read(digest: string): Promise<Buffer> {
+    let handle;
+    try {
+      handle = await fsp.open(this.path(digest), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`blob ${digest} is not in the content store`);
+      throw err;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size > MAX_READ_BYTES) throw new InvalidArgumentError(`blob ${digest} is ${size} bytes, too large to read whole`);
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Streams a blob into the store, verifying size and digest on the way. Concurrent ingests of one
+   * digest are joined; an ingest of a blob already stored drains nothing and returns at once.
+   */
+  ingest(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions = {}): Promise<void> {
+    hexOf(digest);
+    return this.ingests.do(digest, async () => {
+      if (await this.has(digest)) {
+        source.destroy();
+        return;
+      }
+      await this.write(digest, expectedSize, source, opts);
+    });
+  }
+
+  private async write(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions): Promise<void> {
+    const temp = path.join(this.ingestDir, `${hexOf(digest)}.${randomBytes(6).toString('hex')}`);
+    const verifier = new Verifier(digest, expectedSize, opts.onProgress);
+    const out = fs.createWriteStream(temp, { mode: 0o600, flags: 'wx' });
+    try {
+      await pipeline(source, verifier, out, { signal: opts.signal });
+      const actual = `sha256:${verifier.hash.digest('hex')}`;
+      if (expectedSize !== undefined && verifier.bytes !== expectedSize) {
+        throw new InvalidArgumentError(`blob ${digest}: received ${verifier.bytes} bytes, expected ${expectedSize}`);
+      }
+      if (actual !== digest) throw new InvalidArgumentError(`blob digest mismatch: expected ${digest}, got ${actual}`);
+      const handle = await fsp.open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsp.rename(temp, this.path(digest));
+      await fsyncDir(this.blobsDir);
+    } catch (err) {
+      await fsp.rm(temp, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new ResourceExhaustedError(`no space left on device while writing blob ${digest}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Stores a small blob held in memory (a manifest, a config) and returns its digest. */
+  async writeBlob(data: Buffer): Promise<string> {
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    await this.ingest(digest, data.length, Readable.from([data]));
+    return digest;
+  }
+
+  async delete(digest: string): Promise<void> {
+    await fsp.rm(this.path(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    return (await fsp.readdir(this.blobsDir)).filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  async usage(): Promise<{ bytes: number; inodes: number }> {
+    let bytes = 0;
+    let inodes = 0;
+    for (const name of await fsp.readdir(this.blobsDir)) {
+      const st = await fsp.stat(path.join(this.blobsDir, name)).catch(() => undefined);
+      if (!st) continue;
+      bytes += st.size;
+      inodes++;
+    }
+    return { bytes, inodes };
+  }
+}

@@ -1,0 +1,114 @@
+// The image service's domain facade: the stores beneath it, lookups, removal with garbage collection,
+// usage for the kubelet's image GC, and pulls (pull.ts). No gRPC types here.
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { BerthConfig } from '../config/schema';
+import { LayerStore } from '../storage/layer-store';
+import { Mutex } from '../util/mutex';
+import { ContentStore } from './content-store';
+import { collectGarbage, type UsageSource } from './gc';
+import { ImageStore, type ImageRecord } from './image-store';
+import type { PullMetrics } from '../metrics/registry';
+import { Puller } from './pull';
+import { RegistryClient, type Credentials } from './registry/client';
+
+export type ImageConfigJson = Record<string, unknown> & { config?: { User?: string } };
+
+export interface ImageFsUsage {
+  mountpoint: string;
+  bytes: number;
+  inodes: number;
+}
+
+export class ImageService {
+  private readonly usageSources: UsageSource[] = [];
+  /** Removals and collections run one at a time. */
+  private readonly gcLock = new Mutex();
+
+  private readonly puller: Puller;
+
+  private constructor(
+    readonly root: string,
+    readonly content: ContentStore,
+    readonly layers: LayerStore,
+    readonly images: ImageStore,
+    private readonly config: BerthConfig['image'],
+    private readonly log: Logger,
+    metrics: PullMetrics,
+  ) {
+    const client = new RegistryClient(config, this.log);
+    this.puller = new Puller({ client, content, layers, images, config, log: this.log, metrics });
+    this.usageSources.push(this.puller);
+  }
+
+  static async open(root: string, config: BerthConfig['image'], log: Logger, metrics: PullMetrics): Promise<ImageService> {
+    const content = new ContentStore(root);
+    await content.recover();
+    const layers = new LayerStore(path.join(root, 'layers'));
+    await layers.init();
+    const images = new ImageStore(path.join(root, 'images'));
+    await images.init();
+    const service = new ImageService(root, content, layers, images, config, log.child({ module: 'image' }), metrics);
+    log.info({ images: images.list().length }, 'image store loaded');
+    return service;
+  }
+
+  addUsageSource(source: UsageSource): void {
+    this.usageSources.push(source);
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    await this.images.refresh();
+    return this.images.list();
+  }
+
+  async find(text: string): Promise<ImageRecord | undefined> {
+    await this.images.refresh();
+    return this.images.resolve(text);
+  }
+
+  async configOf(image: ImageRecord): Promise<ImageConfigJson> {
+    return JSON.parse((await this.content.read(image.config.digest)).toString('utf8')) as ImageConfigJson;
+  }
+
+  /** An image is pinned when any of its names or its ID is listed in image.pinned_images. */
+  isPinned(image: ImageRecord): boolean {
+    return this.config.pinned_images.some((name) => {
+      try {
+        return this.images.resolve(name)?.id === image.id;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Pulls an image from its registry (or a mirror); joins a pull of the same image in progress. */
+  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal): Promise<ImageRecord> {
+    return this.puller.pull(text, credentials, signal);
+  }
+
+  /** Removes an image by ID, tag or digest, and frees what only it used. Missing images are fine. */
+  async remove(text: string): Promise<void> {
+    await this.gcLock.run(async () => {
+      const image = await this.find(text);
+      if (!image) return;
+      await this.images.remove(image.id);
+      this.log.info({ id: image.id, tags: image.repoTags }, 'image removed');
+      await collectGarbage(this.images.list(), this.usageSources, this.content, this.layers, this.log);
+    });
+  }
+
+  /** Bytes and inodes used by the image store: blobs, plus the unpacked layers' own accounting. */
+  async usage(): Promise<ImageFsUsage> {
+    const blobs = await this.content.usage();
+    let bytes = blobs.bytes;
+    let inodes = blobs.inodes;
+    for (const chainId of await this.layers.list()) {
+      const info = await this.layers.get(chainId);
+      if (!info) continue;
+      bytes += info.size;
+      inodes += info.entries + 2;
+    }
+    return { mountpoint: this.root, bytes, inodes };
+  }
+}

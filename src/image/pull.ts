@@ -1,0 +1,273 @@
+// Pulling an image: manifest (through an index if need be), config, and every layer downloaded and
+// unpacked at once — the blob streams into the content store and into the unpacker together, and the
+// layer is committed only when both the blob digest and the layer's diffID check out. Concurrent pulls
+// of one image, and of one layer across images, are joined into one.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { BerthConfig } from '../config/schema';
+import { InvalidArgumentError, messageOf } from '../errors';
+import type { PullMetrics } from '../metrics/registry';
+import type { LayerInfo, LayerStore } from '../storage/layer-store';
+import { Semaphore, Singleflight } from '../util/mutex';
+import type { ContentStore } from './content-store';
+import type { ImageLayer, ImageRecord, ImageStore } from './image-store';
+import { nameOf } from './image-store';
+import { PullProgress } from './pull-progress';
+import { formatReference, parseReference, type ImageReference } from './reference';
+import type { RegistryClient, Credentials } from './registry/client';
+import {
+  isIndexMediaType,
+  parseImageConfig,
+  parseIndex,
+  parseManifest,
+  selectPlatform,
+  type Descriptor,
+} from './registry/manifest';
+import { unpackLayer } from './unpack/unpack-layer';
+
+export interface PullerDeps {
+  client: RegistryClient;
+  content: ContentStore;
+  layers: LayerStore;
+  images: ImageStore;
+  config: BerthConfig['image'];
+  log: Logger;
+  metrics: PullMetrics;
+}
+
+/** chainID(L1) = diffID(L1); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)) (OCI image spec). */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const diffId of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev ? `sha256:${createHash('sha256').update(`${prev} ${diffId}`).digest('hex')}` : diffId);
+  }
+  return out;
+}
+
+export class Puller {
+  private readonly pulls = new Singleflight<ImageRecord>();
+  private readonly downloads: Semaphore;
+  /** Layers and blobs of pulls in progress: the garbage collector must not free them. */
+  private readonly pinnedLayers = new Map<string, number>();
+  private readonly pinnedBlobs = new Map<string, number>();
+
+  constructor(private readonly deps: PullerDeps) {
+    this.downloads = new Semaphore(deps.config.max_concurrent_downloads);
+  }
+
+  get inFlight(): number {
+    return this.pulls.size;
+  }
+
+  layersInUse(): Iterable<string> {
+    return this.pinnedLayers.keys();
+  }
+
+  blobsInUse(): Iterable<string> {
+    return this.pinnedBlobs.keys();
+  }
+
+  /** Pulls an image by reference. The result is the stored record; its ID is the config digest. */
+  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal): Promise<ImageRecord> {
+    const ref = parseReference(text);
+    const key = formatReference(ref);
+    const shared = this.pulls.do(key, () => this.run(ref, key, credentials));
+    if (!signal) return shared;
+    // A caller that gives up stops waiting; the shared pull goes on for the others (and the next retry).
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('pull cancelled'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private async run(ref: ImageReference, name: string, credentials: Credentials | undefined): Promise<ImageRecord> {
+    const { log, metrics, config } = this.deps;
+    const abort = new AbortController();
+    const progress = new PullProgress({
+      image: name,
+      log,
+      metrics,
+      abort,
+      logIntervalMs: config.progress_log_interval_seconds * 1000,
+      stallTimeoutMs: config.pull_progress_timeout_seconds * 1000,
+    });
+    const started = process.hrtime.bigint();
+    metrics.inFlight.inc();
+    log.info({ image: name }, 'pull started');
+    let outcome = 'error';
+    try {
+      const record = await this.fetchImage(ref, name, credentials, abort.signal, progress);
+      outcome = 'ok';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      log.info({ image: name, id: record.id, bytes: progress.totalBytes(), seconds }, 'pull done');
+      return record;
+    } catch (err) {
+      // A stalled pull is aborted with a clear reason; report that rather than the I/O error it caused.
+      const reason = abort.signal.aborted ? (abort.signal.reason as Error) : err;
+      log.warn({ image: name, error: messageOf(reason) }, 'pull failed');
+      throw reason;
+    } finally {
+      progress.stop();
+      abort.abort(new Error('pull finished'));
+      metrics.inFlight.dec();
+      metrics.duration.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async fetchImage(
+    ref: ImageReference,
+    name: string,
+    credentials: Credentials | undefined,
+    signal: AbortSignal,
+    progress: PullProgress,
+  ): Promise<ImageRecord> {
+    const { client, content } = this.deps;
+    const manifestDigests: string[] = [];
+    let top = await client.getManifest(ref, { credentials, signal });
+    const repoDigest = `${nameOf(ref)}@${top.digest}`;
+    manifestDigests.push(await content.writeBlob(top.body));
+    if (isIndexMediaType(top.mediaType, top.body)) {
+      const chosen = selectPlatform(parseIndex(top.body), this.deps.config.platform, name);
+      top = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
+      manifestDigests.push(await content.writeBlob(top.body));
+    }
+    const manifest = parseManifest(top.body);
+    const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    const chain: string[] = [];
+    this.pin(blobs, chain);
+    try {
+      await this.ensureBlob(ref, manifest.config, credentials, signal, progress);
+      const imageConfig = parseImageConfig(await content.read(manifest.config.digest));
+      const diffIds = imageConfig.rootfs.diff_ids;
+      if (diffIds.length !== manifest.layers.length) {
+        throw new InvalidArgumentError(
+          `${name}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`,
+        );
+      }
+      chain.push(...chainIds(diffIds));
+      this.pin([], chain);
+      const layers: ImageLayer[] = manifest.layers.map((l, i) => ({
+        digest: l.digest,
+        mediaType: l.mediaType,
+        size: l.size,
+        diffId: diffIds[i],
+        chainId: chain[i],
+      }));
+      await Promise.all(layers.map((layer) => this.ensureLayer(ref, layer, credentials, signal, progress)));
+      return await this.deps.images.put({
+        id: manifest.config.digest,
+        repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [],
+        repoDigests: [repoDigest],
+        manifestDigests,
+        config: { digest: manifest.config.digest, size: manifest.config.size },
+        layers,
+        size: manifest.config.size + layers.reduce((sum, l) => sum + l.size, 0),
+        user: imageConfig.config?.User ?? '',
+        storedAt: new Date().toISOString(),
+      });
+    } finally {
+      this.unpin(blobs, chain);
+    }
+  }
+
+  private pin(blobs: readonly string[], layers: readonly string[]): void {
+    for (const d of blobs) this.pinnedBlobs.set(d, (this.pinnedBlobs.get(d) ?? 0) + 1);
+    for (const c of layers) this.pinnedLayers.set(c, (this.pinnedLayers.get(c) ?? 0) + 1);
+  }
+
+  private unpin(blobs: readonly string[], layers: readonly string[]): void {
+    const drop = (map: Map<string, number>, key: string) => {
+      const n = (map.get(key) ?? 1) - 1;
+      if (n <= 0) map.delete(key);
+      else map.set(key, n);
+    };
+    for (const d of blobs) drop(this.pinnedBlobs, d);
+    for (const c of layers) drop(this.pinnedLayers, c);
+  }
+
+  /** Small blobs (the config): downloaded into the content store if missing. */
+  private async ensureBlob(
+    ref: ImageReference,
+    desc: Descriptor,
+    credentials: Credentials | undefined,
+    signal: AbortSignal,
+    progress: PullProgress,
+  ): Promise<void> {
+    const { client, content } = this.deps;
+    if (await content.has(desc.digest)) return;
+    const blob = await client.openBlob(ref, desc.digest, { credentials, signal });
+    progress.start(desc.digest, desc.size);
+    await content.ingest(desc.digest, desc.size, blob.stream, {
+      signal,
+      onProgress: (bytes) => progress.add(desc.digest, bytes),
+    });
+    progress.finish(desc.digest);
+  }
+
+  /** A layer: unpacked once, from the content store if the blob is there, else while downloading it. */
+  private async ensureLayer(
+    ref: ImageReference,
+    layer: ImageLayer,
+    credentials: Credentials | undefined,
+    signal: AbortSignal,
+    progress: PullProgress,
+  ): Promise<LayerInfo> {
+    const { layers, content, config } = this.deps;
+    return layers.ensure(layer.chainId, async (diffDir) => {
+      const limits = { maxBytes: config.max_layer_bytes, maxEntries: config.max_layer_entries };
+      const unpack = (source: Readable) =>
+        unpackLayer(source, layer.mediaType, diffDir, { limits, signal, onProgress: () => progress.touch() });
+      const result = await this.downloads.run(async () => {
+        if (await content.has(layer.digest)) return unpack(fs.createReadStream(content.path(layer.digest)));
+        return this.downloadAndUnpack(ref, layer, credentials, signal, progress, unpack);
+      });
+      if (result.diffId !== layer.diffId) {
+        throw new InvalidArgumentError(
+          `layer ${layer.digest}: its content has diffID ${result.diffId}, the image config says ${layer.diffId}`,
+        );
+      }
+      return { diffId: result.diffId, size: result.uncompressedSize, entries: result.entries };
+    });
+  }
+
+  private async downloadAndUnpack(
+    ref: ImageReference,
+    layer: ImageLayer,
+    credentials: Credentials | undefined,
+    signal: AbortSignal,
+    progress: PullProgress,
+    unpack: (source: Readable) => Promise<{ diffId: string; uncompressedSize: number; entries: number }>,
+  ) {
+    const { client, content } = this.deps;
+    const blob = await client.openBlob(ref, layer.digest, { credentials, signal });
+    progress.start(layer.digest, layer.size);
+    const toStore = new PassThrough();
+    const toUnpack = new PassThrough();
+    blob.stream.on('data', (chunk: Buffer) => progress.add(layer.digest, chunk.length));
+    blob.stream.pipe(toStore);
+    blob.stream.pipe(toUnpack);
+    const failBoth = (err: Error) => {
+      toStore.destroy(err);
+      toUnpack.destroy(err);
+    };
+    blob.stream.on('error', failBoth);
+    try {
+      const [, result] = await Promise.all([
+        content.ingest(layer.digest, layer.size, toStore, { signal }),
+        unpack(toUnpack),
+      ]);
+      progress.finish(layer.digest);
+      return result;
+    } catch (err) {
+      blob.stream.destroy();
+      failBoth(err as Error);
+      await finished(blob.stream).catch(() => undefined);
+      throw err;
+    }
+  }
+}

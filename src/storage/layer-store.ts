@@ -1,0 +1,94 @@
+// Unpacked layers under <root>/layers/<chainID hex>/: `diff/` is the layer's tree, ready to be an
+// overlayfs lower dir; `layer.json` describes it. A layer is built in a temp dir and renamed into
+// place whole, so a directory under its final name is always complete.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { writeJsonAtomic } from '../state/atomic-file';
+import { Singleflight } from '../util/mutex';
+
+export interface LayerInfo {
+  chainId: string;
+  diffId: string;
+  /** Uncompressed size of the layer's tar stream. */
+  size: number;
+  entries: number;
+}
+
+const TEMP_PREFIX = 'tmp-';
+const hexOf = (digest: string): string => {
+  const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
+  if (!m) throw new Error(`not a sha256 digest: ${digest}`);
+  return m[1];
+};
+
+export class LayerStore {
+  private readonly building = new Singleflight<LayerInfo>();
+
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // Temp dirs are layers a crash interrupted: never trusted, always removed.
+    for (const name of await fs.readdir(this.dir)) {
+      if (name.startsWith(TEMP_PREFIX)) await fs.rm(path.join(this.dir, name), { recursive: true, force: true });
+    }
+  }
+
+  layerDir(chainId: string): string {
+    return path.join(this.dir, hexOf(chainId));
+  }
+
+  /** The directory to use as an overlayfs lower dir. */
+  diffDir(chainId: string): string {
+    return path.join(this.layerDir(chainId), 'diff');
+  }
+
+  async get(chainId: string): Promise<LayerInfo | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(path.join(this.layerDir(chainId), 'layer.json'), 'utf8')) as LayerInfo;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Returns the layer, building it once with `fill` if it is missing. `fill` writes the tree into the
+   * directory it is given and returns the layer's facts; concurrent requests for one layer are joined.
+   */
+  ensure(chainId: string, fill: (diffDir: string) => Promise<Omit<LayerInfo, 'chainId'>>): Promise<LayerInfo> {
+    return this.building.do(chainId, async () => {
+      const existing = await this.get(chainId);
+      if (existing) return existing;
+      const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      await fs.mkdir(path.join(temp, 'diff'), { recursive: true, mode: 0o755 });
+      try {
+        const info: LayerInfo = { chainId, ...(await fill(path.join(temp, 'diff'))) };
+        await writeJsonAtomic(path.join(temp, 'layer.json'), info);
+        await fs.rename(temp, this.layerDir(chainId));
+        return info;
+      } catch (err) {
+        await fs.rm(temp, { recursive: true, force: true });
+        throw err;
+      }
+    });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await fs.readdir(this.dir);
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  async remove(chainId: string): Promise<void> {
+    // Rename first so that a crash half-way through the delete leaves a temp dir, not a broken layer.
+    const doomed = path.join(this.dir, `${TEMP_PREFIX}rm-${randomBytes(8).toString('hex')}`);
+    try {
+      await fs.rename(this.layerDir(chainId), doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await fs.rm(doomed, { recursive: true, force: true });
+  }
+}
