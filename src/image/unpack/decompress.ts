@@ -1,6 +1,6 @@
 // Turns a layer blob into its tar stream: gzip, zstd or none, by media type, checked against the
 // first bytes (registries mislabel layers, and a foreign type is no reason to guess wrong).
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidArgumentError } from '../../errors';
@@ -58,38 +58,32 @@ export function decompressor(kind: Compression): Transform | undefined {
 
 /** Reads the first bytes to confirm (or find) the compression, then returns the decompressed stream. */
 export async function decompressed(source: Readable, mediaType: string): Promise<Readable> {
-  const head: Buffer = await new Promise((resolve, reject) => {
-    const onReadable = () => {
-      const chunk = source.read() as Buffer | null;
-      if (chunk === null && !source.readableEnded) return;
-      cleanup();
-      resolve(chunk ?? Buffer.alloc(0));
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.alloc(0));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = () => {
-      source.off('readable', onReadable);
-      source.off('end', onEnd);
-      source.off('error', onError);
-    };
-    source.on('readable', onReadable);
-    source.on('end', onEnd);
-    source.on('error', onError);
-  });
-  source.unshift(head);
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let headSize = 0;
+  let ended = false;
+  while (headSize < ZSTD_MAGIC.length && !ended) {
+    const next = await it.next();
+    if (next.done) ended = true;
+    else {
+      head.push(next.value);
+      headSize += next.value.length;
+    }
+  }
+  const first = Buffer.concat(head);
   const declared = compressionOfMediaType(mediaType);
-  const actual = head.length ? sniffCompression(head) : declared ?? 'none';
+  const actual = first.length ? sniffCompression(first) : declared ?? 'none';
   if (declared && declared !== 'none' && actual !== declared) {
     throw new InvalidArgumentError(`layer declared as ${mediaType} is not ${declared}-compressed`);
   }
+  async function* replay(): AsyncGenerator<Buffer> {
+    if (first.length) yield first;
+    if (ended) return;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  }
+  const raw = Readable.from(replay(), { objectMode: false });
   const t = decompressor(actual);
-  if (!t) return source;
-  source.on('error', (err) => t.destroy(err));
-  return source.pipe(t);
+  if (!t) return raw;
+  raw.on('error', (err) => t.destroy(err));
+  return raw.pipe(t);
 }
