@@ -1,0 +1,98 @@
+// Pull edge cases: bearer-token registries, stalled downloads, and a disk that fills up mid-pull.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mount, umount2, MNT_DETACH } from '../../src/native';
+import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { startFakeRegistry, type FakeRegistry } from '../support/fake-registry';
+import { buildImage, layer } from '../support/oci/image';
+import { pushImage } from '../support/oci/push';
+import { startRegistry, type TestRegistry } from '../support/registry';
+import { randomBytes } from 'node:crypto';
+
+describe('pull edge cases', () => {
+  const image = buildImage([layer([{ type: 'file', path: 'data', content: randomBytes(256 * 1024) }])]);
+  let berthd: BerthdHandle;
+  const fakes: FakeRegistry[] = [];
+
+  beforeAll(async () => {
+    berthd = await startBerthd({ configToml: '[image]\npull_progress_timeout_seconds = 2\n' });
+  });
+
+  afterAll(async () => {
+    await berthd?.cleanup();
+    await Promise.all(fakes.map((f) => f.stop()));
+  });
+
+  it('gets a bearer token from the realm with the credentials, and reuses it', async () => {
+    const bearer = { username: 'robot', password: 'hunter2', token: 'tok-123' };
+    const fake = await startFakeRegistry('app', image, { bearer });
+    fakes.push(fake);
+    const ref = `${fake.host}/app:latest`;
+    await expect(berthd.client.image.PullImage({ image: { image: ref } })).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+      details: expect.stringContaining('authentication failed'),
+    });
+    const res = await berthd.client.image.PullImage({ image: { image: ref }, auth: { username: 'robot', password: 'hunter2' } });
+    expect(res.image_ref).toBe(image.config.digest);
+    // One token for the whole pull: manifest, config and layer all used the cached token.
+    expect(fake.tokenRequests).toBe(2);
+    expect(berthd.output()).not.toContain('hunter2');
+    expect(berthd.output()).not.toContain('tok-123');
+  });
+
+  it('cancels a pull that stops receiving data, with a clear error, and leaves nothing half-done', async () => {
+    const stalled = buildImage([layer([{ type: 'file', path: 'slow', content: randomBytes(512 * 1024) }], 'none')]);
+    const fake = await startFakeRegistry('slow', stalled, { stallAfterBytes: 100_000 });
+    fakes.push(fake);
+    const started = Date.now();
+    await expect(berthd.client.image.PullImage({ image: { image: `${fake.host}/slow:latest` } })).rejects.toMatchObject({
+      code: grpc.status.DEADLINE_EXCEEDED,
+      details: expect.stringMatching(/no data received for 2s/),
+    });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(fs.readdirSync(path.join(berthd.root, 'content', 'ingest'))).toEqual([]);
+    expect(fs.readdirSync(path.join(berthd.root, 'layers')).filter((n) => n.startsWith('tmp-'))).toEqual([]);
+  });
+});
+
+describe('a disk that fills up during a pull', () => {
+  let registry: TestRegistry;
+  let berthd: BerthdHandle | undefined;
+  let dir: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-full-'));
+    fs.mkdirSync(path.join(dir, 'root'), { recursive: true });
+    mount('tmpfs', path.join(dir, 'root'), 'tmpfs', 0, 'size=6m');
+  });
+
+  afterAll(async () => {
+    berthd?.client.close();
+    await berthd?.stop('SIGKILL');
+    umount2(path.join(dir, 'root'), MNT_DETACH);
+    fs.rmSync(dir, { recursive: true, force: true });
+    await registry?.stop();
+  });
+
+  it('fails with a clear error, keeps the store consistent, and succeeds once space is free', async () => {
+    const big = buildImage([layer([{ type: 'file', path: 'big', content: randomBytes(2 * 1024 * 1024) }], 'none')]);
+    await pushImage({ host: registry.host, repository: 'big' }, big, ['latest']);
+    berthd = await startBerthd({ dir, args: [] });
+    const filler = path.join(berthd.root, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(3 * 1024 * 1024));
+    await expect(berthd.client.image.PullImage({ image: { image: `${registry.host}/big:latest` } })).rejects.toMatchObject({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: expect.stringContaining('no space left on device'),
+    });
+    expect((await berthd.client.image.ListImages({})).images).toEqual([]);
+    expect(fs.readdirSync(path.join(berthd.root, 'content', 'ingest'))).toEqual([]);
+    expect(fs.readdirSync(path.join(berthd.root, 'layers')).filter((n) => n.startsWith('tmp-'))).toEqual([]);
+    fs.rmSync(filler);
+    const res = await berthd.client.image.PullImage({ image: { image: `${registry.host}/big:latest` } });
+    expect(res.image_ref).toBe(big.config.digest);
+  });
+});
