@@ -5,9 +5,12 @@ import { parseArgs, usage, UsageError, type ParsedArgs } from './config/flags';
 import { printConfig } from './config/print';
 import { configSchema, type BerthConfig } from './config/schema';
 import { ConfigError } from './config/schema-kit';
+import { BerthError } from './errors';
 import { startDaemon } from './daemon';
 import { createLogger } from './log';
 import { packageJson } from './util/package-root';
+import { ImageService } from './image/image-service';
+import { createMetrics } from './metrics/registry';
 
 const EXIT_USAGE = 2;
 
@@ -40,16 +43,31 @@ async function serve(config: BerthConfig): Promise<void> {
   process.on('SIGINT', onSignal);
 }
 
+/** `berthd images import FILE...`: loads archives into the store a running berthd (or the next) serves. */
+async function imagesCommand(config: BerthConfig, args: string[]): Promise<void> {
+  const [sub, ...files] = args;
+  if (sub !== 'import' || files.length === 0) throw new UsageError('usage: berthd images import FILE [FILE...]');
+  const log = createLogger({ level: 'warn', format: config.log_format });
+  const images = await ImageService.open(config.root, config.image, log, createMetrics().pull);
+  for (const file of files) {
+    for (const image of await images.importArchive(file)) {
+      process.stdout.write(`imported ${image.repoTags.join(', ') || '(untagged)'} ${image.id}\n`);
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const [command = 'serve', ...rest] = args.command;
-  if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  if (rest.length && command !== 'images') throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   switch (command) {
     case 'serve':
       return serve(configFrom(args));
     case 'config':
       process.stdout.write(printConfig(configSchema, configFrom(args)));
       return;
+    case 'images':
+      return imagesCommand(configFrom(args), rest);
     case 'version':
       process.stdout.write(`berth ${packageJson().version}\n`);
       return;
@@ -66,6 +84,9 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`berthd: ${err.message}\n\n${usage()}`);
   } else if (err instanceof ConfigError) {
     process.stderr.write(`berthd: invalid configuration: ${err.message}\n`);
+  } else if (err instanceof BerthError) {
+    process.stderr.write(`berthd: ${err.message}\n`);
+    process.exit(1);
   } else {
     process.stderr.write(`berthd: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);

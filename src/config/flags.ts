@@ -86,10 +86,12 @@ export function usage(): string {
   const flags = Object.entries(KEY_FLAGS)
     .map(([flag, key]) => `  --${flag.padEnd(18)} sets ${key}`)
     .join('\n');
-  return `usage: berthd [serve|config|version] [--config FILE] [flags]
+  return `usage: berthd [serve|config|images import FILE...|version] [--config FILE] [flags]
 
   serve     run the CRI server (the default)
   config    print the effective configuration as commented TOML
+  images import FILE...
+            load OCI image-layout or docker save archives into the image store
   version   print berth's version
 
   --config FILE         configuration file (default ${DEFAULT_CONFIG_PATH}; a missing default file means defaults)

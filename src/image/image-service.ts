@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 // The image service's domain facade: the stores beneath it, lookups, removal with garbage collection,
 // usage for the kubelet's image GC, and pulls (pull.ts). No gRPC types here.
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { collectGarbage, type UsageSource } from './gc';
 import { ImageStore, type ImageRecord } from './image-store';
 import type { PullMetrics } from '../metrics/registry';
 import { Puller } from './pull';
+import { importArchive } from './import';
 import { RegistryClient, type Credentials } from './registry/client';
 
 export type ImageConfigJson = Record<string, unknown> & { config?: { User?: string } };
@@ -44,6 +46,10 @@ export class ImageService {
   static async open(root: string, config: BerthConfig['image'], log: Logger, metrics: PullMetrics): Promise<ImageService> {
     const content = new ContentStore(root);
     await content.recover();
+    // Staging dirs of imports a crash interrupted.
+    for (const name of await fs.readdir(root)) {
+      if (name.startsWith('import-')) await fs.rm(path.join(root, name), { recursive: true, force: true });
+    }
     const layers = new LayerStore(path.join(root, 'layers'));
     await layers.init();
     const images = new ImageStore(path.join(root, 'images'));
@@ -85,6 +91,11 @@ export class ImageService {
   /** Pulls an image from its registry (or a mirror); joins a pull of the same image in progress. */
   pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal): Promise<ImageRecord> {
     return this.puller.pull(text, credentials, signal);
+  }
+
+  /** Loads the images of an OCI layout or docker save archive into the store. */
+  importArchive(file: string): Promise<ImageRecord[]> {
+    return importArchive(file, this.root, this.content, this.puller, this.config.platform);
   }
 
   /** Removes an image by ID, tag or digest, and frees what only it used. Missing images are fine. */

@@ -28,6 +28,20 @@ import {
 } from './registry/manifest';
 import { unpackLayer } from './unpack/unpack-layer';
 
+/** Where missing blobs come from during a pull; an import has none (every blob must be in the store). */
+interface Download {
+  ref: ImageReference;
+  credentials: Credentials | undefined;
+  signal: AbortSignal;
+  progress: PullProgress;
+}
+
+/** The names an image is stored under. */
+export interface ImageNames {
+  repoTags: string[];
+  repoDigests: string[];
+}
+
 export interface PullerDeps {
   client: RegistryClient;
   content: ContentStore;
@@ -136,17 +150,27 @@ export class Puller {
       top = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
       manifestDigests.push(await content.writeBlob(top.body));
     }
-    const manifest = parseManifest(top.body);
+    const names = { repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [], repoDigests: [repoDigest] };
+    return this.storeImage(top.body, manifestDigests, names, { ref, credentials, signal, progress });
+  }
+
+  /**
+   * Stores the image a manifest describes: its config and layers (downloaded when a download is given,
+   * else they must be in the content store already, as after an import), then its record.
+   */
+  async storeImage(manifestBody: Buffer, manifestDigests: string[], names: ImageNames, download?: Download): Promise<ImageRecord> {
+    const { content } = this.deps;
+    const manifest = parseManifest(manifestBody);
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
     const chain: string[] = [];
     this.pin(blobs, chain);
     try {
-      await this.ensureBlob(ref, manifest.config, credentials, signal, progress);
+      await this.ensureBlob(manifest.config, download);
       const imageConfig = parseImageConfig(await content.read(manifest.config.digest));
       const diffIds = imageConfig.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
         throw new InvalidArgumentError(
-          `${name}: manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff_ids`,
+          `manifest has ${manifest.layers.length} layers but the image config lists ${diffIds.length} diff_ids`,
         );
       }
       chain.push(...chainIds(diffIds));
@@ -158,11 +182,10 @@ export class Puller {
         diffId: diffIds[i],
         chainId: chain[i],
       }));
-      await Promise.all(layers.map((layer) => this.ensureLayer(ref, layer, credentials, signal, progress)));
+      await Promise.all(layers.map((layer) => this.ensureLayer(layer, download)));
       return await this.deps.images.put({
         id: manifest.config.digest,
-        repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [],
-        repoDigests: [repoDigest],
+        ...names,
         manifestDigests,
         config: { digest: manifest.config.digest, size: manifest.config.size },
         layers,
@@ -191,15 +214,11 @@ export class Puller {
   }
 
   /** Small blobs (the config): downloaded into the content store if missing. */
-  private async ensureBlob(
-    ref: ImageReference,
-    desc: Descriptor,
-    credentials: Credentials | undefined,
-    signal: AbortSignal,
-    progress: PullProgress,
-  ): Promise<void> {
+  private async ensureBlob(desc: Descriptor, download: Download | undefined): Promise<void> {
     const { client, content } = this.deps;
     if (await content.has(desc.digest)) return;
+    if (!download) throw new InvalidArgumentError(`blob ${desc.digest} is missing`);
+    const { ref, credentials, signal, progress } = download;
     const blob = await client.openBlob(ref, desc.digest, { credentials, signal });
     progress.start(desc.digest, desc.size);
     await content.ingest(desc.digest, desc.size, blob.stream, {
@@ -210,21 +229,16 @@ export class Puller {
   }
 
   /** A layer: unpacked once, from the content store if the blob is there, else while downloading it. */
-  private async ensureLayer(
-    ref: ImageReference,
-    layer: ImageLayer,
-    credentials: Credentials | undefined,
-    signal: AbortSignal,
-    progress: PullProgress,
-  ): Promise<LayerInfo> {
+  private async ensureLayer(layer: ImageLayer, download: Download | undefined): Promise<LayerInfo> {
     const { layers, content, config } = this.deps;
     return layers.ensure(layer.chainId, async (diffDir) => {
       const limits = { maxBytes: config.max_layer_bytes, maxEntries: config.max_layer_entries };
       const unpack = (source: Readable) =>
-        unpackLayer(source, layer.mediaType, diffDir, { limits, signal, onProgress: () => progress.touch() });
+        unpackLayer(source, layer.mediaType, diffDir, { limits, signal: download?.signal, onProgress: () => download?.progress.touch() });
       const result = await this.downloads.run(async () => {
         if (await content.has(layer.digest)) return unpack(fs.createReadStream(content.path(layer.digest)));
-        return this.downloadAndUnpack(ref, layer, credentials, signal, progress, unpack);
+        if (!download) throw new InvalidArgumentError(`layer blob ${layer.digest} is missing`);
+        return this.downloadAndUnpack(layer, download, unpack);
       });
       if (result.diffId !== layer.diffId) {
         throw new InvalidArgumentError(
@@ -236,11 +250,8 @@ export class Puller {
   }
 
   private async downloadAndUnpack(
-    ref: ImageReference,
     layer: ImageLayer,
-    credentials: Credentials | undefined,
-    signal: AbortSignal,
-    progress: PullProgress,
+    { ref, credentials, signal, progress }: Download,
     unpack: (source: Readable) => Promise<{ diffId: string; uncompressedSize: number; entries: number }>,
   ) {
     const { client, content } = this.deps;
