@@ -45,12 +45,14 @@ export function loadWorkloads(dir = path.join(__dirname, 'workloads')): Workload
   return orderWorkloads(found);
 }
 
-/** The workloads named, in the order named; all of them when none is. */
+/** The workloads named, in the order named; when none is, all whose required environment is set. */
 export function selectWorkloads(all: readonly Workload[], names: readonly string[]): Workload[] {
-  if (!names.length) return [...all];
+  if (!names.length) return all.filter((w) => (w.requires ?? []).every((v) => process.env[v]));
   return names.map((name) => {
     const w = all.find((x) => x.name === name);
     if (!w) throw new Error(`no workload named ${JSON.stringify(name)}; there are: ${all.map((x) => x.name).join(', ')}`);
+    const missing = (w.requires ?? []).filter((v) => !process.env[v]);
+    if (missing.length) throw new Error(`workload ${name} needs ${missing.join(', ')} set (see docs/benchmarks.md)`);
     return w;
   });
 }

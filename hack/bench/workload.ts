@@ -30,6 +30,8 @@ export interface Workload<S = unknown> {
   description: string;
   /** The RPCs it measures, in the order to report them. */
   rpcs: readonly string[];
+  /** Environment variables it needs (e.g. the image to pull); without them it runs only when named. */
+  requires?: readonly string[];
   setup?(client: CriClient, call: CallOptions): Promise<S>;
   run(client: CriClient, timer: Timer, ctx: RunContext<S>): Promise<void>;
   teardown?(client: CriClient, ctx: Omit<RunContext<S>, 'iteration'>): Promise<void>;

@@ -64,8 +64,18 @@ async function waitUp(url: string, child: ChildProcess, logFile: string): Promis
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
+  return startRegistryOn(await freePort(), opts);
+}
+
+/** A registry on a given loopback address (host:port), e.g. 127.0.0.1:5000 for the benchmark. */
+export async function startRegistryAt(hostPort: string, opts: RegistryOptions = {}): Promise<TestRegistry> {
+  const [host, port] = hostPort.split(':');
+  if (host !== '127.0.0.1' || !port) throw new Error(`registries run on 127.0.0.1 only, not ${hostPort}`);
+  return startRegistryOn(Number(port), opts);
+}
+
+async function startRegistryOn(port: number, opts: RegistryOptions): Promise<TestRegistry> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-registry-'));
-  const port = await freePort();
   let htpasswd: string | undefined;
   if (opts.auth) {
     htpasswd = path.join(dir, 'htpasswd');

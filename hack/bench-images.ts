@@ -1,0 +1,36 @@
+// Pushes the benchmark's images to a registry on loopback (starting Debian's docker-registry there
+// with --start, which then runs until interrupted):
+//   node dist/hack/bench-images.js --registry 127.0.0.1:5000 [--start]
+// bench/big:latest     5 layers of 20 MiB of random data (~100 MB to pull), for the `pull` workload
+// bench/tiny:0 … :999  1,000 one-file images, for `list-images-many`
+import { randomBytes } from 'node:crypto';
+import { buildImage, layer } from '../test/support/oci/image';
+import { pushImage } from '../test/support/oci/push';
+import { startRegistryAt } from '../test/support/registry';
+
+async function main(argv: string[]): Promise<void> {
+  const registry = argv[argv.indexOf('--registry') + 1];
+  if (!argv.includes('--registry') || !registry) throw new Error('usage: bench-images --registry HOST:PORT [--start] [--tiny N]');
+  const tiny = argv.includes('--tiny') ? Number(argv[argv.indexOf('--tiny') + 1]) : 1000;
+  const running = argv.includes('--start') ? await startRegistryAt(registry) : undefined;
+  const big = buildImage(
+    Array.from({ length: 5 }, (_x, i) => layer([{ type: 'file', path: `data/layer${i}`, content: randomBytes(20 * 1024 * 1024) }])),
+  );
+  process.stdout.write(`bench/big ${await pushImage({ host: registry, repository: 'bench/big' }, big, ['latest'])}\n`);
+  for (let i = 0; i < tiny; i++) {
+    const image = buildImage([layer([{ type: 'file', path: 'id', content: String(i) }])]);
+    await pushImage({ host: registry, repository: 'bench/tiny' }, image, [String(i)]);
+  }
+  process.stdout.write(`bench/tiny:0..${tiny - 1}\n`);
+  if (running) {
+    process.stdout.write(`registry running at ${registry} (data in ${running.dir}); Ctrl-C stops it\n`);
+    const stop = () => void running.stop().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`bench-images: ${err.message}\n`);
+  process.exit(1);
+});
