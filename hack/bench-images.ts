@@ -3,6 +3,7 @@
 //   node dist/hack/bench-images.js --registry 127.0.0.1:5000 [--start]
 // bench/big:latest     5 layers of 20 MiB of random data (~100 MB to pull), for the `pull` workload
 // bench/tiny:0 … :999  1,000 one-file images, for `list-images-many`
+// bench/huge:latest    with --huge: one uncompressed 1 GiB layer, to watch berthd's RSS while pulling it
 import { randomBytes } from 'node:crypto';
 import { buildImage, layer } from '../test/support/oci/image';
 import { pushImage } from '../test/support/oci/push';
@@ -10,7 +11,7 @@ import { startRegistryAt } from '../test/support/registry';
 
 async function main(argv: string[]): Promise<void> {
   const registry = argv[argv.indexOf('--registry') + 1];
-  if (!argv.includes('--registry') || !registry) throw new Error('usage: bench-images --registry HOST:PORT [--start] [--tiny N]');
+  if (!argv.includes('--registry') || !registry) throw new Error('usage: bench-images --registry HOST:PORT [--start] [--tiny N] [--huge]');
   const tiny = argv.includes('--tiny') ? Number(argv[argv.indexOf('--tiny') + 1]) : 1000;
   const running = argv.includes('--start') ? await startRegistryAt(registry) : undefined;
   const big = buildImage(
@@ -21,7 +22,11 @@ async function main(argv: string[]): Promise<void> {
     const image = buildImage([layer([{ type: 'file', path: 'id', content: String(i) }])]);
     await pushImage({ host: registry, repository: 'bench/tiny' }, image, [String(i)]);
   }
-  process.stdout.write(`bench/tiny:0..${tiny - 1}\n`);
+  if (tiny > 0) process.stdout.write(`bench/tiny:0..${tiny - 1}\n`);
+  if (argv.includes('--huge')) {
+    const huge = buildImage([layer([{ type: 'file', path: 'huge', content: randomBytes(1024 * 1024 * 1024) }], 'none')]);
+    process.stdout.write(`bench/huge ${await pushImage({ host: registry, repository: 'bench/huge' }, huge, ['latest'])}\n`);
+  }
   if (running) {
     process.stdout.write(`registry running at ${registry} (data in ${running.dir}); Ctrl-C stops it\n`);
     const stop = () => void running.stop().then(() => process.exit(0));
