@@ -1,0 +1,53 @@
+// A pod's pinned namespaces: made by the berth-pinns helper (native/pinns), removed here.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { InvalidArgumentError } from '../errors';
+import { isNativeError, MNT_DETACH, umount2 } from '../native';
+import { packageRoot } from '../util/package-root';
+
+const run = promisify(execFile);
+
+export type PinnedKind = 'net' | 'ipc' | 'uts';
+
+export interface PinRequest {
+  /** Directory holding `net/`, `ipc/`, `uts/` pins (under the state dir). */
+  dir: string;
+  id: string;
+  kinds: readonly PinnedKind[];
+  hostname?: string;
+  sysctls?: Record<string, string>;
+}
+
+export const PINNS_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-pinns');
+
+export function pinPath(dir: string, kind: PinnedKind, id: string): string {
+  return path.join(dir, kind, id);
+}
+
+/** Creates and pins the namespaces; the helper undoes its own work when it fails. */
+export async function pinNamespaces(req: PinRequest): Promise<Record<PinnedKind, string | undefined>> {
+  const args = ['--dir', req.dir, '--id', req.id, ...req.kinds.map((k) => `--${k}`)];
+  if (req.hostname) args.push('--hostname', req.hostname);
+  for (const [key, value] of Object.entries(req.sysctls ?? {})) args.push('--sysctl', `${key}=${value}`);
+  try {
+    await run(PINNS_BINARY, args, { timeout: 30_000 });
+  } catch (err) {
+    const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
+    throw new InvalidArgumentError(stderr || `berth-pinns failed: ${(err as Error).message}`);
+  }
+  const out: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
+  for (const k of req.kinds) out[k] = pinPath(req.dir, k, req.id);
+  return out;
+}
+
+/** Unmounts and removes a pin; one already gone is fine. */
+export async function unpin(file: string): Promise<void> {
+  try {
+    umount2(file, MNT_DETACH);
+  } catch (err) {
+    if (!isNativeError(err, 'EINVAL') && !isNativeError(err, 'ENOENT')) throw err;
+  }
+  await fs.rm(file, { force: true });
+}
