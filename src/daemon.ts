@@ -10,6 +10,8 @@ import { startCriServer, type CriServer } from './server/grpc-server';
 import { packageJson } from './util/package-root';
 import { UnavailableError } from './errors';
 import { ImageService } from './image/image-service';
+import { NetworkManager } from './network/network-manager';
+import { PodService } from './pod/pod-service';
 import type { ServerDeps } from './server/deps';
 
 export interface Daemon {
@@ -18,6 +20,8 @@ export interface Daemon {
 
 interface Domain {
   images: ImageService;
+  pods: PodService;
+  network: NetworkManager;
 }
 
 /** Opens every domain module from its state on disk. */
@@ -26,8 +30,11 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
     await fs.mkdir(dir, { recursive: true, mode: 0o711 });
   }
   const images = await ImageService.open(config.root, config.image, log, metrics.pull);
+  const network = new NetworkManager(config.network, config.root);
+  const pods = new PodService(config, network, log.child({ module: 'pod' }));
+  await pods.recover();
   log.info({ root: config.root, state: config.state }, 'recovery done');
-  return { images };
+  return { images, pods, network };
 }
 
 function serverDeps(config: BerthConfig, log: Logger, version: string, domain: () => Domain | undefined): ServerDeps {
@@ -42,6 +49,12 @@ function serverDeps(config: BerthConfig, log: Logger, version: string, domain: (
     version,
     get images() {
       return ready().images;
+    },
+    get pods() {
+      return ready().pods;
+    },
+    get network() {
+      return ready().network;
     },
   };
 }

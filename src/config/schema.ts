@@ -96,6 +96,10 @@ export const configSchema = table('berth configuration', {
     network_name: str('Name of the CNI network to use; empty means the lexically first config file.', '', {
       allowEmpty: true,
     }),
+    plugin_timeout_seconds: int('Longest a CNI plugin may run before it is killed and the call fails.', 60, {
+      min: 1,
+      max: 600,
+    }),
   }),
 });
 

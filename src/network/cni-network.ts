@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../state/atomic-file';
-import type { CniNetworkConfig } from './cni-config';
+import { parseNetworkConfig, type CniNetworkConfig } from './cni-config';
 import { execPlugin, type CniCommand } from './cni-exec';
 
 export interface PortMapping {
@@ -77,6 +77,22 @@ function runtimeConfigFor(plugin: Record<string, unknown>, caps: CapabilityArgs)
 }
 
 export class CniNetwork {
+  /**
+   * The network an earlier ADD used, rebuilt from its cached configuration: DEL must run the plugins
+   * that ADD ran, even after the conf dir changed. Undefined when nothing is cached.
+   */
+  static async fromCache(networkName: string, att: Pick<Attachment, 'containerId' | 'ifname'>, opts: CniRunOptions): Promise<CniNetwork | undefined> {
+    const file = path.join(opts.cacheDir, 'results', `${networkName}-${att.containerId}-${att.ifname}`);
+    let entry: CacheEntry;
+    try {
+      entry = JSON.parse(await fs.readFile(file, 'utf8')) as CacheEntry;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return new CniNetwork(parseNetworkConfig(file, JSON.stringify(entry.config)), opts);
+  }
+
   constructor(
     readonly config: CniNetworkConfig,
     private readonly opts: CniRunOptions,

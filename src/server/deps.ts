@@ -2,6 +2,8 @@
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import type { ImageService } from '../image/image-service';
+import type { NetworkManager } from '../network/network-manager';
+import type { PodService } from '../pod/pod-service';
 
 export interface ServerDeps {
   config: BerthConfig;
@@ -10,4 +12,6 @@ export interface ServerDeps {
   version: string;
   /** Domain modules exist once start-up recovery has opened them; the instrument wrapper refuses calls before. */
   readonly images: ImageService;
+  readonly pods: PodService;
+  readonly network: NetworkManager;
 }

@@ -7,6 +7,12 @@ import type { ServerDeps } from './deps';
 import { version } from './handlers/version';
 import { status } from './handlers/status';
 import { runtimeConfig } from './handlers/runtime-config';
+import { runPodSandbox } from './handlers/run-pod-sandbox';
+import { stopPodSandbox } from './handlers/stop-pod-sandbox';
+import { removePodSandbox } from './handlers/remove-pod-sandbox';
+import { podSandboxStatus } from './handlers/pod-sandbox-status';
+import { listPodSandbox } from './handlers/list-pod-sandbox';
+import { updateRuntimeConfig } from './handlers/update-runtime-config';
 import { listImages } from './handlers/list-images';
 import { imageStatus } from './handlers/image-status';
 import { removeImage } from './handlers/remove-image';
@@ -18,6 +24,12 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     Version: version(deps),
     Status: status(deps),
     RuntimeConfig: runtimeConfig(deps),
+    RunPodSandbox: runPodSandbox(deps),
+    StopPodSandbox: stopPodSandbox(deps),
+    RemovePodSandbox: removePodSandbox(deps),
+    PodSandboxStatus: podSandboxStatus(deps),
+    ListPodSandbox: listPodSandbox(deps),
+    UpdateRuntimeConfig: updateRuntimeConfig(deps),
   };
 }
 

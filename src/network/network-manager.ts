@@ -1,0 +1,80 @@
+// Attaching pods to the configured CNI network and detaching them, with the pod CIDR the kubelet sets.
+import path from 'node:path';
+import type { BerthConfig } from '../config/schema';
+import { FailedPreconditionError } from '../errors';
+import { findNetworkConfig } from './cni-config';
+import { CniNetwork, type CapabilityArgs, type CniRunOptions, type PortMapping } from './cni-network';
+
+export const POD_IFNAME = 'eth0';
+
+export interface PodAttachment {
+  podId: string;
+  netns: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  portMappings: PortMapping[];
+  dns?: CapabilityArgs['dns'];
+}
+
+export interface Attached {
+  network: string;
+  ips: string[];
+}
+
+export class NetworkManager {
+  private podCidr = '';
+  private readonly opts: CniRunOptions;
+
+  constructor(
+    private readonly config: BerthConfig['network'],
+    root: string,
+  ) {
+    this.opts = { pluginDirs: config.plugin_dirs, cacheDir: path.join(root, 'cni'), timeoutMs: config.plugin_timeout_seconds * 1000 };
+  }
+
+  /** UpdateRuntimeConfig: the node's pod CIDR, offered to IPAM plugins as the ipRanges capability. */
+  setPodCidr(cidr: string): void {
+    this.podCidr = cidr;
+  }
+
+  get podCidrValue(): string {
+    return this.podCidr;
+  }
+
+  private attachment(pod: PodAttachment, capabilityArgs: CapabilityArgs) {
+    return {
+      containerId: pod.podId,
+      netns: pod.netns,
+      ifname: POD_IFNAME,
+      args: {
+        K8S_POD_NAMESPACE: pod.namespace,
+        K8S_POD_NAME: pod.name,
+        K8S_POD_INFRA_CONTAINER_ID: pod.podId,
+        K8S_POD_UID: pod.uid,
+      },
+      capabilityArgs,
+    };
+  }
+
+  async attach(pod: PodAttachment): Promise<Attached> {
+    const lookup = await findNetworkConfig(this.config.conf_dir, this.config.network_name);
+    if (!lookup.ready) throw new FailedPreconditionError(`network not ready: ${lookup.message}`);
+    const caps: CapabilityArgs = {
+      portMappings: pod.portMappings,
+      ...(pod.dns ? { dns: pod.dns } : {}),
+      ...(this.podCidr ? { ipRanges: [[{ subnet: this.podCidr }]] } : {}),
+    };
+    const network = new CniNetwork(lookup.network, this.opts);
+    const result = await network.add(this.attachment(pod, caps));
+    const ips = (result.ips ?? []).map((ip) => ip.address.split('/')[0]);
+    return { network: lookup.network.name, ips };
+  }
+
+  /** DEL with the network and arguments the ADD used (from the cache); nothing cached means nothing to do. */
+  async detach(networkName: string, pod: PodAttachment): Promise<void> {
+    const network = await CniNetwork.fromCache(networkName, { containerId: pod.podId, ifname: POD_IFNAME }, this.opts);
+    if (!network) return;
+    await network.del(this.attachment(pod, {}));
+  }
+}

@@ -1,0 +1,50 @@
+// What berth knows of a pod sandbox: the spec it was asked for (translated from the CRI config by the
+// gRPC layer) and what berth made for it. Records are kept under <root>/pods/<id>.json.
+import type { DnsConfig } from './pod-files';
+import type { PortMapping } from '../network/cni-network';
+
+export type NamespaceMode = 'pod' | 'container' | 'node' | 'target';
+
+export interface SandboxSpec {
+  name: string;
+  uid: string;
+  namespace: string;
+  attempt: number;
+  hostname: string;
+  logDirectory: string;
+  dns: DnsConfig;
+  portMappings: PortMapping[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  cgroupParent: string;
+  sysctls: Record<string, string>;
+  namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
+  runtimeHandler: string;
+}
+
+export type SandboxState = 'ready' | 'notready';
+
+export interface SandboxRecord {
+  id: string;
+  /** The kubelet-style unique name: k8s_POD_<name>_<namespace>_<uid>_<attempt>. */
+  fullName: string;
+  spec: SandboxSpec;
+  /** The request as received, to recognise a retried RunPodSandbox. */
+  requestKey: string;
+  state: SandboxState;
+  /** Nanoseconds since the epoch, as a decimal string. */
+  createdAt: string;
+  ips: string[];
+  pins: { net?: string; ipc?: string; uts?: string };
+  cgroup: string;
+  /** Whether berth made the cgroup (and so removes it). */
+  ownsCgroup: boolean;
+  /** Per-pod files (hostname, hosts, resolv.conf) and the shm mount, under the state dir. */
+  stateDir: string;
+  shm?: string;
+  network?: { name: string; ifname: string };
+}
+
+export function fullNameOf(spec: Pick<SandboxSpec, 'name' | 'namespace' | 'uid' | 'attempt'>): string {
+  return `k8s_POD_${spec.name}_${spec.namespace}_${spec.uid}_${spec.attempt}`;
+}

@@ -1,0 +1,26 @@
+import type { PodSandboxStatusRequest__Output } from '../../generated/runtime/v1/PodSandboxStatusRequest';
+import type { PodSandboxStatusResponse } from '../../generated/runtime/v1/PodSandboxStatusResponse';
+import { InvalidArgumentError } from '../../errors';
+import type { UnaryHandler } from '../instrument';
+import type { ServerDeps } from '../deps';
+import { sandboxStatus } from './sandbox-message';
+
+export function podSandboxStatus(deps: ServerDeps): UnaryHandler<PodSandboxStatusRequest__Output, PodSandboxStatusResponse> {
+  return async (request) => {
+    if (!request.pod_sandbox_id) throw new InvalidArgumentError('PodSandboxStatus: pod_sandbox_id is empty');
+    const record = deps.pods.status(request.pod_sandbox_id);
+    const info: Record<string, string> = {};
+    if (request.verbose) {
+      info.info = JSON.stringify({
+        pins: record.pins,
+        netns: record.pins.net ?? '',
+        cgroup: record.cgroup,
+        network: record.network,
+        ips: record.ips,
+        stateDir: record.stateDir,
+        spec: record.spec,
+      });
+    }
+    return { status: sandboxStatus(record), info, containers_statuses: [] };
+  };
+}

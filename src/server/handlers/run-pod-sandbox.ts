@@ -1,0 +1,18 @@
+import type { RunPodSandboxRequest__Output } from '../../generated/runtime/v1/RunPodSandboxRequest';
+import type { RunPodSandboxResponse } from '../../generated/runtime/v1/RunPodSandboxResponse';
+import { InvalidArgumentError } from '../../errors';
+import type { UnaryHandler } from '../instrument';
+import type { ServerDeps } from '../deps';
+import { sandboxSpec } from './sandbox-message';
+
+export function runPodSandbox(deps: ServerDeps): UnaryHandler<RunPodSandboxRequest__Output, RunPodSandboxResponse> {
+  return async (request) => {
+    const handler = request.runtime_handler || deps.config.runtime.default_handler;
+    if (!(handler in deps.config.runtime.handlers)) {
+      throw new InvalidArgumentError(`unknown runtime handler ${JSON.stringify(request.runtime_handler)}: configured are ${Object.keys(deps.config.runtime.handlers).join(', ')}`);
+    }
+    const spec = sandboxSpec(request.config, request.runtime_handler);
+    const id = await deps.pods.run(spec, JSON.stringify([request.config, request.runtime_handler]));
+    return { pod_sandbox_id: id };
+  };
+}

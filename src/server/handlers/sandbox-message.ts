@@ -1,0 +1,77 @@
+// Translations between CRI pod sandbox messages and berth's sandbox spec and records.
+import type { PodSandboxConfig__Output } from '../../generated/runtime/v1/PodSandboxConfig';
+import type { PodSandbox } from '../../generated/runtime/v1/PodSandbox';
+import type { PodSandboxStatus } from '../../generated/runtime/v1/PodSandboxStatus';
+import type { NamespaceMode__Output } from '../../generated/runtime/v1/NamespaceMode';
+import { InvalidArgumentError } from '../../errors';
+import type { PortMapping } from '../../network/cni-network';
+import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
+
+const MODES: Record<NamespaceMode__Output, NamespaceMode> = { POD: 'pod', CONTAINER: 'container', NODE: 'node', TARGET: 'target' };
+const CRI_MODES = { pod: 'POD', container: 'CONTAINER', node: 'NODE', target: 'TARGET' } as const;
+
+function portMappings(config: PodSandboxConfig__Output): PortMapping[] {
+  return config.port_mappings
+    .filter((p) => p.host_port > 0)
+    .map((p) => ({
+      hostPort: p.host_port,
+      containerPort: p.container_port,
+      protocol: p.protocol.toLowerCase() as PortMapping['protocol'],
+      ...(p.host_ip ? { hostIP: p.host_ip } : {}),
+    }));
+}
+
+export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: string): SandboxSpec {
+  if (!config) throw new InvalidArgumentError('RunPodSandbox: config is missing');
+  const meta = config.metadata;
+  if (!meta) throw new InvalidArgumentError('RunPodSandbox: config.metadata is missing');
+  const ns = config.linux?.security_context?.namespace_options;
+  return {
+    name: meta.name,
+    uid: meta.uid,
+    namespace: meta.namespace,
+    attempt: meta.attempt,
+    hostname: config.hostname,
+    logDirectory: config.log_directory,
+    dns: { servers: config.dns_config?.servers ?? [], searches: config.dns_config?.searches ?? [], options: config.dns_config?.options ?? [] },
+    portMappings: portMappings(config),
+    labels: config.labels,
+    annotations: config.annotations,
+    cgroupParent: config.linux?.cgroup_parent ?? '',
+    sysctls: config.linux?.sysctls ?? {},
+    namespaces: { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] },
+    runtimeHandler: handler,
+  };
+}
+
+const metadataOf = (r: SandboxRecord) => ({ name: r.spec.name, uid: r.spec.uid, namespace: r.spec.namespace, attempt: r.spec.attempt });
+const stateOf = (r: SandboxRecord): 'SANDBOX_READY' | 'SANDBOX_NOTREADY' => (r.state === 'ready' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY');
+
+export function sandboxListItem(r: SandboxRecord): PodSandbox {
+  return {
+    id: r.id,
+    metadata: metadataOf(r),
+    state: stateOf(r),
+    created_at: r.createdAt,
+    labels: r.spec.labels,
+    annotations: r.spec.annotations,
+    runtime_handler: r.spec.runtimeHandler,
+  };
+}
+
+export function sandboxStatus(r: SandboxRecord): PodSandboxStatus {
+  const [ip = '', ...more] = r.state === 'ready' ? r.ips : [];
+  return {
+    ...sandboxListItem(r),
+    network: { ip, additional_ips: more.map((a) => ({ ip: a })) },
+    linux: {
+      namespaces: {
+        options: {
+          network: CRI_MODES[r.spec.namespaces.network],
+          pid: CRI_MODES[r.spec.namespaces.pid],
+          ipc: CRI_MODES[r.spec.namespaces.ipc],
+        },
+      },
+    },
+  };
+}
