@@ -1,0 +1,200 @@
+// Pod sandboxes against the real kernel and Debian's CNI plugins.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
+import { cgroupLayout } from '../../src/pod/cgroups';
+import { startBerthd, type BerthdHandle } from '../support/berthd';
+
+const tag = `${process.pid % 10000}`;
+const bridge = `bpod${tag}`;
+const SUBNET = '10.124.0';
+
+function podConfig(name: string, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig {
+  return {
+    metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
+    hostname: name,
+    log_directory: '/tmp',
+    labels: { app: name, tier: 'test' },
+    ...extra,
+  };
+}
+
+const nsenter = (netns: string, ...cmd: string[]) =>
+  execFileSync('nsenter', [`--net=${netns}`, '--', ...cmd], { encoding: 'utf8' }).trim();
+
+describe('pod sandboxes', () => {
+  let berthd: BerthdHandle;
+  let dir: string;
+  let cniDir: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-pods-'));
+    cniDir = path.join(dir, 'cni');
+    fs.mkdirSync(cniDir);
+    fs.writeFileSync(
+      path.join(cniDir, '10-test.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: `pods${tag}`,
+        plugins: [
+          { type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]], routes: [{ dst: '0.0.0.0/0' }] } },
+          { type: 'portmap', capabilities: { portMappings: true } },
+        ],
+      }),
+    );
+    berthd = await startBerthd({ args: ['--cni-conf-dir', cniDir] });
+  });
+
+  afterAll(async () => {
+    if (berthd) {
+      for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
+      await berthd.cleanup();
+    }
+    try {
+      execFileSync('ip', ['link', 'del', bridge]);
+    } catch {
+      // never created
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = (config: PodSandboxConfig, runtime_handler = '') => berthd.client.runtime.RunPodSandbox({ config, runtime_handler });
+  const status = (id: string, verbose = false) => berthd.client.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose });
+  const netnsOf = async (id: string) => (JSON.parse((await status(id, true)).info.info) as { netns: string }).netns;
+
+  it('gives a pod an address the host reaches, and two pods reach each other over the bridge', async () => {
+    const a = (await run(podConfig('pod-a'))).pod_sandbox_id;
+    const b = (await run(podConfig('pod-b'))).pod_sandbox_id;
+    expect(a).toMatch(/^[a-f0-9]{64}$/);
+    const ipA = (await status(a)).status?.network?.ip ?? '';
+    const ipB = (await status(b)).status?.network?.ip ?? '';
+    expect(ipA.startsWith(`${SUBNET}.`)).toBe(true);
+    execFileSync('ping', ['-c', '1', '-W', '2', ipA]);
+    nsenter(await netnsOf(a), 'ping', '-c', '1', '-W', '2', ipB);
+    expect((await status(a)).status).toMatchObject({ state: 'SANDBOX_READY', labels: { app: 'pod-a', tier: 'test' }, metadata: { name: 'pod-a' } });
+  });
+
+  it('writes hostname, hosts and resolv.conf as configured, applies sysctls, and mounts a pod /dev/shm', async () => {
+    const id = (
+      await run(
+        podConfig('files', {
+          hostname: 'files-host',
+          dns_config: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
+          linux: { sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shm_rmid_forced': '1' } },
+        }),
+      )
+    ).pod_sandbox_id;
+    const info = JSON.parse((await status(id, true)).info.info) as { stateDir: string; netns: string; pins: { uts: string; ipc: string } };
+    expect(fs.readFileSync(path.join(info.stateDir, 'hostname'), 'utf8')).toBe('files-host\n');
+    expect(fs.readFileSync(path.join(info.stateDir, 'resolv.conf'), 'utf8')).toBe('search default.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n');
+    expect(fs.readFileSync(path.join(info.stateDir, 'hosts'), 'utf8')).toMatch(new RegExp(`^${(await status(id)).status?.network?.ip}\\tfiles-host$`, 'm'));
+    expect(execFileSync('nsenter', [`--uts=${info.pins.uts}`, 'hostname'], { encoding: 'utf8' }).trim()).toBe('files-host');
+    expect(nsenter(info.netns, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start')).toBe('0');
+    expect(execFileSync('nsenter', [`--ipc=${info.pins.ipc}`, 'cat', '/proc/sys/kernel/shm_rmid_forced'], { encoding: 'utf8' }).trim()).toBe('1');
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).toContain(path.join(info.stateDir, 'shm'));
+  });
+
+  it('runs a hostNetwork pod in the host network namespace, with the host name and no pod IP', async () => {
+    const id = (
+      await run(podConfig('hostnet', { hostname: '', linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } } }))
+    ).pod_sandbox_id;
+    const s = await status(id, true);
+    expect(s.status?.network?.ip).toBe('');
+    expect(s.status?.linux?.namespaces?.options?.network).toBe('NODE');
+    const info = JSON.parse(s.info.info) as { netns: string; stateDir: string };
+    expect(info.netns).toBe('');
+    expect(fs.readFileSync(path.join(info.stateDir, 'hostname'), 'utf8').trim()).toBe(os.hostname());
+  });
+
+  it('answers a retried RunPodSandbox with the first sandbox, and refuses the name for a different one', async () => {
+    const config = podConfig('retry');
+    const first = (await run(config)).pod_sandbox_id;
+    expect((await run(config)).pod_sandbox_id).toBe(first);
+    await expect(run({ ...config, labels: { other: 'x' } })).rejects.toMatchObject({
+      code: grpc.status.ALREADY_EXISTS,
+      details: expect.stringContaining(`k8s_POD_retry_default_uid-retry_0 is already used by sandbox ${first}`),
+    });
+  });
+
+  it('refuses bad configs with clear errors and leaves nothing behind', async () => {
+    const before = fs.readdirSync(path.join(berthd.state, 'pods')).length;
+    await expect(run(podConfig(''))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('metadata.name is empty') });
+    await expect(run(podConfig('bad-sysctl', { linux: { sysctls: { 'kernel.hostname': 'x' } } }))).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('kernel.hostname is not namespaced'),
+    });
+    await expect(run(podConfig('bad-value', { linux: { sysctls: { 'net.ipv4.ip_unprivileged_port_start': 'lots' } } }))).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('sysctl net.ipv4.ip_unprivileged_port_start=lots'),
+    });
+    await expect(run(podConfig('bad-handler'), 'kata')).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('unknown runtime handler "kata"') });
+    expect(fs.readdirSync(path.join(berthd.state, 'pods')).length).toBe(before);
+    const names = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => p.metadata?.name);
+    expect(names).not.toContain('bad-value');
+  });
+
+  it('stops and removes idempotently, and answers NOT_FOUND for status of an unknown sandbox', async () => {
+    const id = (await run(podConfig('lifecycle'))).pod_sandbox_id;
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
+    expect((await status(id)).status?.state).toBe('SANDBOX_NOTREADY');
+    expect((await status(id)).status?.network?.ip).toBe('');
+    await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+    await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: 'f'.repeat(64) });
+    await expect(status(id)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+
+  it('filters the list by id prefix, state and labels', async () => {
+    const id = (await run(podConfig('listed', { labels: { app: 'listed', tier: 'x' } }))).pod_sandbox_id;
+    const list = (filter: object) => berthd.client.runtime.ListPodSandbox({ filter }).then((r) => r.items.map((p) => p.id));
+    expect(await list({ id: id.slice(0, 12) })).toEqual([id]);
+    expect(await list({ label_selector: { app: 'listed' } })).toEqual([id]);
+    expect(await list({ label_selector: { app: 'listed', tier: 'y' } })).toEqual([]);
+    expect(await list({ state: { state: 'SANDBOX_READY' }, label_selector: { tier: 'x' } })).toEqual([id]);
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
+    expect(await list({ state: { state: 'SANDBOX_READY' }, label_selector: { tier: 'x' } })).toEqual([]);
+    expect(await list({ state: { state: 'SANDBOX_NOTREADY' }, label_selector: { tier: 'x' } })).toEqual([id]);
+  });
+
+  it('keeps its sandboxes across a restart', async () => {
+    const before = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.state]).sort();
+    berthd.client.close();
+    await berthd.stop('SIGKILL');
+    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', cniDir] });
+    const after = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.state]).sort();
+    expect(after).toEqual(before);
+  });
+
+  it('leaks nothing over many run/stop/remove cycles: netns pins, mounts, veths, IPs, cgroups, fds', async () => {
+    const cycles = Number(process.env.BERTH_LEAK_CYCLES ?? 500);
+    const fdCount = () => fs.readdirSync(`/proc/${berthd.process.pid}/fd`).length;
+    const veths = () => execFileSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+    const mounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(berthd.state)).length;
+    const ipamFiles = () => fs.readdirSync(path.join(dir, 'ipam', `pods${tag}`)).filter((f) => f.startsWith(SUBNET)).length;
+    const cgroups = () => {
+      const root = cgroupLayout().v1[0] ?? cgroupLayout().unified ?? '';
+      const d = path.join(root, 'berth');
+      return fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).length : 0;
+    };
+    // Warm up once so lazily opened fds (logs, sockets) are counted in the baseline.
+    const warm = (await run(podConfig('leak-warm'))).pod_sandbox_id;
+    await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: warm });
+    const base = { fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups() };
+    for (let i = 0; i < cycles; i++) {
+      const id = (await run(podConfig(`leak-${i}`))).pod_sandbox_id;
+      await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
+      await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+    }
+    expect({ fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups() }).toEqual(base);
+    for (const kind of ['net', 'ipc', 'uts']) {
+      const live = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => p.id);
+      const pins = fs.existsSync(path.join(berthd.state, 'ns', kind)) ? fs.readdirSync(path.join(berthd.state, 'ns', kind)) : [];
+      expect(pins.every((p) => live.includes(p))).toBe(true);
+    }
+  }, 300_000);
+});
