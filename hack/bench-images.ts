@@ -4,7 +4,9 @@
 // bench/big:latest     5 layers of 20 MiB of random data (~100 MB to pull), for the `pull` workload
 // bench/tiny:0 … :999  1,000 one-file images, for `list-images-many`
 // bench/huge:latest    with --huge: one uncompressed 1 GiB layer, to watch berthd's RSS while pulling it
+// pause:3.9            Debian's static catatonit (-P): the pause image containerd's sandboxes need
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { buildImage, layer } from '../test/support/oci/image';
 import { pushImage } from '../test/support/oci/push';
 import { startRegistryAt } from '../test/support/registry';
@@ -22,6 +24,11 @@ async function main(argv: string[]): Promise<void> {
     const image = buildImage([layer([{ type: 'file', path: 'id', content: String(i) }])]);
     await pushImage({ host: registry, repository: 'bench/tiny' }, image, [String(i)]);
   }
+  const pause = buildImage(
+    [layer([{ type: 'file', path: 'pause', content: fs.readFileSync('/usr/bin/catatonit'), mode: 0o755 }])],
+    { Entrypoint: ['/pause', '-P'] },
+  );
+  process.stdout.write(`pause ${await pushImage({ host: registry, repository: 'pause' }, pause, ['3.9'])}\n`);
   if (tiny > 0) process.stdout.write(`bench/tiny:0..${tiny - 1}\n`);
   if (argv.includes('--huge')) {
     const huge = buildImage([layer([{ type: 'file', path: 'huge', content: randomBytes(1024 * 1024 * 1024) }], 'none')]);

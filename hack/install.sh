@@ -52,6 +52,13 @@ if [ ! -e /etc/berth/berth.toml ]; then
   echo "install.sh: wrote the default configuration to /etc/berth/berth.toml"
 fi
 
+# The default pod network (bridge berth0, 10.85.0.0/16), only where no CNI network is configured yet.
+mkdir -p /etc/cni/net.d
+if ! ls /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist /etc/cni/net.d/*.json >/dev/null 2>&1; then
+  install -m 0644 cni/10-berth.conflist /etc/cni/net.d/10-berth.conflist
+  echo "install.sh: installed the default CNI network /etc/cni/net.d/10-berth.conflist"
+fi
+
 [ "$start" -eq 1 ] || exit 0
 
 # (Re)start berthd with the defaults, detached, logging to /var/log/berth.log.
