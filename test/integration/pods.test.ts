@@ -198,3 +198,44 @@ describe('pod sandboxes', () => {
     }
   }, 300_000);
 });
+
+describe('pod sandboxes when the network is missing or broken', () => {
+  let berthd: BerthdHandle;
+  let cniDir: string;
+
+  beforeAll(async () => {
+    cniDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cni-broken-'));
+    berthd = await startBerthd({ args: ['--cni-conf-dir', cniDir] });
+  });
+
+  afterAll(async () => {
+    await berthd?.cleanup();
+    fs.rmSync(cniDir, { recursive: true, force: true });
+  });
+
+  const leftovers = () => ({
+    pods: fs.existsSync(path.join(berthd.state, 'pods')) ? fs.readdirSync(path.join(berthd.state, 'pods')) : [],
+    pins: ['net', 'ipc', 'uts'].flatMap((k) => (fs.existsSync(path.join(berthd.state, 'ns', k)) ? fs.readdirSync(path.join(berthd.state, 'ns', k)) : [])),
+    mounts: fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(berthd.state)),
+  });
+
+  it('refuses with FAILED_PRECONDITION while no CNI network is configured, leaving nothing', async () => {
+    await expect(berthd.client.runtime.RunPodSandbox({ config: podConfig('no-net') })).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: expect.stringContaining('network not ready'),
+    });
+    expect(leftovers()).toEqual({ pods: [], pins: [], mounts: [] });
+  });
+
+  it('names a missing CNI plugin, and a failed RunPodSandbox leaves nothing behind', async () => {
+    fs.writeFileSync(
+      path.join(cniDir, '10-broken.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'broken', plugins: [{ type: 'loopback' }, { type: 'no-such-plugin' }] }),
+    );
+    await expect(berthd.client.runtime.RunPodSandbox({ config: podConfig('broken-net') })).rejects.toMatchObject({
+      details: expect.stringContaining('CNI plugin "no-such-plugin" not found'),
+    });
+    expect(leftovers()).toEqual({ pods: [], pins: [], mounts: [] });
+    expect((await berthd.client.runtime.ListPodSandbox({})).items).toEqual([]);
+  });
+});
