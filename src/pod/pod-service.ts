@@ -139,34 +139,40 @@ export class PodService {
       });
     }
 
+    // The CNI plugins are most of a sandbox's start-up time: everything that does not need the pod's
+    // address runs while they do.
     let shm: string | undefined;
-    if (spec.namespaces.ipc !== 'node') {
-      shm = path.join(stateDir, 'shm');
-      await fs.mkdir(shm, { mode: 0o1777 });
-      mount('shm', shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,${SHM_SIZE}`);
-      undo.push(async () => umount2(shm as string, MNT_DETACH));
-    }
-
     let ips: string[] = [];
     let network: SandboxRecord['network'];
-    if (pins.net) {
-      const attachment = { podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns };
-      const attached = await this.network.attach(attachment);
-      ips = attached.ips;
-      network = { name: attached.network, ifname: 'eth0' };
-      undo.push(() => this.network.detach(attached.network, attachment));
-    }
-
-    const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
-    const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    await writeFileAtomic(path.join(stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
-    await writeFileAtomic(path.join(stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
-    await writeFileAtomic(path.join(stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
-
     const ownsCgroup = !spec.cgroupParent;
     const cgroup = spec.cgroupParent ? validateCgroupPath(spec.cgroupParent) : `/berth/${id}`;
-    await createCgroup(cgroup);
-    if (ownsCgroup) undo.push(() => removeCgroup(cgroup));
+    const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
+    const attachNetwork = async () => {
+      if (!pins.net) return;
+      const attachment = { podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns };
+      const attached = await this.network.attach(attachment);
+      undo.push(() => this.network.detach(attached.network, attachment));
+      ips = attached.ips;
+      network = { name: attached.network, ifname: 'eth0' };
+    };
+    const prepareHost = async () => {
+      if (spec.namespaces.ipc !== 'node') {
+        const dir = path.join(stateDir, 'shm');
+        await fs.mkdir(dir, { mode: 0o1777 });
+        mount('shm', dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,${SHM_SIZE}`);
+        undo.push(async () => umount2(dir, MNT_DETACH));
+        shm = dir;
+      }
+      await createCgroup(cgroup);
+      if (ownsCgroup) undo.push(() => removeCgroup(cgroup));
+      const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+      await writeFileAtomic(path.join(stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
+      await writeFileAtomic(path.join(stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
+    };
+    const outcomes = await Promise.allSettled([attachNetwork(), prepareHost()]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    await writeFileAtomic(path.join(stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
 
     return {
       id,
