@@ -78,3 +78,9 @@ export async function removeCgroup(cgroup: string): Promise<void> {
     });
   }
 }
+
+/** Moves a process into the cgroup in every hierarchy. */
+export async function joinCgroup(cgroup: string, pid: number): Promise<void> {
+  const { v1, unified } = cgroupLayout();
+  for (const root of unified ? [unified] : v1) await fsp.writeFile(path.join(root, cgroup, 'cgroup.procs'), String(pid));
+}

@@ -11,8 +11,9 @@ import { MNT_DETACH, mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2, isNativeErr
 import type { NetworkManager } from '../network/network-manager';
 import { writeFileAtomic } from '../state/atomic-file';
 import { Mutex } from '../util/mutex';
-import { createCgroup, removeCgroup, validateCgroupPath } from './cgroups';
+import { createCgroup, joinCgroup, removeCgroup, validateCgroupPath } from './cgroups';
 import { pinNamespaces, unpin, type PinnedKind } from './namespaces';
+import { isAlive, startPodInit, stopPodInit } from './pod-init';
 import { hostnameFile, hostsFile, resolvConf, validateHostname } from './pod-files';
 import { fullNameOf, type SandboxRecord, type SandboxSpec } from './sandbox';
 import { SandboxStore } from './sandbox-store';
@@ -88,6 +89,9 @@ export class PodService {
       if (!alive && record.state === 'ready') {
         await this.store.save({ ...record, state: 'notready', pins: {}, ips: [] });
         this.log.warn({ pod: record.id }, 'sandbox state was lost (reboot?): reported not ready');
+      } else if (record.state === 'ready' && record.init && !(await isAlive(record.init))) {
+        await this.store.save({ ...record, state: 'notready' });
+        this.log.warn({ pod: record.id, init: record.init.pid }, "the pod's init died while berthd was away: reported not ready");
       }
     }
     this.log.info({ sandboxes: this.store.list().length }, 'sandboxes loaded');
@@ -174,6 +178,19 @@ export class PodService {
     if (failed) throw failed.reason;
     await writeFileAtomic(path.join(stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
 
+    let init: SandboxRecord['init'];
+    if (spec.namespaces.pid === 'pod') {
+      const pin = path.join(this.nsDir(), 'pid', id);
+      init = await startPodInit(path.join(stateDir, 'init.pid'), pin);
+      const started = init;
+      undo.push(async () => {
+        await stopPodInit(started);
+        await unpin(pin);
+      });
+      pins = { ...pins, pid: pin };
+      await joinCgroup(cgroup, init.pid);
+    }
+
     return {
       id,
       fullName,
@@ -188,6 +205,7 @@ export class PodService {
       stateDir,
       ...(shm ? { shm } : {}),
       ...(network ? { network } : {}),
+      ...(init ? { init } : {}),
     };
   }
 
@@ -203,6 +221,8 @@ export class PodService {
         await this.network.detach(record.network.name, { podId: record.id, netns: record.pins.net, name: s.name, namespace: s.namespace, uid: s.uid, portMappings: s.portMappings });
       }
       if (record.pins.net) await unpin(record.pins.net);
+      // The init going takes every process of the pod's PID namespace with it.
+      if (record.init) await stopPodInit(record.init);
       await this.store.save({ ...record, state: 'notready', pins: { ...record.pins, net: undefined } });
       this.log.info({ pod: record.id }, 'sandbox stopped');
     });

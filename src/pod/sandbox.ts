@@ -35,7 +35,9 @@ export interface SandboxRecord {
   /** Nanoseconds since the epoch, as a decimal string. */
   createdAt: string;
   ips: string[];
-  pins: { net?: string; ipc?: string; uts?: string };
+  pins: { net?: string; ipc?: string; uts?: string; pid?: string };
+  /** The init of the pod's shared PID namespace, when its PID namespace mode is POD. */
+  init?: { pid: number; startTime: string };
   cgroup: string;
   /** Whether berth made the cgroup (and so removes it). */
   ownsCgroup: boolean;

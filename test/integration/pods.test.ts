@@ -110,6 +110,21 @@ describe('pod sandboxes', () => {
     expect(fs.readFileSync(path.join(info.stateDir, 'hostname'), 'utf8').trim()).toBe(os.hostname());
   });
 
+  it('gives a pod with a shared PID namespace its own init, which stopping the pod ends', async () => {
+    const id = (await run(podConfig('pidns', { linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } } }))).pod_sandbox_id;
+    const info = JSON.parse((await status(id, true)).info.info) as { initPid: number; pins: { pid: string }; cgroup: string };
+    expect(info.initPid).toBeGreaterThan(1);
+    expect(fs.readFileSync(`/proc/${info.initPid}/comm`, 'utf8').trim()).toBe('berth-init');
+    // A process joining the pod's PID namespace is PID 2 there: the init is PID 1.
+    expect(execFileSync('nsenter', [`--pid=${info.pins.pid}`, '--', 'sh', '-c', 'echo $$'], { encoding: 'utf8' }).trim()).toBe('2');
+    expect(fs.readFileSync(`/proc/${info.initPid}/cgroup`, 'utf8')).toContain(info.cgroup);
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
+    const stat = fs.existsSync(`/proc/${info.initPid}/stat`) ? fs.readFileSync(`/proc/${info.initPid}/stat`, 'utf8') : '';
+    expect(stat === '' || / [ZX] /.test(stat.slice(stat.lastIndexOf(')')))).toBe(true);
+    const hostPid = (await run(podConfig('hostpid', { linux: { security_context: { namespace_options: { network: 'POD', pid: 'NODE', ipc: 'POD' } } } }))).pod_sandbox_id;
+    expect((JSON.parse((await status(hostPid, true)).info.info) as { initPid: number }).initPid).toBe(0);
+  });
+
   it('answers a retried RunPodSandbox with the first sandbox, and refuses the name for a different one', async () => {
     const config = podConfig('retry');
     const first = (await run(config)).pod_sandbox_id;
@@ -161,10 +176,13 @@ describe('pod sandboxes', () => {
     expect(await list({ state: { state: 'SANDBOX_NOTREADY' }, label_selector: { tier: 'x' } })).toEqual([id]);
   });
 
-  it('keeps its sandboxes across a restart', async () => {
-    const before = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.state]).sort();
+  it('keeps its sandboxes across a restart, and reports one whose init died meanwhile not ready', async () => {
+    const victim = (await run(podConfig('victim'))).pod_sandbox_id;
+    const initPid = (JSON.parse((await status(victim, true)).info.info) as { initPid: number }).initPid;
+    const before = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.id === victim ? 'SANDBOX_NOTREADY' : p.state]).sort();
     berthd.client.close();
     await berthd.stop('SIGKILL');
+    process.kill(initPid, 'SIGKILL');
     berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', cniDir] });
     const after = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.state]).sort();
     expect(after).toEqual(before);
@@ -173,6 +191,16 @@ describe('pod sandboxes', () => {
   it('leaks nothing over many run/stop/remove cycles: netns pins, mounts, veths, IPs, cgroups, fds', async () => {
     const cycles = Number(process.env.BERTH_LEAK_CYCLES ?? 500);
     const fdCount = () => fs.readdirSync(`/proc/${berthd.process.pid}/fd`).length;
+    const inits = () =>
+      fs.readdirSync('/proc').filter((p) => {
+        if (!/^\d+$/.test(p)) return false;
+        try {
+          const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+          return st.includes('(berth-init)') && !/ [ZX] /.test(st.slice(st.lastIndexOf(')')));
+        } catch {
+          return false;
+        }
+      }).length;
     const veths = () => execFileSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
     const mounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(berthd.state)).length;
     const ipamFiles = () => fs.readdirSync(path.join(dir, 'ipam', `pods${tag}`)).filter((f) => f.startsWith(SUBNET)).length;
@@ -184,13 +212,13 @@ describe('pod sandboxes', () => {
     // Warm up once so lazily opened fds (logs, sockets) are counted in the baseline.
     const warm = (await run(podConfig('leak-warm'))).pod_sandbox_id;
     await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: warm });
-    const base = { fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups() };
+    const base = { fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups(), inits: inits() };
     for (let i = 0; i < cycles; i++) {
       const id = (await run(podConfig(`leak-${i}`))).pod_sandbox_id;
       await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
       await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: id });
     }
-    expect({ fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups() }).toEqual(base);
+    expect({ fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups(), inits: inits() }).toEqual(base);
     for (const kind of ['net', 'ipc', 'uts']) {
       const live = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => p.id);
       const pins = fs.existsSync(path.join(berthd.state, 'ns', kind)) ? fs.readdirSync(path.join(berthd.state, 'ns', kind)) : [];

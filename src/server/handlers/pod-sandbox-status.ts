@@ -15,6 +15,7 @@ export function podSandboxStatus(deps: ServerDeps): UnaryHandler<PodSandboxStatu
         pins: record.pins,
         netns: record.pins.net ?? '',
         cgroup: record.cgroup,
+        initPid: record.init?.pid ?? 0,
         network: record.network,
         ips: record.ips,
         stateDir: record.stateDir,
