@@ -63,7 +63,7 @@ export class ImageService {
     this.usageSources.push(source);
   }
 
-  async list(): Promise<ImageRecord[]> {
+  async list(): Promise<readonly ImageRecord[]> {
     await this.images.refresh();
     return this.images.list();
   }

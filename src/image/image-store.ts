@@ -45,6 +45,8 @@ export class ImageStore {
   private readonly byName = new Map<string, string>();
   private readonly writes = new Mutex();
   private loadedMtimeMs = -1;
+  /** The list() result, reused until the index changes (kubelet lists images every few seconds). */
+  private listed: ImageRecord[] | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -63,6 +65,7 @@ export class ImageStore {
     }
     this.byId.clear();
     this.byName.clear();
+    this.listed = undefined;
     for (const r of records) this.index(r);
     this.loadedMtimeMs = stat.mtimeMs;
   }
@@ -79,11 +82,13 @@ export class ImageStore {
   }
 
   private index(record: ImageRecord): void {
+    this.listed = undefined;
     this.byId.set(record.id, record);
     for (const name of [...record.repoTags, ...record.repoDigests]) this.byName.set(name, record.id);
   }
 
   private unindex(record: ImageRecord): void {
+    this.listed = undefined;
     this.byId.delete(record.id);
     for (const name of [...record.repoTags, ...record.repoDigests]) {
       if (this.byName.get(name) === record.id) this.byName.delete(name);
@@ -94,8 +99,10 @@ export class ImageStore {
     return path.join(this.dir, `${id.slice('sha256:'.length)}.json`);
   }
 
-  list(): ImageRecord[] {
-    return [...this.byId.values()];
+  /** Every image. The same array is returned until the store changes: treat it as read-only. */
+  list(): readonly ImageRecord[] {
+    this.listed ??= [...this.byId.values()];
+    return this.listed;
   }
 
   get(id: string): ImageRecord | undefined {
