@@ -15,7 +15,11 @@ export interface PodAttachment {
   uid: string;
   portMappings: PortMapping[];
   dns?: CapabilityArgs['dns'];
+  bandwidth?: { ingressRate?: number; egressRate?: number };
 }
+
+/** The burst the bandwidth plugin is given, as containerd and CRI-O give it: effectively unlimited. */
+const BANDWIDTH_BURST = 2 ** 32 - 1;
 
 export interface Attached {
   network: string;
@@ -63,12 +67,26 @@ export class NetworkManager {
     const caps: CapabilityArgs = {
       portMappings: pod.portMappings,
       ...(pod.dns ? { dns: pod.dns } : {}),
+      ...(pod.bandwidth
+        ? {
+            bandwidth: {
+              ...(pod.bandwidth.ingressRate ? { ingressRate: pod.bandwidth.ingressRate, ingressBurst: BANDWIDTH_BURST } : {}),
+              ...(pod.bandwidth.egressRate ? { egressRate: pod.bandwidth.egressRate, egressBurst: BANDWIDTH_BURST } : {}),
+            },
+          }
+        : {}),
       ...(this.podCidr ? { ipRanges: [[{ subnet: this.podCidr }]] } : {}),
     };
     const network = new CniNetwork(lookup.network, this.opts);
     const result = await network.add(this.attachment(pod, caps));
     const ips = (result.ips ?? []).map((ip) => ip.address.split('/')[0]);
     return { network: lookup.network.name, ips };
+  }
+
+  /** The CNI result of the pod's ADD, from the cache (for verbose status). */
+  async cachedResult(networkName: string, podId: string): Promise<unknown> {
+    const network = await CniNetwork.fromCache(networkName, { containerId: podId, ifname: POD_IFNAME }, this.opts);
+    return (await network?.cached({ containerId: podId, ifname: POD_IFNAME }))?.result;
   }
 
   /** DEL with the network and arguments the ADD used (from the cache); nothing cached means nothing to do. */

@@ -153,7 +153,7 @@ export class PodService {
     const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
     const attachNetwork = async () => {
       if (!pins.net) return;
-      const attachment = { podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns };
+      const attachment = { podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns, bandwidth: spec.bandwidth };
       const attached = await this.network.attach(attachment);
       undo.push(() => this.network.detach(attached.network, attachment));
       ips = attached.ips;

@@ -20,6 +20,8 @@ export interface SandboxSpec {
   sysctls: Record<string, string>;
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
   runtimeHandler: string;
+  /** Traffic shaping from the kubernetes.io/{ingress,egress}-bandwidth annotations, in bits per second. */
+  bandwidth?: { ingressRate?: number; egressRate?: number };
 }
 
 export type SandboxState = 'ready' | 'notready';

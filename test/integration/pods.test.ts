@@ -267,3 +267,56 @@ describe('pod sandboxes when the network is missing or broken', () => {
     expect((await berthd.client.runtime.ListPodSandbox({})).items).toEqual([]);
   });
 });
+
+describe('pod bandwidth limits', () => {
+  let berthd: BerthdHandle;
+  let dir: string;
+  const br = `bbw${tag}`;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bw-'));
+    fs.mkdirSync(path.join(dir, 'cni'));
+    fs.writeFileSync(
+      path.join(dir, 'cni', '10-bw.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: `bw${tag}`,
+        plugins: [
+          { type: 'bridge', bridge: br, isGateway: true, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: '10.125.0.0/24' }]] } },
+          { type: 'bandwidth', capabilities: { bandwidth: true } },
+        ],
+      }),
+    );
+    berthd = await startBerthd({ args: ['--cni-conf-dir', path.join(dir, 'cni')] });
+  });
+
+  afterAll(async () => {
+    if (berthd) {
+      for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
+      await berthd.cleanup();
+    }
+    try {
+      execFileSync('ip', ['link', 'del', br]);
+    } catch {
+      // never created
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shapes traffic as the bandwidth annotations ask, and shows the CNI result in verbose status', async () => {
+    const id = (
+      await berthd.client.runtime.RunPodSandbox({
+        config: podConfig('shaped', { annotations: { 'kubernetes.io/ingress-bandwidth': '10M', 'kubernetes.io/egress-bandwidth': '20M' } }),
+      })
+    ).pod_sandbox_id;
+    const info = JSON.parse((await berthd.client.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: true })).info.info) as {
+      cniResult: { interfaces: Array<{ name: string; sandbox?: string }> };
+    };
+    const hostVeth = info.cniResult.interfaces.find((i) => !i.sandbox && i.name !== br)?.name ?? '';
+    expect(hostVeth).not.toBe('');
+    expect(execFileSync('tc', ['qdisc', 'show', 'dev', hostVeth], { encoding: 'utf8' })).toMatch(/tbf .*rate 10Mbit/);
+    await expect(
+      berthd.client.runtime.RunPodSandbox({ config: podConfig('badbw', { annotations: { 'kubernetes.io/ingress-bandwidth': 'fast' } }) }),
+    ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('is not a quantity') });
+  });
+});

@@ -17,6 +17,7 @@ export function podSandboxStatus(deps: ServerDeps): UnaryHandler<PodSandboxStatu
         cgroup: record.cgroup,
         initPid: record.init?.pid ?? 0,
         network: record.network,
+        cniResult: record.network ? await deps.network.cachedResult(record.network.name, record.id) : null,
         ips: record.ips,
         stateDir: record.stateDir,
         spec: record.spec,

@@ -21,6 +21,27 @@ function portMappings(config: PodSandboxConfig__Output): PortMapping[] {
     }));
 }
 
+const QUANTITY_SUFFIX: Record<string, number> = {
+  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50,
+};
+
+/** A Kubernetes quantity ("10M", "1Gi", "500k") as a number. */
+export function parseQuantity(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`${what}: ${JSON.stringify(text)} is not a quantity such as 10M or 1Gi`);
+  return Math.round(Number(m[1]) * QUANTITY_SUFFIX[m[2] ?? '']);
+}
+
+function bandwidthOf(annotations: Record<string, string>): SandboxSpec['bandwidth'] {
+  const ingress = annotations['kubernetes.io/ingress-bandwidth'];
+  const egress = annotations['kubernetes.io/egress-bandwidth'];
+  if (!ingress && !egress) return undefined;
+  return {
+    ...(ingress ? { ingressRate: parseQuantity(ingress, 'kubernetes.io/ingress-bandwidth') } : {}),
+    ...(egress ? { egressRate: parseQuantity(egress, 'kubernetes.io/egress-bandwidth') } : {}),
+  };
+}
+
 export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: string): SandboxSpec {
   if (!config) throw new InvalidArgumentError('RunPodSandbox: config is missing');
   const meta = config.metadata;
@@ -41,6 +62,7 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     sysctls: config.linux?.sysctls ?? {},
     namespaces: { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] },
     runtimeHandler: handler,
+    bandwidth: bandwidthOf(config.annotations),
   };
 }
 
