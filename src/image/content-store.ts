@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors';
 import { fsyncDir } from '../state/atomic-file';
 import { Singleflight } from '../util/mutex';
+import { COALESCE_BYTES, Coalescer } from '../util/coalesce';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 /** Manifests and configs are read whole; nothing that size is legitimate. */
@@ -116,9 +117,9 @@ export class ContentStore {
   private async write(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions): Promise<void> {
     const temp = path.join(this.ingestDir, `${hexOf(digest)}.${randomBytes(6).toString('hex')}`);
     const verifier = new Verifier(digest, expectedSize, opts.onProgress);
-    const out = fs.createWriteStream(temp, { mode: 0o600, flags: 'wx' });
+    const out = fs.createWriteStream(temp, { mode: 0o600, flags: 'wx', highWaterMark: COALESCE_BYTES });
     try {
-      await pipeline(source, verifier, out, { signal: opts.signal });
+      await pipeline(source, verifier, new Coalescer(), out, { signal: opts.signal });
       const actual = `sha256:${verifier.hash.digest('hex')}`;
       if (expectedSize !== undefined && verifier.bytes !== expectedSize) {
         throw new InvalidArgumentError(`blob ${digest}: received ${verifier.bytes} bytes, expected ${expectedSize}`);

@@ -15,6 +15,7 @@ import { Transform, type Readable } from 'node:stream';
 import { InvalidArgumentError, ResourceExhaustedError } from '../../errors';
 import { lsetxattr, makedev, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from '../../native';
 import { decompressed } from './decompress';
+import { COALESCE_BYTES } from '../../util/coalesce';
 import { TarFormatError, TarReader, type TarHeader } from './tar-parser';
 
 export interface UnpackLimits {
@@ -182,11 +183,24 @@ class LayerWriter {
 
   private async writeFile(target: string, reader: TarReader): Promise<void> {
     const fd = await fsp.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    // Pieces are gathered into large writes: each write costs a thread-pool round trip.
+    let pending: Buffer[] = [];
+    let pendingSize = 0;
+    const flush = async () => {
+      if (pendingSize === 0) return;
+      const data = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingSize);
+      pending = [];
+      pendingSize = 0;
+      let off = 0;
+      while (off < data.length) off += (await fd.write(data, off, data.length - off)).bytesWritten;
+    };
     try {
       await reader.readBody(async (chunk) => {
-        let off = 0;
-        while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off)).bytesWritten;
+        pending.push(chunk);
+        pendingSize += chunk.length;
+        if (pendingSize >= COALESCE_BYTES) await flush();
       });
+      await flush();
     } finally {
       await fd.close();
     }
