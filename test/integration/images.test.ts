@@ -22,18 +22,21 @@ describe('image service', () => {
   let upstream: TestRegistry;
   let berthd: BerthdHandle;
   let busyboxDigest: string;
+  let authFile: string;
 
   beforeAll(async () => {
     [registry, authRegistry, upstream] = await Promise.all([startRegistry(), startRegistry({ auth }), startRegistry()]);
     busyboxDigest = await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest', '1.36']);
     await pushImage({ host: authRegistry.host, repository: 'private/busybox', auth }, busyboxImage(), ['latest']);
     await pushImage({ host: upstream.host, repository: 'only-upstream' }, busyboxImage(), ['v1']);
-    const authFile = path.join(os.tmpdir(), `berth-auth-${process.pid}.json`);
+    authFile = path.join(os.tmpdir(), `berth-auth-${process.pid}.json`);
     fs.writeFileSync(authFile, JSON.stringify({ auths: {} }));
     berthd = await startBerthd({
       configToml: `
 [image]
 max_layer_bytes = 20000000
+auth_file = "${authFile}"
+pinned_images = ["${registry.host}/busybox:1.36"]
 [image.registries."mirrored.example"]
 mirrors = ["http://127.0.0.1:1", "http://${registry.host}"]
 [image.registries."fallback.example"]
@@ -47,6 +50,7 @@ mirrors = ["http://${registry.host}"]
   afterAll(async () => {
     await berthd?.cleanup();
     await Promise.all([registry?.stop(), authRegistry?.stop(), upstream?.stop()]);
+    fs.rmSync(authFile, { force: true });
   });
 
   const pull = (image: string, authConfig?: { username: string; password: string }) =>
@@ -165,6 +169,26 @@ mirrors = ["http://${registry.host}"]
     });
     expect((await pull(ref, auth)).image_ref).toBe(busyboxImage().config.digest);
     expect(berthd.output()).not.toContain(auth.password);
+  });
+
+  it('takes credentials from the configured auth file when the request has none', async () => {
+    const ref = `${authRegistry.host}/private/busybox:latest`;
+    await berthd.client.image.RemoveImage({ image: { image: ref } });
+    const encoded = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
+    fs.writeFileSync(authFile, JSON.stringify({ auths: { [authRegistry.host]: { auth: encoded } } }));
+    try {
+      expect((await pull(ref)).image_ref).toBe(busyboxImage().config.digest);
+    } finally {
+      fs.writeFileSync(authFile, JSON.stringify({ auths: {} }));
+    }
+  });
+
+  it('reports images named in image.pinned_images as pinned', async () => {
+    await pull(`${registry.host}/busybox:1.36`);
+    expect((await status(`${registry.host}/busybox:1.36`)).image?.pinned).toBe(true);
+    await pushImage({ host: registry.host, repository: 'unpinned' }, buildImage([layer([{ type: 'file', path: 'u', content: 'u' }])]), ['latest']);
+    await pull(`${registry.host}/unpinned:latest`);
+    expect((await status(`${registry.host}/unpinned:latest`)).image?.pinned).toBe(false);
   });
 
   it('uses mirrors in order, skipping a dead one, and falls back to the registry itself', async () => {

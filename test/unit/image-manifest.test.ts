@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError, NotFoundError } from '../../src/errors';
+import { isIndexMediaType, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from '../../src/image/registry/manifest';
+
+const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
+const entry = (n: number, architecture: string, variant?: string): Descriptor => ({
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  digest: d(n),
+  size: 100,
+  platform: { os: 'linux', architecture, ...(variant ? { variant } : {}) },
+});
+
+describe('manifests', () => {
+  it('selects linux/amd64, and arm variants as containerd normalises them', () => {
+    const index = [entry(1, 'arm', 'v7'), entry(2, 'arm64'), entry(3, 'amd64'), entry(4, 'arm', 'v6')];
+    expect(selectPlatform(index, 'linux/amd64', 'x').digest).toBe(d(3));
+    expect(selectPlatform(index, 'linux/arm64/v8', 'x').digest).toBe(d(2));
+    expect(selectPlatform(index, 'linux/arm', 'x').digest).toBe(d(1));
+    expect(selectPlatform(index, 'linux/arm/v6', 'x').digest).toBe(d(4));
+    expect(() => selectPlatform(index, 'linux/s390x', 'img')).toThrow(NotFoundError);
+    expect(() => selectPlatform(index, 'linux/s390x', 'img')).toThrow('no manifest for platform linux/s390x in img');
+  });
+
+  it('refuses hostile or broken documents, naming the field', () => {
+    const good = { schemaVersion: 2, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d(1), size: 1 }, layers: [] };
+    expect(parseManifest(Buffer.from(JSON.stringify(good))).layers).toEqual([]);
+    const bad = (v: unknown) => () => parseManifest(Buffer.from(JSON.stringify(v)));
+    expect(bad({ ...good, schemaVersion: 1 })).toThrow(/schemaVersion/);
+    expect(bad({ ...good, config: { ...good.config, digest: 'sha256:../../etc' } })).toThrow(/manifest.config.digest/);
+    expect(bad({ ...good, layers: [{ mediaType: 'application/x-evil', digest: d(2), size: 1 }] })).toThrow(/not a layer type/);
+    expect(bad({ ...good, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: d(2), size: -1 }] })).toThrow(InvalidArgumentError);
+    expect(() => parseManifest(Buffer.from('not json'))).toThrow(/not JSON/);
+    expect(() => parseImageConfig(Buffer.from(JSON.stringify({ rootfs: { diff_ids: ['x'] } })))).toThrow(/diff_ids\[0\]/);
+  });
+
+  it('tells indexes from manifests by media type, or by shape when the type is foreign', () => {
+    expect(isIndexMediaType('application/vnd.oci.image.index.v1+json', Buffer.from('{}'))).toBe(true);
+    expect(isIndexMediaType('application/json', Buffer.from(JSON.stringify({ manifests: [] })))).toBe(true);
+    expect(isIndexMediaType('application/json', Buffer.from(JSON.stringify({ layers: [], manifests: [] })))).toBe(false);
+  });
+});
