@@ -1,0 +1,221 @@
+// The OCI runtime spec (config.json) of a container, from what the CRI asked for, the pod it runs in
+// and its image's config. Pure: no I/O here, so every rule is unit-tested.
+import { InvalidArgumentError } from '../errors';
+import {
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_PATH,
+  DEFAULT_READONLY_PATHS,
+  RUNTIME_DEFAULT_DENIED_SYSCALLS,
+} from './defaults';
+import type { ResolvedUser } from './users';
+
+export type Propagation = 'private' | 'rslave' | 'rshared';
+
+export interface ContainerRequest {
+  command: string[];
+  args: string[];
+  workingDir: string;
+  env: Array<[string, string]>;
+  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean; propagation: Propagation }>;
+  tty: boolean;
+  stdin: boolean;
+  privileged: boolean;
+  capabilities: { add: string[]; drop: string[] };
+  noNewPrivs: boolean;
+  readonlyRootfs: boolean;
+  /** undefined: the defaults; [] (from an unmasked procMount) is sent by the kubelet as a list anyway. */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  seccomp: { kind: 'runtime-default' | 'unconfined' } | { kind: 'localhost'; profile: unknown };
+  pidNamespace: 'pod' | 'container' | 'node' | 'target';
+  resources: {
+    cpuPeriod?: number;
+    cpuQuota?: number;
+    cpuShares?: number;
+    memoryLimit?: number;
+    memorySwapLimit?: number;
+    cpusetCpus?: string;
+    cpusetMems?: string;
+    hugepages?: Array<{ pageSize: string; limit: number }>;
+    unified?: Record<string, string>;
+  };
+  oomScoreAdj?: number;
+  sysctls?: Record<string, string>;
+  rlimits?: Array<{ type: string; hard: number; soft: number }>;
+}
+
+export interface ImageConfigView {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+}
+
+export interface PodView {
+  hostname: string;
+  /** Paths of pinned namespaces; undefined means the host's. */
+  netns?: string;
+  ipcns?: string;
+  utsns?: string;
+  pidns?: string;
+  files: { hostname: string; hosts: string; resolvConf: string };
+  shm?: string;
+  cgroupsPath: string;
+  /** The lowest oom_score_adj this host lets berth set (no CAP_SYS_RESOURCE: the current value). */
+  minOomScoreAdj: number;
+}
+
+export interface OciMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface OciSpec {
+  ociVersion: string;
+  process: Record<string, unknown> & { args: string[]; env: string[]; cwd: string };
+  root: { path: string; readonly: boolean };
+  hostname?: string;
+  mounts: OciMount[];
+  linux: Record<string, unknown> & { namespaces: Array<{ type: string; path?: string }> };
+  annotations?: Record<string, string>;
+}
+
+/** The kubelet's rule: command replaces ENTRYPOINT (and drops CMD); args alone replace CMD. */
+export function processArgs(req: Pick<ContainerRequest, 'command' | 'args'>, image: ImageConfigView): string[] {
+  const entrypoint = image.Entrypoint ?? [];
+  const cmd = image.Cmd ?? [];
+  const args = req.command.length ? [...req.command, ...req.args] : [...entrypoint, ...(req.args.length ? req.args : cmd)];
+  if (args.length === 0) throw new InvalidArgumentError('no command: neither the container config nor the image gives one');
+  return args;
+}
+
+/** Image env first, then the CRI's (a later key replaces an earlier one in place). */
+export function processEnv(req: Pick<ContainerRequest, 'env'>, image: ImageConfigView, hostname: string): string[] {
+  const env = new Map<string, string>();
+  for (const kv of image.Env ?? []) {
+    const i = kv.indexOf('=');
+    env.set(i === -1 ? kv : kv.slice(0, i), i === -1 ? '' : kv.slice(i + 1));
+  }
+  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  env.set('HOSTNAME', hostname);
+  for (const [k, v] of req.env) env.set(k, v);
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+const capName = (c: string): string => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
+
+export function capabilities(req: Pick<ContainerRequest, 'privileged' | 'capabilities'>): string[] {
+  if (req.privileged) return [...ALL_CAPABILITIES];
+  const dropAll = req.capabilities.drop.some((c) => c.toUpperCase() === 'ALL');
+  const addAll = req.capabilities.add.some((c) => c.toUpperCase() === 'ALL');
+  let caps = new Set(dropAll ? [] : DEFAULT_CAPABILITIES);
+  for (const c of req.capabilities.drop) caps.delete(capName(c));
+  if (addAll) caps = new Set(ALL_CAPABILITIES);
+  for (const c of req.capabilities.add) {
+    if (c.toUpperCase() === 'ALL') continue;
+    const name = capName(c);
+    if (!ALL_CAPABILITIES.includes(name)) throw new InvalidArgumentError(`unknown capability ${JSON.stringify(c)}`);
+    caps.add(name);
+  }
+  return ALL_CAPABILITIES.filter((c) => caps.has(c));
+}
+
+function defaultMounts(pod: PodView, readonlySys: boolean): OciMount[] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', readonlySys ? 'ro' : 'rw'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', readonlySys ? 'ro' : 'rw'] },
+    pod.shm
+      ? { destination: '/dev/shm', type: 'bind', source: pod.shm, options: ['rbind', 'rw'] }
+      : { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/etc/hostname', type: 'bind', source: pod.files.hostname, options: ['rbind', 'rw'] },
+    { destination: '/etc/hosts', type: 'bind', source: pod.files.hosts, options: ['rbind', 'rw'] },
+    { destination: '/etc/resolv.conf', type: 'bind', source: pod.files.resolvConf, options: ['rbind', 'rw'] },
+  ];
+}
+
+function criMounts(req: ContainerRequest): OciMount[] {
+  return req.mounts.map((m) => {
+    if (!m.containerPath.startsWith('/')) throw new InvalidArgumentError(`mount container_path ${JSON.stringify(m.containerPath)} is not absolute`);
+    return { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', m.propagation, m.readonly ? 'ro' : 'rw'] };
+  });
+}
+
+/** CRI mounts replace default mounts at the same destination (e.g. a user's own /etc/hosts). */
+function mergeMounts(defaults: OciMount[], user: OciMount[]): OciMount[] {
+  const taken = new Set(user.map((m) => m.destination.replace(/\/+$/, '')));
+  return [...defaults.filter((m) => !taken.has(m.destination)), ...user];
+}
+
+function seccomp(req: ContainerRequest): unknown {
+  if (req.privileged || req.seccomp.kind === 'unconfined') return undefined;
+  if (req.seccomp.kind === 'localhost') return req.seccomp.profile;
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+    syscalls: [{ names: RUNTIME_DEFAULT_DENIED_SYSCALLS, action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  };
+}
+
+function resources(req: ContainerRequest): Record<string, unknown> {
+  const r = req.resources;
+  const out: Record<string, unknown> = { devices: [{ allow: req.privileged, access: 'rwm' }] };
+  const cpu: Record<string, unknown> = {};
+  if (r.cpuShares) cpu.shares = r.cpuShares;
+  if (r.cpuQuota) cpu.quota = r.cpuQuota;
+  if (r.cpuPeriod) cpu.period = r.cpuPeriod;
+  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  if (r.memoryLimit) out.memory = { limit: r.memoryLimit, ...(r.memorySwapLimit ? { swap: r.memorySwapLimit } : {}) };
+  if (r.hugepages?.length) out.hugepageLimits = r.hugepages.map((h) => ({ pageSize: h.pageSize, limit: h.limit }));
+  if (r.unified && Object.keys(r.unified).length) out.unified = r.unified;
+  return out;
+}
+
+export function buildOciSpec(req: ContainerRequest, image: ImageConfigView, pod: PodView, user: ResolvedUser, rootfs: string): OciSpec {
+  const caps = capabilities(req);
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
+  const join = (type: string, p: string | undefined) => namespaces.push(p ? { type, path: p } : { type });
+  if (pod.netns) join('network', pod.netns);
+  if (pod.ipcns) join('ipc', pod.ipcns);
+  if (pod.utsns) join('uts', pod.utsns);
+  if (req.pidNamespace === 'container') namespaces.push({ type: 'pid' });
+  else if (req.pidNamespace === 'pod' && pod.pidns) join('pid', pod.pidns);
+  // 'node': no pid namespace entry, the host's is kept.
+  const oomScoreAdj = req.oomScoreAdj === undefined ? undefined : Math.max(req.oomScoreAdj, pod.minOomScoreAdj);
+  const sec = seccomp(req);
+  const linux: OciSpec['linux'] = {
+    namespaces,
+    cgroupsPath: pod.cgroupsPath,
+    resources: resources(req),
+    ...(req.sysctls && Object.keys(req.sysctls).length ? { sysctl: req.sysctls } : {}),
+    ...(req.privileged ? {} : { maskedPaths: req.maskedPaths ?? DEFAULT_MASKED_PATHS, readonlyPaths: req.readonlyPaths ?? DEFAULT_READONLY_PATHS }),
+    ...(sec ? { seccomp: sec } : {}),
+  };
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: req.tty,
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      args: processArgs(req, image),
+      env: processEnv(req, image, pod.hostname),
+      cwd: req.workingDir || image.WorkingDir || '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: req.noNewPrivs,
+      ...(req.rlimits?.length ? { rlimits: req.rlimits.map((l) => ({ type: l.type, hard: l.hard, soft: l.soft })) } : {}),
+      ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
+    },
+    root: { path: rootfs, readonly: req.readonlyRootfs },
+    hostname: pod.hostname,
+    mounts: mergeMounts(defaultMounts(pod, !req.privileged), criMounts(req)),
+    linux,
+  };
+}
