@@ -74,6 +74,18 @@ describe('CNI plugin chain', () => {
     expect(cached?.capabilityArgs.portMappings?.[0]?.containerPort).toBe(80);
   });
 
+  it('CHECK passes for an attachment made by ADD (bridge only: Debian portmap 1.1 fails CHECK on IPv4-only pods)', async () => {
+    const bridgeOnly = new CniNetwork(
+      parseNetworkConfig('check.conflist', JSON.stringify({ cniVersion: '1.0.0', name: `check-${suffix}`, plugins: [network.config.plugins[0]] })),
+      { pluginDirs: PLUGIN_DIRS, cacheDir: path.join(dir, 'cache'), timeoutMs: 20_000 },
+    );
+    const other = { ...att, containerId: `k${suffix}`.padEnd(64, '0'), ifname: 'eth1', capabilityArgs: {} };
+    await bridgeOnly.add(other);
+    await bridgeOnly.check(other);
+    await bridgeOnly.del(other);
+    await expect(bridgeOnly.check(other)).rejects.toThrow(/no cached result/);
+  });
+
   it('DEL releases the address and the cache, and a second DEL is fine', async () => {
     await network.del(att);
     expect(await network.cached(att)).toBeUndefined();

@@ -26,6 +26,19 @@ function podConfig(name: string, extra: Partial<PodSandboxConfig> = {}): PodSand
 const nsenter = (netns: string, ...cmd: string[]) =>
   execFileSync('nsenter', [`--net=${netns}`, '--', ...cmd], { encoding: 'utf8' }).trim();
 
+/** Removes every sandbox of a test daemon, stops it, and deletes the test bridge. */
+async function tearDown(berthd: BerthdHandle | undefined, bridgeName: string): Promise<void> {
+  if (berthd) {
+    for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
+    await berthd.cleanup();
+  }
+  try {
+    execFileSync('ip', ['link', 'del', bridgeName]);
+  } catch {
+    // never created
+  }
+}
+
 describe('pod sandboxes', () => {
   let berthd: BerthdHandle;
   let dir: string;
@@ -50,15 +63,7 @@ describe('pod sandboxes', () => {
   });
 
   afterAll(async () => {
-    if (berthd) {
-      for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
-      await berthd.cleanup();
-    }
-    try {
-      execFileSync('ip', ['link', 'del', bridge]);
-    } catch {
-      // never created
-    }
+    await tearDown(berthd, bridge);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -291,15 +296,7 @@ describe('pod bandwidth limits', () => {
   });
 
   afterAll(async () => {
-    if (berthd) {
-      for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
-      await berthd.cleanup();
-    }
-    try {
-      execFileSync('ip', ['link', 'del', br]);
-    } catch {
-      // never created
-    }
+    await tearDown(berthd, br);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
