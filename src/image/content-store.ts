@@ -105,6 +105,12 @@ export class ContentStore {
    */
   ingest(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions = {}): Promise<void> {
     hexOf(digest);
+    const running = this.ingests.running(digest);
+    if (running) {
+      // Another ingest of the same blob is under way: this stream is not needed (and must not stay open).
+      source.destroy();
+      return running;
+    }
     return this.ingests.do(digest, async () => {
       if (await this.has(digest)) {
         source.destroy();

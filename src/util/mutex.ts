@@ -21,6 +21,11 @@ export class Singleflight<T> {
     return this.inflight.size;
   }
 
+  /** The promise of the call in flight for key, if any. */
+  running(key: string): Promise<T> | undefined {
+    return this.inflight.get(key);
+  }
+
   do(key: string, fn: () => Promise<T>): Promise<T> {
     const running = this.inflight.get(key);
     if (running) return running;

@@ -301,3 +301,29 @@ mirrors = ["http://${registry.host}"]
     expect(execFileSync('ls', [path.join(berthd.root, 'content', 'ingest')], { encoding: 'utf8' })).toBe('');
   });
 });
+
+describe('image service: concurrent pulls of one image under two names', () => {
+  it('downloads the shared blobs once and leaves no connection open', { timeout: 60_000 }, async () => {
+    const registry = await startRegistry();
+    const berthd = await startBerthd();
+    try {
+      const image = buildImage([layer([{ type: 'file', path: 'same', content: 'x'.repeat(100_000) }], 'none')]);
+      await pushImage({ host: registry.host, repository: 'twin' }, image, ['a', 'b']);
+      const [a, b] = await Promise.all(['a', 'b'].map((t) => berthd.client.image.PullImage({ image: { image: `${registry.host}/twin:${t}` } })));
+      expect(a.image_ref).toBe(image.config.digest);
+      expect(b.image_ref).toBe(image.config.digest);
+      const tags = (await berthd.client.image.ImageStatus({ image: { image: image.config.digest } })).image?.repo_tags.sort();
+      expect(tags).toEqual([`${registry.host}/twin:a`, `${registry.host}/twin:b`]);
+      // Every connection berthd opened to the registry is closed again once idle keep-alive ends (5 s).
+      await expect
+        .poll(() => execFileSync('ss', ['-tnH', 'state', 'established', `( dport = :${registry.host.split(':')[1]} )`], { encoding: 'utf8' }).trim(), {
+          timeout: 20_000,
+          interval: 500,
+        })
+        .toBe('');
+    } finally {
+      await berthd.cleanup();
+      await registry.stop();
+    }
+  });
+});
