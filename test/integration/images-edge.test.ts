@@ -96,3 +96,37 @@ describe('a disk that fills up during a pull', () => {
     expect(res.image_ref).toBe(big.config.digest);
   });
 });
+
+describe('a registry over TLS with its own CA', () => {
+  let plain: TestRegistry;
+  let tls: TestRegistry;
+  let berthd: BerthdHandle | undefined;
+
+  beforeAll(async () => {
+    plain = await startRegistry();
+    tls = await startRegistry({ tls: true, dataDir: path.join(plain.dir, 'data') });
+  });
+
+  afterAll(async () => {
+    await berthd?.cleanup();
+    await Promise.all([tls?.stop(), plain?.stop()]);
+  });
+
+  it('is refused without the CA and pulled with registries.<host>.ca_file', async () => {
+    const image = buildImage([layer([{ type: 'file', path: 'tls', content: 'secure' }])]);
+    await pushImage({ host: plain.host, repository: 'secure' }, image, ['latest']);
+    const mirrorConfig = (withCa: boolean) => `
+[image.registries."secure.example"]
+mirrors = ["https://${tls.host}"]
+${withCa ? `[image.registries."${tls.host}"]\nca_file = "${path.join(tls.dir, 'ca.pem')}"\n` : ''}`;
+    berthd = await startBerthd({ configToml: mirrorConfig(false) });
+    await expect(berthd.client.image.PullImage({ image: { image: 'secure.example/secure:latest' } })).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      details: expect.stringMatching(/certificate/i),
+    });
+    await berthd.cleanup();
+    berthd = await startBerthd({ configToml: mirrorConfig(true) });
+    const res = await berthd.client.image.PullImage({ image: { image: 'secure.example/secure:latest' } });
+    expect(res.image_ref).toBe(image.config.digest);
+  });
+});

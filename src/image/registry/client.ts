@@ -110,6 +110,7 @@ export class RegistryClient {
   /** Tries each endpoint in order; mirrors fall through on any failure, the registry's own answer is final. */
   private async withEndpoints<T>(ref: ImageReference, what: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
     let lastError: Error | undefined;
+    const failures: string[] = [];
     for (const ep of endpointsFor(ref.registry, this.config.registries)) {
       try {
         return await fn(ep);
@@ -118,11 +119,13 @@ export class RegistryClient {
         if (!(err instanceof FinalError) && !(err instanceof TransportError) && !(err instanceof NotFoundError)) throw err;
         if (err instanceof NotFoundError && !ep.mirror) throw err;
         lastError = err instanceof FinalError ? err.error : err;
+        failures.push(`${ep.mirror ? 'mirror ' : ''}${ep.url}: ${lastError.message}`);
         this.log.debug({ endpoint: ep.url, error: lastError.message }, `${what}: endpoint failed, trying the next`);
       }
     }
     if (lastError instanceof UnauthenticatedError) throw lastError;
-    throw new UnavailableError(`registry ${ref.registry} unreachable for ${what}: ${lastError?.message ?? 'no endpoint'}`);
+    // Every endpoint's reason: a mirror's certificate error must not hide behind the upstream's DNS error.
+    throw new UnavailableError(`registry ${ref.registry} unreachable for ${what}: ${failures.join('; ') || 'no endpoint'}`);
   }
 
   private async manifestAt(ep: Endpoint, ref: ImageReference, reference: string, opts: FetchOptions): Promise<FetchedManifest> {
