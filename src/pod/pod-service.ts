@@ -63,6 +63,8 @@ export class PodService {
   private readonly store: SandboxStore;
   /** One lifecycle operation per sandbox at a time; different sandboxes proceed in parallel. */
   private readonly locks = new Map<string, Mutex>();
+  /** RunPodSandbox calls in progress, by name: an identical retry joins the first instead of failing. */
+  private readonly running = new Map<string, { requestKey: string; result: Promise<string> }>();
 
   constructor(
     private readonly config: BerthConfig,
@@ -100,6 +102,20 @@ export class PodService {
   async run(spec: SandboxSpec, requestKey: string): Promise<string> {
     validateSpec(spec);
     const fullName = fullNameOf(spec);
+    const inFlight = this.running.get(fullName);
+    if (inFlight && inFlight.requestKey === requestKey) return inFlight.result;
+    const result = this.runOnce(spec, fullName, requestKey);
+    if (!inFlight) {
+      this.running.set(fullName, { requestKey, result });
+      result.then(
+        () => this.running.delete(fullName),
+        () => this.running.delete(fullName),
+      );
+    }
+    return result;
+  }
+
+  private async runOnce(spec: SandboxSpec, fullName: string, requestKey: string): Promise<string> {
     const owner = this.store.ownerOf(fullName);
     if (owner) {
       const existing = this.store.get(owner);

@@ -132,7 +132,9 @@ describe('pod sandboxes', () => {
 
   it('answers a retried RunPodSandbox with the first sandbox, and refuses the name for a different one', async () => {
     const config = podConfig('retry');
-    const first = (await run(config)).pod_sandbox_id;
+    // A retry that arrives while the first call is still working joins it.
+    const [first, concurrent] = (await Promise.all([run(config), run(config)])).map((r) => r.pod_sandbox_id);
+    expect(concurrent).toBe(first);
     expect((await run(config)).pod_sandbox_id).toBe(first);
     await expect(run({ ...config, labels: { other: 'x' } })).rejects.toMatchObject({
       code: grpc.status.ALREADY_EXISTS,
@@ -196,12 +198,14 @@ describe('pod sandboxes', () => {
   it('leaks nothing over many run/stop/remove cycles: netns pins, mounts, veths, IPs, cgroups, fds', async () => {
     const cycles = Number(process.env.BERTH_LEAK_CYCLES ?? 500);
     const fdCount = () => fs.readdirSync(`/proc/${berthd.process.pid}/fd`).length;
+    // Live inits of this daemon's pods (their command line names its state dir).
     const inits = () =>
       fs.readdirSync('/proc').filter((p) => {
         if (!/^\d+$/.test(p)) return false;
         try {
           const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-          return st.includes('(berth-init)') && !/ [ZX] /.test(st.slice(st.lastIndexOf(')')));
+          const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          return st.includes('(berth-init)') && !/ [ZX] /.test(st.slice(st.lastIndexOf(')'))) && cmdline.includes(berthd.state);
         } catch {
           return false;
         }

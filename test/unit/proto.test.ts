@@ -11,7 +11,7 @@ const REFERENCE = path.join(packageRoot(), '..', 'shared', 'reference', 'cri-api
 function wireFacts(file: string): string {
   const root = new protobuf.Root();
   root.loadSync(file, { keepCase: true });
-  const json = root.lookup('runtime.v1')?.toJSON({ keepComments: false });
+  const json = (root.lookup('runtime.v1') as protobuf.Namespace | null)?.toJSON({ keepComments: false });
   return JSON.stringify(json, (_key, value: unknown) =>
     value && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
