@@ -1,24 +1,50 @@
-// Builds berth's test images from Debian packages and pushes them to a registry:
-//   node dist/hack/test-images.js --registry 127.0.0.1:5000 [--only busybox]
+// Builds berth's test images from Debian packages installed on this machine and pushes them to a
+// registry (see hack/images/):
+//   node dist/hack/test-images.js --registry 127.0.0.1:5000 [--only busybox[,NAME]] [--username U --password P]
+//   node dist/hack/test-images.js --list
 import { pushTestImages, TEST_IMAGES } from './images';
 
-function usage(): never {
-  process.stderr.write(
-    `usage: test-images --registry HOST:PORT [--only NAME[,NAME]]\nimages: ${TEST_IMAGES.map((i) => i.repository).join(', ')}\n`,
-  );
-  process.exit(2);
+function usage(code = 2): never {
+  const names = TEST_IMAGES.map((i) => `${i.repository}:{${i.tags.join(',')}}`).join(' ');
+  process.stderr.write(`usage: test-images --registry HOST:PORT [--only NAME[,NAME]] [--username U --password P] | --list\nimages: ${names}\n`);
+  process.exit(code);
 }
 
 async function main(argv: string[]): Promise<void> {
   let registry: string | undefined;
   let only: string[] | undefined;
+  let username: string | undefined;
+  let password: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--registry') registry = argv[++i];
-    else if (argv[i] === '--only') only = (argv[++i] ?? '').split(',');
-    else usage();
+    const value = () => argv[++i] ?? usage();
+    switch (argv[i]) {
+      case '--registry':
+        registry = value();
+        break;
+      case '--only':
+        only = value().split(',').filter(Boolean);
+        break;
+      case '--username':
+        username = value();
+        break;
+      case '--password':
+        password = value();
+        break;
+      case '--list':
+        for (const image of TEST_IMAGES) process.stdout.write(`${image.repository} ${image.tags.join(',')} (${image.packages.join(', ')})\n`);
+        return;
+      case '--help':
+      case '-h':
+        usage(0);
+        break;
+      default:
+        usage();
+    }
   }
   if (!registry) usage();
-  const digests = await pushTestImages(registry, only);
+  if ((username === undefined) !== (password === undefined)) usage();
+  const auth = username !== undefined && password !== undefined ? { username, password } : undefined;
+  const digests = await pushTestImages(registry, only, auth);
   for (const [name, digest] of Object.entries(digests)) process.stdout.write(`${registry}/${name} ${digest}\n`);
 }
 

@@ -1,8 +1,12 @@
-// busybox: Debian's busybox-static with a symlink per applet, a minimal /etc, and `sh` as its command.
+// busybox: Debian's busybox-static (/bin/busybox) with a symlink per applet it lists (`sh` among them),
+// a minimal /etc (root, daemon, a `berth` user with uid 1000, nobody), /tmp (1777), and `sh` as its
+// command. Deterministic: fixed mtimes and owners, applets sorted, so the digests change only when
+// Debian's busybox-static does.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import type { TarEntry } from '../../test/support/oci/tar';
 import { buildImage, layer, type BuiltImage } from '../../test/support/oci/image';
+import { hostFile } from '../../test/support/oci/host';
+import type { TarEntry } from '../../test/support/oci/tar';
 
 export const BUSYBOX_BINARY = '/bin/busybox';
 
@@ -19,18 +23,27 @@ extra:x:50000:berth
 nogroup:x:65534:
 `;
 
+export const BUSYBOX_CONFIG = {
+  Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+  Cmd: ['sh'],
+};
+
+/** The applets the installed busybox lists, sorted, `sh` always among them. */
+export function busyboxApplets(): string[] {
+  const listed = execFileSync(BUSYBOX_BINARY, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox' && !a.includes('/'));
+  return [...new Set([...listed, 'sh'])].sort();
+}
+
 export function busyboxEntries(): TarEntry[] {
   if (!fs.existsSync(BUSYBOX_BINARY)) {
     throw new Error(`${BUSYBOX_BINARY} is missing: install Debian's busybox-static (hack/install.sh does)`);
   }
-  const applets = execFileSync(BUSYBOX_BINARY, ['--list'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((a) => a && a !== 'busybox')
-    .sort();
   return [
     { type: 'dir', path: 'bin/' },
-    { type: 'file', path: 'bin/busybox', content: fs.readFileSync(BUSYBOX_BINARY), mode: 0o755 },
-    ...applets.map((a): TarEntry => ({ type: 'symlink', path: `bin/${a}`, target: 'busybox' })),
+    hostFile(BUSYBOX_BINARY, 'bin/busybox', { mode: 0o755 }),
+    ...busyboxApplets().map((a): TarEntry => ({ type: 'symlink', path: `bin/${a}`, target: 'busybox' })),
     { type: 'dir', path: 'etc/' },
     { type: 'file', path: 'etc/passwd', content: PASSWD },
     { type: 'file', path: 'etc/group', content: GROUP },
@@ -44,8 +57,5 @@ export function busyboxEntries(): TarEntry[] {
 }
 
 export function busyboxImage(): BuiltImage {
-  return buildImage([layer(busyboxEntries())], {
-    Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-    Cmd: ['sh'],
-  });
+  return buildImage([layer(busyboxEntries())], BUSYBOX_CONFIG);
 }
