@@ -12,6 +12,9 @@ import { UnavailableError } from './errors';
 import { ImageService } from './image/image-service';
 import { NetworkManager } from './network/network-manager';
 import { PodService } from './pod/pod-service';
+import { ContainerService } from './container/container-service';
+import { StatsCollector } from './container/stats-collector';
+import { RuntimeRegistry } from './oci/runtime';
 import type { ServerDeps } from './server/deps';
 
 export interface Daemon {
@@ -22,6 +25,8 @@ interface Domain {
   images: ImageService;
   pods: PodService;
   network: NetworkManager;
+  containers: ContainerService;
+  stats: StatsCollector;
 }
 
 /** Opens every domain module from its state on disk. */
@@ -33,8 +38,12 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   const network = new NetworkManager(config.network, config.root);
   const pods = new PodService(config, network, log.child({ module: 'pod' }));
   await pods.recover();
+  const containers = new ContainerService(config, pods, images, new RuntimeRegistry(config), log.child({ module: 'container' }));
+  await containers.recover();
+  images.addUsageSource(containers);
+  pods.setContainerHooks(containers);
   log.info({ root: config.root, state: config.state }, 'recovery done');
-  return { images, pods, network };
+  return { images, pods, network, containers, stats: new StatsCollector() };
 }
 
 function serverDeps(config: BerthConfig, log: Logger, version: string, domain: () => Domain | undefined): ServerDeps {
@@ -55,6 +64,12 @@ function serverDeps(config: BerthConfig, log: Logger, version: string, domain: (
     },
     get network() {
       return ready().network;
+    },
+    get containers() {
+      return ready().containers;
+    },
+    get stats() {
+      return ready().stats;
     },
   };
 }

@@ -44,6 +44,18 @@ export interface ContainerRequest {
   oomScoreAdj?: number;
   sysctls?: Record<string, string>;
   rlimits?: Array<{ type: string; hard: number; soft: number }>;
+  /** Host devices made available, already resolved to their numbers. */
+  devices?: HostDevice[];
+}
+
+export interface HostDevice {
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode: number;
+  /** cgroup access: some of "rwm". */
+  permissions: string;
 }
 
 export interface ImageConfigView {
@@ -164,9 +176,9 @@ function seccomp(req: ContainerRequest): unknown {
   };
 }
 
-function resources(req: ContainerRequest): Record<string, unknown> {
-  const r = req.resources;
-  const out: Record<string, unknown> = { devices: [{ allow: req.privileged, access: 'rwm' }] };
+/** The cgroup limits of CRI resources as OCI LinuxResources (also what a live `update` applies). */
+export function ociResources(r: ContainerRequest['resources']): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   const cpu: Record<string, unknown> = {};
   if (r.cpuShares) cpu.shares = r.cpuShares;
   if (r.cpuQuota) cpu.quota = r.cpuQuota;
@@ -178,6 +190,12 @@ function resources(req: ContainerRequest): Record<string, unknown> {
   if (r.hugepages?.length) out.hugepageLimits = r.hugepages.map((h) => ({ pageSize: h.pageSize, limit: h.limit }));
   if (r.unified && Object.keys(r.unified).length) out.unified = r.unified;
   return out;
+}
+
+function resources(req: ContainerRequest): Record<string, unknown> {
+  const devices: Array<Record<string, unknown>> = [{ allow: req.privileged, access: 'rwm' }];
+  for (const d of req.devices ?? []) devices.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions });
+  return { devices, ...ociResources(req.resources) };
 }
 
 export function buildOciSpec(req: ContainerRequest, image: ImageConfigView, pod: PodView, user: ResolvedUser, rootfs: string): OciSpec {
@@ -199,6 +217,9 @@ export function buildOciSpec(req: ContainerRequest, image: ImageConfigView, pod:
     ...(req.sysctls && Object.keys(req.sysctls).length ? { sysctl: req.sysctls } : {}),
     ...(req.privileged ? {} : { maskedPaths: req.maskedPaths ?? DEFAULT_MASKED_PATHS, readonlyPaths: req.readonlyPaths ?? DEFAULT_READONLY_PATHS }),
     ...(sec ? { seccomp: sec } : {}),
+    ...(req.devices?.length
+      ? { devices: req.devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: 0, gid: 0 })) }
+      : {}),
   };
   return {
     ociVersion: '1.0.2',

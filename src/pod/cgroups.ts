@@ -10,6 +10,8 @@ export interface CgroupLayout {
   v1: string[];
   /** The v2 mount point when the host is pure v2 (controllers live there). */
   unified?: string;
+  /** v1 controller name (cpu, memory, ...) to the mount point of its hierarchy. */
+  controllers: Record<string, string>;
 }
 
 let layout: CgroupLayout | undefined;
@@ -18,6 +20,7 @@ let layout: CgroupLayout | undefined;
 export function cgroupLayout(): CgroupLayout {
   if (layout) return layout;
   const v1 = new Set<string>();
+  const controllers: Record<string, string> = {};
   let v2: string | undefined;
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ');
@@ -25,9 +28,12 @@ export function cgroupLayout(): CgroupLayout {
     const mountPoint = left.split(' ')[4];
     const [fstype, , options = ''] = right.split(' ');
     if (fstype === 'cgroup2') v2 = mountPoint;
-    else if (fstype === 'cgroup' && !options.split(',').some((o) => o.startsWith('name='))) v1.add(mountPoint);
+    else if (fstype === 'cgroup' && !options.split(',').some((o) => o.startsWith('name='))) {
+      v1.add(mountPoint);
+      for (const o of options.split(',')) if (o !== 'rw' && o !== 'ro' && !controllers[o]) controllers[o] = mountPoint;
+    }
   }
-  layout = { v1: [...v1].sort(), ...(v1.size === 0 && v2 ? { unified: v2 } : {}) };
+  layout = { v1: [...v1].sort(), controllers, ...(v1.size === 0 && v2 ? { unified: v2 } : {}) };
   return layout;
 }
 
@@ -83,4 +89,11 @@ export async function removeCgroup(cgroup: string): Promise<void> {
 export async function joinCgroup(cgroup: string, pid: number): Promise<void> {
   const { v1, unified } = cgroupLayout();
   for (const root of unified ? [unified] : v1) await fsp.writeFile(path.join(root, cgroup, 'cgroup.procs'), String(pid));
+}
+
+/** The directory of a cgroup for one controller: its v1 hierarchy's, or the unified one on v2. */
+export function controllerDir(controller: string, cgroup: string): string | undefined {
+  const { unified, controllers } = cgroupLayout();
+  const root = unified ?? controllers[controller];
+  return root ? path.join(root, cgroup) : undefined;
 }

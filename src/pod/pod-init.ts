@@ -6,32 +6,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { packageRoot } from '../util/package-root';
+import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
+
+export { isAlive };
 
 const run = promisify(execFile);
 
 export const INIT_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-init');
 
-export interface PodInit {
-  pid: number;
-  /** Field 22 of /proc/PID/stat: clock ticks after boot when it started. */
-  startTime: string;
-}
-
-async function stat(pid: number): Promise<{ state: string; startTime: string } | undefined> {
-  try {
-    const text = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0], startTime: fields[19] };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive means: that PID, started at that time, and not a zombie waiting for its parent. */
-export async function isAlive(init: PodInit): Promise<boolean> {
-  const s = await stat(init.pid);
-  return s !== undefined && s.startTime === init.startTime && s.state !== 'Z' && s.state !== 'X';
-}
+export type PodInit = ProcessIdentity;
 
 export async function startPodInit(pidFile: string, pin: string): Promise<PodInit> {
   await fs.mkdir(path.dirname(pin), { recursive: true, mode: 0o711 });
@@ -42,9 +25,9 @@ export async function startPodInit(pidFile: string, pin: string): Promise<PodIni
     throw new InvalidArgumentError(stderr || `berth-init failed: ${(err as Error).message}`);
   }
   const pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
-  const s = await stat(pid);
-  if (!s) throw new Error(`berth-init ${pid} exited at once`);
-  return { pid, startTime: s.startTime };
+  const startTime = await processStartTime(pid);
+  if (!startTime) throw new Error(`berth-init ${pid} exited at once`);
+  return { pid, startTime };
 }
 
 /** Kills the init (and with it every process of the namespace) and waits until it is gone. */

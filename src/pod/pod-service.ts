@@ -16,7 +16,7 @@ import { pinNamespaces, unpin, type PinnedKind } from './namespaces';
 import { isAlive, startPodInit, stopPodInit } from './pod-init';
 import { hostnameFile, hostsFile, resolvConf, validateHostname } from './pod-files';
 import { fullNameOf, type SandboxRecord, type SandboxSpec } from './sandbox';
-import { SandboxStore } from './sandbox-store';
+import { RecordStore } from '../state/record-store';
 
 const SHM_SIZE = 'size=65536k';
 const IPC_SYSCTLS = /^(kernel\.(shm[a-z_]+|msg[a-z_]+|sem)|fs\.mqueue\..+)$/;
@@ -59,19 +59,30 @@ export function validateSpec(spec: SandboxSpec): void {
 
 type Undo = () => Promise<void>;
 
+/** What the pod service asks of the containers in a pod when the pod stops or goes. */
+export interface PodContainerHooks {
+  stopPodContainers(podId: string): Promise<void>;
+  removePodContainers(podId: string): Promise<void>;
+}
+
 export class PodService {
-  private readonly store: SandboxStore;
+  private readonly store: RecordStore<SandboxRecord>;
   /** One lifecycle operation per sandbox at a time; different sandboxes proceed in parallel. */
   private readonly locks = new Map<string, Mutex>();
   /** RunPodSandbox calls in progress, by name: an identical retry joins the first instead of failing. */
   private readonly running = new Map<string, { requestKey: string; result: Promise<string> }>();
+  private hooks: PodContainerHooks | undefined;
 
   constructor(
     private readonly config: BerthConfig,
     private readonly network: NetworkManager,
     private readonly log: Logger,
   ) {
-    this.store = new SandboxStore(path.join(config.root, 'pods'));
+    this.store = new RecordStore<SandboxRecord>(path.join(config.root, 'pods'));
+  }
+
+  setContainerHooks(hooks: PodContainerHooks): void {
+    this.hooks = hooks;
   }
 
   private nsDir(): string {
@@ -229,6 +240,7 @@ export class PodService {
   async stop(idOrPrefix: string): Promise<void> {
     const found = this.store.resolve(idOrPrefix);
     if (!found) return;
+    await this.hooks?.stopPodContainers(found.id);
     await this.lock(found.id).run(async () => {
       const record = this.store.get(found.id);
       if (!record || record.state === 'notready') return;
@@ -249,6 +261,7 @@ export class PodService {
     const found = this.store.resolve(idOrPrefix);
     if (!found) return;
     await this.stop(found.id);
+    await this.hooks?.removePodContainers(found.id);
     await this.lock(found.id).run(async () => {
       const record = this.store.get(found.id);
       if (!record) return;

@@ -4,6 +4,8 @@ import type { BerthConfig } from '../config/schema';
 import type { ImageService } from '../image/image-service';
 import type { NetworkManager } from '../network/network-manager';
 import type { PodService } from '../pod/pod-service';
+import type { ContainerService } from '../container/container-service';
+import type { StatsCollector } from '../container/stats-collector';
 
 export interface ServerDeps {
   config: BerthConfig;
@@ -14,4 +16,6 @@ export interface ServerDeps {
   readonly images: ImageService;
   readonly pods: PodService;
   readonly network: NetworkManager;
+  readonly containers: ContainerService;
+  readonly stats: StatsCollector;
 }

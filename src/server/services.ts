@@ -13,6 +13,19 @@ import { removePodSandbox } from './handlers/remove-pod-sandbox';
 import { podSandboxStatus } from './handlers/pod-sandbox-status';
 import { listPodSandbox } from './handlers/list-pod-sandbox';
 import { updateRuntimeConfig } from './handlers/update-runtime-config';
+import { createContainer } from './handlers/create-container';
+import { startContainer } from './handlers/start-container';
+import { stopContainer } from './handlers/stop-container';
+import { removeContainer } from './handlers/remove-container';
+import { containerStatus } from './handlers/container-status';
+import { listContainers } from './handlers/list-containers';
+import { updateContainerResources } from './handlers/update-container-resources';
+import { reopenContainerLog } from './handlers/reopen-container-log';
+import { execSync } from './handlers/exec-sync';
+import { containerStats } from './handlers/container-stats';
+import { listContainerStats } from './handlers/list-container-stats';
+import { podSandboxStats } from './handlers/pod-sandbox-stats';
+import { listPodSandboxStats } from './handlers/list-pod-sandbox-stats';
 import { listImages } from './handlers/list-images';
 import { imageStatus } from './handlers/image-status';
 import { removeImage } from './handlers/remove-image';
@@ -30,6 +43,19 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     PodSandboxStatus: podSandboxStatus(deps),
     ListPodSandbox: listPodSandbox(deps),
     UpdateRuntimeConfig: updateRuntimeConfig(deps),
+    CreateContainer: createContainer(deps),
+    StartContainer: startContainer(deps),
+    StopContainer: stopContainer(deps),
+    RemoveContainer: removeContainer(deps),
+    ContainerStatus: containerStatus(deps),
+    ListContainers: listContainers(deps),
+    UpdateContainerResources: updateContainerResources(deps),
+    ReopenContainerLog: reopenContainerLog(deps),
+    ExecSync: execSync(deps),
+    ContainerStats: containerStats(deps),
+    ListContainerStats: listContainerStats(deps),
+    PodSandboxStats: podSandboxStats(deps),
+    ListPodSandboxStats: listPodSandboxStats(deps),
   };
 }
 

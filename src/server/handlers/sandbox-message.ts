@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../../errors';
 import type { PortMapping } from '../../network/cni-network';
 import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
 
-const MODES: Record<NamespaceMode__Output, NamespaceMode> = { POD: 'pod', CONTAINER: 'container', NODE: 'node', TARGET: 'target' };
+export const MODES: Record<NamespaceMode__Output, NamespaceMode> = { POD: 'pod', CONTAINER: 'container', NODE: 'node', TARGET: 'target' };
 const CRI_MODES = { pod: 'POD', container: 'CONTAINER', node: 'NODE', target: 'TARGET' } as const;
 
 function portMappings(config: PodSandboxConfig__Output): PortMapping[] {

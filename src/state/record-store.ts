@@ -1,37 +1,43 @@
-// Sandbox records on disk (written atomically) and in memory, with the name reservations that make
-// sandbox names unique.
+// Records of pods and containers on disk (one JSON file each, written atomically) and in memory, with
+// the name reservations that make their kubelet-style names unique.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeJsonAtomic } from '../state/atomic-file';
-import type { SandboxRecord } from './sandbox';
+import { writeJsonAtomic } from './atomic-file';
 
-export class SandboxStore {
-  private readonly byId = new Map<string, SandboxRecord>();
+export interface NamedRecord {
+  /** 64 hex digits. */
+  id: string;
+  /** The unique name, e.g. k8s_POD_<name>_<namespace>_<uid>_<attempt>. */
+  fullName: string;
+}
+
+export class RecordStore<R extends NamedRecord> {
+  private readonly byId = new Map<string, R>();
   private readonly byName = new Map<string, string>();
 
   constructor(readonly dir: string) {}
 
-  async load(): Promise<SandboxRecord[]> {
+  async load(): Promise<R[]> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     for (const name of await fs.readdir(this.dir)) {
       if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
-      const record = JSON.parse(await fs.readFile(path.join(this.dir, name), 'utf8')) as SandboxRecord;
+      const record = JSON.parse(await fs.readFile(path.join(this.dir, name), 'utf8')) as R;
       this.byId.set(record.id, record);
       this.byName.set(record.fullName, record.id);
     }
     return this.list();
   }
 
-  list(): SandboxRecord[] {
+  list(): R[] {
     return [...this.byId.values()];
   }
 
-  get(id: string): SandboxRecord | undefined {
+  get(id: string): R | undefined {
     return this.byId.get(id);
   }
 
   /** Full IDs, or a unique prefix of one (as crictl accepts). */
-  resolve(idOrPrefix: string): SandboxRecord | undefined {
+  resolve(idOrPrefix: string): R | undefined {
     const exact = this.byId.get(idOrPrefix);
     if (exact || idOrPrefix.length === 0) return exact;
     const matches = [...this.byId.keys()].filter((id) => id.startsWith(idOrPrefix));
@@ -42,7 +48,7 @@ export class SandboxStore {
     return this.byName.get(fullName);
   }
 
-  /** Claims a name for an id before the sandbox exists; false when another sandbox has it. */
+  /** Claims a name for an id before the record exists; false when another record has it. */
   reserve(fullName: string, id: string): boolean {
     const owner = this.byName.get(fullName);
     if (owner && owner !== id) return false;
@@ -54,13 +60,13 @@ export class SandboxStore {
     if (this.byName.get(fullName) === id) this.byName.delete(fullName);
   }
 
-  async save(record: SandboxRecord): Promise<void> {
+  async save(record: R): Promise<void> {
     await writeJsonAtomic(path.join(this.dir, `${record.id}.json`), record);
     this.byId.set(record.id, record);
     this.byName.set(record.fullName, record.id);
   }
 
-  async delete(record: SandboxRecord): Promise<void> {
+  async delete(record: R): Promise<void> {
     await fs.rm(path.join(this.dir, `${record.id}.json`), { force: true });
     this.byId.delete(record.id);
     this.release(record.fullName, record.id);

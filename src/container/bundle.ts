@@ -1,0 +1,133 @@
+// An OCI bundle for a new container: the rootfs overlay over its image's layers, and config.json built
+// from the CRI config, the pod and the image config. Each finished step registers its undo.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import type { ImageConfigJson } from '../image/image-service';
+import type { SandboxRecord } from '../pod/sandbox';
+import { mountRootfs, rootfsLayout, unmountRootfs, type RootfsLayout } from '../storage/rootfs';
+import { writeFileAtomic } from '../state/atomic-file';
+import type { ContainerSpec } from './container';
+import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
+import { readFileInRoot } from './rootfs-files';
+import { parseGroup, parsePasswd, resolveUser } from './users';
+
+export type Undo = () => Promise<void>;
+
+export interface BundleInput {
+  id: string;
+  spec: ContainerSpec;
+  pod: SandboxRecord;
+  imageConfig: ImageConfigJson;
+  /** Layer trees, base layer first. */
+  lowerDirs: string[];
+  emptyDir: string;
+  containerDir: string;
+  bundleDir: string;
+  cgroup: string;
+  minOomScoreAdj: number;
+  /** The init of the target container of a TARGET PID namespace. */
+  targetPid?: number;
+}
+
+export interface Bundle {
+  rootfs: RootfsLayout;
+  spec: OciSpec;
+}
+
+type ImageConfigBody = ImageConfigView & { User?: string; StopSignal?: string };
+
+export const imageConfigBody = (config: ImageConfigJson): ImageConfigBody => (config.config ?? {}) as ImageConfigBody;
+
+function podView(pod: SandboxRecord, cgroup: string, minOomScoreAdj: number): PodView {
+  const files = { hostname: path.join(pod.stateDir, 'hostname'), hosts: path.join(pod.stateDir, 'hosts'), resolvConf: path.join(pod.stateDir, 'resolv.conf') };
+  return {
+    hostname: pod.spec.hostname || (pod.spec.namespaces.network === 'node' ? '' : pod.spec.name.slice(0, 63)),
+    netns: pod.pins.net,
+    ipcns: pod.pins.ipc,
+    utsns: pod.pins.uts,
+    pidns: pod.pins.pid,
+    files,
+    shm: pod.shm,
+    cgroupsPath: cgroup,
+    minOomScoreAdj,
+  };
+}
+
+/** Resolves the CRI's host devices to their numbers (a symlinked host path is followed). */
+async function hostDevices(spec: ContainerSpec): Promise<HostDevice[]> {
+  const out: HostDevice[] = [];
+  for (const d of spec.devices) {
+    const st = await fs.stat(d.hostPath).catch(() => undefined);
+    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} is not a device on this host`);
+    const rdev = BigInt(st.rdev);
+    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    const permissions = d.permissions || 'rwm';
+    if (!/^[rwm]+$/.test(permissions)) throw new InvalidArgumentError(`device ${d.hostPath}: permissions ${JSON.stringify(d.permissions)} are not of "rwm"`);
+    out.push({ path: d.containerPath || d.hostPath, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o7777, permissions });
+  }
+  return out;
+}
+
+/** CRI host paths: a symlink is resolved; a missing path is made as a directory (as containerd does). */
+async function resolveMountSources(spec: ContainerSpec): Promise<ContainerSpec['process']['mounts']> {
+  const out: ContainerSpec['process']['mounts'] = [];
+  for (const m of spec.process.mounts) {
+    if (!m.hostPath.startsWith('/')) throw new InvalidArgumentError(`mount host_path ${JSON.stringify(m.hostPath)} is not absolute`);
+    let source = await fs.realpath(m.hostPath).catch(() => undefined);
+    if (!source) {
+      await fs.mkdir(m.hostPath, { recursive: true, mode: 0o755 });
+      source = await fs.realpath(m.hostPath);
+    }
+    out.push({ ...m, hostPath: source });
+  }
+  return out;
+}
+
+async function seccompProfile(spec: ContainerSpec): Promise<ContainerSpec['process']['seccomp']> {
+  if (spec.process.seccomp.kind !== 'localhost') return spec.process.seccomp;
+  const file = spec.seccompProfilePath;
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`);
+  }
+  try {
+    return { kind: 'localhost', profile: JSON.parse(text) as unknown };
+  } catch (err) {
+    throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(file)} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function createBundle(input: BundleInput, undo: Undo[]): Promise<Bundle> {
+  const { spec, pod } = input;
+  await fs.mkdir(input.bundleDir, { recursive: true, mode: 0o711 });
+  const rootfs = rootfsLayout(input.containerDir, input.bundleDir);
+  await mountRootfs(rootfs, input.lowerDirs, input.emptyDir);
+  undo.push(async () => unmountRootfs(rootfs));
+
+  const image = imageConfigBody(input.imageConfig);
+  const [passwd, group] = await Promise.all([readFileInRoot(rootfs.target, '/etc/passwd'), readFileInRoot(rootfs.target, '/etc/group')]);
+  const user = resolveUser({ imageUser: image.User ?? '', ...spec.user }, parsePasswd(passwd), parseGroup(group));
+  const request = {
+    ...spec.process,
+    mounts: await resolveMountSources(spec),
+    seccomp: await seccompProfile(spec),
+    devices: await hostDevices(spec),
+  };
+  const view = podView(pod, input.cgroup, input.minOomScoreAdj);
+  // A pod without a PID namespace of its own gives each container one (never the host's by accident).
+  if (request.pidNamespace === 'pod' && !view.pidns) request.pidNamespace = 'container';
+  if (request.pidNamespace === 'target') {
+    if (!input.targetPid) throw new InvalidArgumentError(`PID namespace target ${JSON.stringify(spec.pidTarget)} is not a running container`);
+    view.pidns = `/proc/${input.targetPid}/ns/pid`;
+    request.pidNamespace = 'pod';
+  }
+  const oci = buildOciSpec(request, image, view, user, rootfs.target);
+  if (!oci.process.env.some((e) => e.startsWith('HOME='))) oci.process.env.push(`HOME=${user.home}`);
+  oci.annotations = { ...spec.annotations, 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': pod.id };
+  await writeFileAtomic(path.join(input.bundleDir, 'config.json'), JSON.stringify(oci), 0o600);
+  return { rootfs, spec: oci };
+}

@@ -1,0 +1,99 @@
+// Resource usage of containers and pods, read from their cgroups (v1 or v2) and network namespaces.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { cgroupLayout, controllerDir } from '../pod/cgroups';
+
+const run = promisify(execFile);
+
+export interface CpuStats {
+  usageCoreNanoSeconds: bigint;
+}
+
+export interface MemoryStats {
+  workingSetBytes: bigint;
+  usageBytes: bigint;
+  rssBytes: bigint;
+  pageFaults: bigint;
+  majorPageFaults: bigint;
+  availableBytes?: bigint;
+}
+
+export interface NetworkStats {
+  name: string;
+  rxBytes: bigint;
+  rxErrors: bigint;
+  txBytes: bigint;
+  txErrors: bigint;
+}
+
+const readText = (file: string | undefined): Promise<string> => (file ? fs.readFile(file, 'utf8').catch(() => '') : Promise.resolve(''));
+
+function keyed(text: string): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const line of text.split('\n')) {
+    const [k, v] = line.split(' ');
+    if (k && v && /^\d+$/.test(v)) out.set(k, BigInt(v));
+  }
+  return out;
+}
+
+const file = (controller: string, cgroup: string, name: string): string | undefined => {
+  const dir = controllerDir(controller, cgroup);
+  return dir ? path.join(dir, name) : undefined;
+};
+
+export async function cpuStats(cgroup: string): Promise<CpuStats> {
+  if (cgroupLayout().unified) {
+    const usec = keyed(await readText(file('cpu', cgroup, 'cpu.stat'))).get('usage_usec') ?? 0n;
+    return { usageCoreNanoSeconds: usec * 1000n };
+  }
+  const text = (await readText(file('cpuacct', cgroup, 'cpuacct.usage'))).trim();
+  return { usageCoreNanoSeconds: /^\d+$/.test(text) ? BigInt(text) : 0n };
+}
+
+export async function memoryStats(cgroup: string): Promise<MemoryStats> {
+  const v2 = cgroupLayout().unified !== undefined;
+  const stat = keyed(await readText(file('memory', cgroup, 'memory.stat')));
+  const usageText = (await readText(file('memory', cgroup, v2 ? 'memory.current' : 'memory.usage_in_bytes'))).trim();
+  const limitText = (await readText(file('memory', cgroup, v2 ? 'memory.max' : 'memory.limit_in_bytes'))).trim();
+  const usage = /^\d+$/.test(usageText) ? BigInt(usageText) : 0n;
+  const inactiveFile = stat.get(v2 ? 'inactive_file' : 'total_inactive_file') ?? 0n;
+  const workingSet = usage > inactiveFile ? usage - inactiveFile : 0n;
+  const limit = /^\d+$/.test(limitText) ? BigInt(limitText) : undefined;
+  // v1 reports "no limit" as a huge number rounded to the page size.
+  const realLimit = limit !== undefined && limit < 1n << 62n ? limit : undefined;
+  return {
+    workingSetBytes: workingSet,
+    usageBytes: usage,
+    rssBytes: stat.get(v2 ? 'anon' : 'total_rss') ?? 0n,
+    pageFaults: stat.get(v2 ? 'pgfault' : 'total_pgfault') ?? 0n,
+    majorPageFaults: stat.get(v2 ? 'pgmajfault' : 'total_pgmajfault') ?? 0n,
+    ...(realLimit !== undefined ? { availableBytes: realLimit > workingSet ? realLimit - workingSet : 0n } : {}),
+  };
+}
+
+/** Interfaces of a network namespace (from /proc/net/dev as seen inside it), loopback left out. */
+export async function networkStats(netns: string): Promise<NetworkStats[]> {
+  let text: string;
+  try {
+    ({ stdout: text } = await run('nsenter', [`--net=${netns}`, 'cat', '/proc/self/net/dev'], { timeout: 10_000 }));
+  } catch {
+    return [];
+  }
+  const out: NetworkStats[] = [];
+  for (const line of text.split('\n').slice(2)) {
+    const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === 'lo') continue;
+    const f = m[2].trim().split(/\s+/).map((x) => BigInt(x));
+    out.push({ name: m[1], rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10] });
+  }
+  return out;
+}
+
+/** Processes in a cgroup and its children (pids.current). */
+export async function processCount(cgroup: string): Promise<number> {
+  const text = (await readText(file('pids', cgroup, 'pids.current'))).trim();
+  return /^\d+$/.test(text) ? Number(text) : 0;
+}

@@ -1,0 +1,121 @@
+// Starting a container's berth-monitor and reading what it records. The monitor is started detached:
+// berthd may exit or be killed at any time, the monitor and its container carry on.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../util/package-root';
+import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
+
+export const MONITOR_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
+
+/** The files of one monitor, all in the container's volatile state dir. */
+export interface MonitorFiles {
+  dir: string;
+  pidFile: string;
+  containerPidFile: string;
+  exitFile: string;
+  monitorLog: string;
+}
+
+export function monitorFiles(dir: string): MonitorFiles {
+  return {
+    dir,
+    pidFile: path.join(dir, 'pid'),
+    containerPidFile: path.join(dir, 'container.pid'),
+    exitFile: path.join(dir, 'exit.json'),
+    monitorLog: path.join(dir, 'monitor.log'),
+  };
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  signal: number;
+  oomKilled: boolean;
+  /** RFC 3339 with nanoseconds. */
+  finishedAt: string;
+  /** Set when the container never ran (the runtime's create failed). */
+  error: string;
+}
+
+export interface MonitorOptions {
+  files: MonitorFiles;
+  logPath: string;
+  /** The runtime's create command; its container init becomes the monitored process. */
+  command: string[];
+  /** The container's memory cgroup dir, read for OOM kills when it exits. */
+  oomCgroup?: string;
+}
+
+export interface StartedMonitor {
+  monitor: ProcessIdentity;
+  /** The container's init, once the runtime created it. */
+  containerPid: number;
+}
+
+export class CreateFailedError extends Error {}
+
+export async function startMonitor(opts: MonitorOptions, timeoutMs = 60_000): Promise<StartedMonitor> {
+  const { files } = opts;
+  const args = [
+    '--log', opts.logPath,
+    '--exit-file', files.exitFile,
+    '--pid-file', files.pidFile,
+    '--container-pid-file', files.containerPidFile,
+    ...(opts.oomCgroup ? ['--oom-cgroup', opts.oomCgroup] : []),
+    '--', ...opts.command,
+  ];
+  const stderr = openSync(files.monitorLog, 'a', 0o600);
+  let pid: number | undefined;
+  try {
+    const child = spawn(MONITOR_BINARY, args, { detached: true, stdio: ['ignore', 'ignore', stderr] });
+    child.on('error', () => undefined);
+    child.unref();
+    pid = child.pid;
+  } finally {
+    closeSync(stderr);
+  }
+  if (!pid) throw new CreateFailedError(`could not start ${MONITOR_BINARY}`);
+  const monitor = { pid, startTime: (await processStartTime(pid)) ?? '' };
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 20)) {
+    const containerPid = await readPid(files.pidFile);
+    if (containerPid) return { monitor, containerPid };
+    const exit = await readExit(files.exitFile);
+    if (exit) throw new CreateFailedError(exit.error || `the container exited at once with code ${exit.exitCode}`);
+    if (!(await isAlive(monitor))) {
+      const log = (await fs.readFile(files.monitorLog, 'utf8').catch(() => '')).trim();
+      throw new CreateFailedError(`berth-monitor exited before the container was created${log ? `: ${log}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  throw new CreateFailedError(`the runtime did not create the container within ${timeoutMs / 1000}s`);
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+export async function readExit(file: string): Promise<ExitStatus | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const raw = JSON.parse(text) as Partial<ExitStatus>;
+  return {
+    exitCode: raw.exitCode ?? 255,
+    signal: raw.signal ?? 0,
+    oomKilled: raw.oomKilled ?? false,
+    finishedAt: raw.finishedAt ?? new Date().toISOString(),
+    error: raw.error ?? '',
+  };
+}
+
+/** Asks the monitor to reopen the container's log file (after the kubelet rotated it). */
+export function reopenLog(monitor: ProcessIdentity): void {
+  process.kill(monitor.pid, 'SIGUSR1');
+}

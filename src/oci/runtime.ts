@@ -1,0 +1,155 @@
+// One OCI runtime handler: a binary with runc's command line (berth-runtime, runc or crun) and the
+// state directory it keeps its containers in. berthd only ever drives a runtime through this class.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { BerthConfig } from '../config/schema';
+import { InvalidArgumentError, NotFoundError } from '../errors';
+import { packageRoot } from '../util/package-root';
+
+const run = promisify(execFile);
+
+export const BUILTIN_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
+
+export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface RuntimeState {
+  status: RuntimeStatus;
+  pid: number;
+}
+
+export class RuntimeError extends Error {}
+
+export class OciRuntime {
+  constructor(
+    readonly handler: string,
+    readonly binary: string,
+    readonly root: string,
+  ) {}
+
+  /** The command that creates a container (run under its monitor, which becomes the init's parent). */
+  createCommand(id: string, bundle: string, pidFile: string, opts: { consoleSocket?: string; logFile: string }): string[] {
+    return [
+      this.binary,
+      '--root', this.root,
+      '--log', opts.logFile,
+      '--log-format', 'json',
+      'create', '--bundle', bundle, '--pid-file', pidFile,
+      ...(opts.consoleSocket ? ['--console-socket', opts.consoleSocket] : []),
+      id,
+    ];
+  }
+
+  execCommand(id: string, processFile: string, pidFile: string): string[] {
+    return [this.binary, '--root', this.root, 'exec', '--process', processFile, '--pid-file', pidFile, id];
+  }
+
+  async start(id: string): Promise<void> {
+    await this.call(['start', id]);
+  }
+
+  /** The runtime's view of a container; undefined when it does not know the container. */
+  async state(id: string): Promise<RuntimeState | undefined> {
+    try {
+      const { stdout } = await run(this.binary, ['--root', this.root, 'state', id], { timeout: 30_000 });
+      const s = JSON.parse(stdout) as { status: RuntimeStatus; pid: number };
+      return { status: s.status, pid: s.pid };
+    } catch (err) {
+      if (/does not exist|not found|no such/i.test(stderrOf(err))) return undefined;
+      throw this.failure(['state', id], err);
+    }
+  }
+
+  /** Signals the container's init, or with `all` every process of its cgroup. */
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await this.call(['kill', ...(all ? ['--all'] : []), id, signal]);
+  }
+
+  /** Forgets a container (killing it when `force`); a container the runtime does not know is fine. */
+  async delete(id: string, force: boolean): Promise<void> {
+    try {
+      await this.call(['delete', ...(force ? ['--force'] : []), id]);
+    } catch (err) {
+      if (err instanceof NotFoundError) return;
+      throw err;
+    }
+  }
+
+  /** Applies new cgroup limits (OCI LinuxResources) to a running container. */
+  async update(id: string, resources: unknown, scratchDir: string): Promise<void> {
+    const file = path.join(scratchDir, `resources-${process.hrtime.bigint()}.json`);
+    await fs.writeFile(file, JSON.stringify(resources));
+    try {
+      await this.call(['update', '--resources', file, id]);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }
+
+  private async call(args: string[]): Promise<void> {
+    try {
+      await run(this.binary, ['--root', this.root, ...args], { timeout: 60_000 });
+    } catch (err) {
+      throw this.failure(args, err);
+    }
+  }
+
+  private failure(args: string[], err: unknown): Error {
+    const detail = stderrOf(err) || (err as Error).message;
+    const message = `${this.handler} runtime (${path.basename(this.binary)}) ${args[0]} failed: ${detail}`;
+    if (/does not exist|not found/i.test(detail) && args[0] !== 'create') return new NotFoundError(message);
+    return new RuntimeError(message);
+  }
+}
+
+function stderrOf(err: unknown): string {
+  const text = String((err as { stderr?: unknown }).stderr ?? '').trim();
+  // runc with --log-format json also prints JSON lines: keep their messages only.
+  return text
+    .split('\n')
+    .map((line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string };
+        return entry.msg ?? line;
+      } catch {
+        return line;
+      }
+    })
+    .join('; ');
+}
+
+/** Reads the last error a runtime wrote to its --log file (JSON lines, as runc writes them). */
+export async function lastRuntimeError(logFile: string): Promise<string | undefined> {
+  const text = await fs.readFile(logFile, 'utf8').catch(() => '');
+  const lines = text.trim().split('\n').filter(Boolean);
+  for (const line of lines.reverse()) {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if (entry.level === 'error' || entry.level === 'fatal') return entry.msg;
+    } catch {
+      return line;
+    }
+  }
+  return undefined;
+}
+
+/** The runtimes configured in berth.toml, by handler name. */
+export class RuntimeRegistry {
+  private readonly runtimes = new Map<string, OciRuntime>();
+
+  constructor(private readonly config: BerthConfig) {
+    for (const [name, handler] of Object.entries(config.runtime.handlers)) {
+      const binary = handler.runtime_path === 'builtin' ? BUILTIN_RUNTIME : handler.runtime_path;
+      const root = handler.runtime_root || path.join(config.state, 'runtime', name);
+      this.runtimes.set(name, new OciRuntime(name, binary, root));
+    }
+  }
+
+  get(handler: string): OciRuntime {
+    const name = handler || this.config.runtime.default_handler;
+    const runtime = this.runtimes.get(name);
+    if (!runtime) throw new InvalidArgumentError(`unknown runtime handler ${JSON.stringify(name)}: configured are ${[...this.runtimes.keys()].join(', ')}`);
+    return runtime;
+  }
+}

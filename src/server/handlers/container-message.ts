@@ -1,0 +1,170 @@
+// Translations between CRI container messages and berth's container spec and records.
+import type { ContainerConfig__Output } from '../../generated/runtime/v1/ContainerConfig';
+import type { Container } from '../../generated/runtime/v1/Container';
+import type { ContainerStatus } from '../../generated/runtime/v1/ContainerStatus';
+import type { LinuxContainerResources, LinuxContainerResources__Output } from '../../generated/runtime/v1/LinuxContainerResources';
+import type { LinuxContainerSecurityContext__Output } from '../../generated/runtime/v1/LinuxContainerSecurityContext';
+import type { Mount } from '../../generated/runtime/v1/Mount';
+import type { MountPropagation__Output } from '../../generated/runtime/v1/MountPropagation';
+import type { ContainerRecord, ContainerSpec, ContainerState } from '../../container/container';
+import type { ContainerRequest, Propagation } from '../../container/oci-spec';
+import { InvalidArgumentError } from '../../errors';
+import { MODES } from './sandbox-message';
+
+const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
+  PROPAGATION_PRIVATE: 'private',
+  PROPAGATION_HOST_TO_CONTAINER: 'rslave',
+  PROPAGATION_BIDIRECTIONAL: 'rshared',
+};
+const CRI_PROPAGATION = { private: 'PROPAGATION_PRIVATE', rslave: 'PROPAGATION_HOST_TO_CONTAINER', rshared: 'PROPAGATION_BIDIRECTIONAL' } as const;
+
+export const CRI_STATES = { created: 'CONTAINER_CREATED', running: 'CONTAINER_RUNNING', exited: 'CONTAINER_EXITED', unknown: 'CONTAINER_UNKNOWN' } as const;
+export const STATES: Record<string, ContainerState> = { CONTAINER_CREATED: 'created', CONTAINER_RUNNING: 'running', CONTAINER_EXITED: 'exited', CONTAINER_UNKNOWN: 'unknown' };
+
+const int = (text: string | undefined): number | undefined => {
+  const n = Number(text ?? '0');
+  return Number.isFinite(n) && n !== 0 ? n : undefined;
+};
+
+export function resourcesSpec(r: LinuxContainerResources__Output | null | undefined): ContainerRequest['resources'] {
+  if (!r) return {};
+  return {
+    cpuPeriod: int(r.cpu_period),
+    cpuQuota: int(r.cpu_quota),
+    cpuShares: int(r.cpu_shares),
+    memoryLimit: int(r.memory_limit_in_bytes),
+    memorySwapLimit: int(r.memory_swap_limit_in_bytes),
+    cpusetCpus: r.cpuset_cpus || undefined,
+    cpusetMems: r.cpuset_mems || undefined,
+    hugepages: r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })),
+    unified: r.unified,
+  };
+}
+
+type Seccomp = ContainerRequest['seccomp'];
+
+/** The seccomp profile, from the `seccomp` field or the older `seccomp_profile_path`. */
+function seccompOf(sc: LinuxContainerSecurityContext__Output | null | undefined): { seccomp: Seccomp; path: string } {
+  const profile = sc?.seccomp;
+  if (profile) {
+    if (profile.profile_type === 'RuntimeDefault') return { seccomp: { kind: 'runtime-default' }, path: '' };
+    if (profile.profile_type === 'Localhost') {
+      if (!profile.localhost_ref.startsWith('/')) throw new InvalidArgumentError(`seccomp localhost_ref ${JSON.stringify(profile.localhost_ref)} is not an absolute path`);
+      return { seccomp: { kind: 'localhost', profile: null }, path: profile.localhost_ref };
+    }
+    return { seccomp: { kind: 'unconfined' }, path: '' };
+  }
+  const legacy = sc?.seccomp_profile_path ?? '';
+  if (legacy === '' || legacy === 'unconfined') return { seccomp: { kind: 'unconfined' }, path: '' };
+  if (legacy === 'runtime/default' || legacy === 'docker/default') return { seccomp: { kind: 'runtime-default' }, path: '' };
+  if (legacy.startsWith('localhost/')) return { seccomp: { kind: 'localhost', profile: null }, path: legacy.slice('localhost/'.length) };
+  throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<path>`);
+}
+
+export function containerSpec(config: ContainerConfig__Output | null): ContainerSpec {
+  if (!config) throw new InvalidArgumentError('CreateContainer: config is missing');
+  const meta = config.metadata;
+  if (!meta?.name) throw new InvalidArgumentError('CreateContainer: config.metadata.name is empty');
+  if (/[\s/_]/.test(meta.name)) throw new InvalidArgumentError(`container name ${JSON.stringify(meta.name)} contains "/", "_" or spaces`);
+  if (!config.image?.image) throw new InvalidArgumentError('CreateContainer: config.image.image is empty');
+  const sc = config.linux?.security_context;
+  const ns = sc?.namespace_options;
+  const { seccomp, path } = seccompOf(sc);
+  const process: ContainerRequest = {
+    command: config.command,
+    args: config.args,
+    workingDir: config.working_dir,
+    env: config.envs.map((kv) => [kv.key, Buffer.from(kv.value).toString('utf8')]),
+    mounts: config.mounts.map((m) => ({ containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation: PROPAGATION[m.propagation] ?? 'private' })),
+    tty: config.tty,
+    stdin: config.stdin,
+    privileged: sc?.privileged ?? false,
+    capabilities: { add: sc?.capabilities?.add_capabilities ?? [], drop: sc?.capabilities?.drop_capabilities ?? [] },
+    noNewPrivs: sc?.no_new_privs ?? false,
+    readonlyRootfs: sc?.readonly_rootfs ?? false,
+    maskedPaths: sc?.masked_paths.length ? sc.masked_paths : undefined,
+    readonlyPaths: sc?.readonly_paths.length ? sc.readonly_paths : undefined,
+    seccomp,
+    pidNamespace: MODES[ns?.pid ?? 'POD'],
+    resources: resourcesSpec(config.linux?.resources),
+    oomScoreAdj: config.linux?.resources ? Number(config.linux.resources.oom_score_adj) : undefined,
+  };
+  return {
+    name: meta.name,
+    attempt: meta.attempt,
+    image: config.image.image,
+    labels: config.labels,
+    annotations: config.annotations,
+    logPath: config.log_path,
+    stdinOnce: config.stdin_once,
+    stopSignal: config.stop_signal && config.stop_signal !== 'RUNTIME_DEFAULT' ? String(config.stop_signal) : '',
+    user: {
+      runAsUser: sc?.run_as_user ? Number(sc.run_as_user.value) : undefined,
+      runAsUsername: sc?.run_as_username || undefined,
+      runAsGroup: sc?.run_as_group ? Number(sc.run_as_group.value) : undefined,
+      supplementalGroups: (sc?.supplemental_groups ?? []).map(Number),
+    },
+    devices: config.devices.map((d) => ({ containerPath: d.container_path, hostPath: d.host_path, permissions: d.permissions })),
+    pidTarget: ns?.target_id ?? '',
+    seccompProfilePath: path,
+    process,
+  };
+}
+
+const metadataOf = (r: ContainerRecord) => ({ name: r.spec.name, attempt: r.spec.attempt });
+
+export function containerListItem(r: ContainerRecord): Container {
+  return {
+    id: r.id,
+    pod_sandbox_id: r.podId,
+    metadata: metadataOf(r),
+    image: { image: r.image.name },
+    image_ref: r.image.ref,
+    image_id: r.image.id,
+    state: CRI_STATES[r.state],
+    created_at: r.createdAt,
+    labels: r.spec.labels,
+    annotations: r.spec.annotations,
+  };
+}
+
+export function criResources(r: ContainerRequest['resources'], oomScoreAdj: number | undefined): LinuxContainerResources {
+  return {
+    cpu_period: String(r.cpuPeriod ?? 0),
+    cpu_quota: String(r.cpuQuota ?? 0),
+    cpu_shares: String(r.cpuShares ?? 0),
+    memory_limit_in_bytes: String(r.memoryLimit ?? 0),
+    memory_swap_limit_in_bytes: String(r.memorySwapLimit ?? 0),
+    oom_score_adj: String(oomScoreAdj ?? 0),
+    cpuset_cpus: r.cpusetCpus ?? '',
+    cpuset_mems: r.cpusetMems ?? '',
+    hugepage_limits: (r.hugepages ?? []).map((h) => ({ page_size: h.pageSize, limit: String(h.limit) })),
+    unified: r.unified ?? {},
+  };
+}
+
+const criMounts = (r: ContainerRecord): Mount[] =>
+  r.spec.process.mounts.map((m) => ({ container_path: m.containerPath, host_path: m.hostPath, readonly: m.readonly, propagation: CRI_PROPAGATION[m.propagation] }));
+
+export function containerStatusMessage(r: ContainerRecord): ContainerStatus {
+  return {
+    id: r.id,
+    metadata: metadataOf(r),
+    state: CRI_STATES[r.state],
+    created_at: r.createdAt,
+    started_at: r.startedAt ?? '0',
+    finished_at: r.exit?.finishedAt ?? '0',
+    exit_code: r.exit?.exitCode ?? 0,
+    image: { image: r.image.name },
+    image_ref: r.image.ref,
+    image_id: r.image.id,
+    reason: r.exit?.reason ?? '',
+    message: r.exit?.message ?? '',
+    labels: r.spec.labels,
+    annotations: r.spec.annotations,
+    mounts: criMounts(r),
+    log_path: r.logPath,
+    resources: { linux: criResources(r.spec.process.resources, r.spec.process.oomScoreAdj) },
+    ...(r.user ? { user: { linux: { uid: String(r.user.uid), gid: String(r.user.gid), supplemental_groups: r.user.additionalGids.map(String) } } } : {}),
+  };
+}

@@ -1,0 +1,67 @@
+// A container's root filesystem: overlayfs over its image's unpacked layers (read-only lower dirs)
+// with the container's own upper and work dirs, mounted at the bundle's rootfs.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ResourceExhaustedError } from '../errors';
+import { isNativeError, MNT_DETACH, mount, umount2 } from '../native';
+
+/** mount(2) copies at most one page of options. */
+const MAX_MOUNT_DATA = 4095;
+
+export interface RootfsLayout {
+  /** Persistent: the container's writable layer. */
+  upper: string;
+  work: string;
+  /** Volatile: where the overlay is mounted (the bundle's rootfs). */
+  target: string;
+}
+
+export function rootfsLayout(containerDir: string, bundleDir: string): RootfsLayout {
+  return { upper: path.join(containerDir, 'fs', 'upper'), work: path.join(containerDir, 'fs', 'work'), target: path.join(bundleDir, 'rootfs') };
+}
+
+/** Mounts the overlay. `lowerDirs` are the image's layer trees, the base layer first. */
+export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emptyDir: string): Promise<void> {
+  await fs.mkdir(layout.upper, { recursive: true, mode: 0o755 });
+  await fs.mkdir(layout.work, { recursive: true, mode: 0o700 });
+  await fs.mkdir(layout.target, { recursive: true, mode: 0o755 });
+  // overlayfs lists the topmost lower dir first; an image without layers stacks on an empty dir.
+  const lower = lowerDirs.length ? [...lowerDirs].reverse() : [emptyDir];
+  const data = `lowerdir=${lower.join(':')},upperdir=${layout.upper},workdir=${layout.work}`;
+  if (data.length > MAX_MOUNT_DATA) {
+    throw new ResourceExhaustedError(`the image has too many layers (${lowerDirs.length}) for one overlay mount of ${data.length} option bytes`);
+  }
+  mount('overlay', layout.target, 'overlay', 0, data);
+}
+
+/** Unmounts the overlay if it is mounted. */
+export function unmountRootfs(layout: RootfsLayout): void {
+  try {
+    umount2(layout.target, MNT_DETACH);
+  } catch (err) {
+    if (!isNativeError(err, 'EINVAL') && !isNativeError(err, 'ENOENT')) throw err;
+  }
+}
+
+/** Bytes and inodes of the writable layer (walks the upper dir). */
+export async function writableLayerUsage(upper: string): Promise<{ bytes: number; inodes: number }> {
+  let bytes = 0;
+  let inodes = 0;
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const file = path.join(dir, entry.name);
+      inodes++;
+      const st = await fs.lstat(file).catch(() => undefined);
+      if (st) bytes += st.blocks * 512;
+      if (entry.isDirectory()) await walk(file);
+    }
+  };
+  await walk(upper);
+  return { bytes, inodes: inodes + 1 };
+}

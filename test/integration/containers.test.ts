@@ -1,0 +1,345 @@
+// Containers end to end: a real berthd, a real registry, real CNI plugins and an OCI runtime.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busyboxImage } from '../../hack/images/busybox';
+import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
+import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
+import { controllerDir } from '../../src/pod/cgroups';
+import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { pushImage } from '../support/oci/push';
+import { startRegistry, type TestRegistry } from '../support/registry';
+
+const tag = `${process.pid % 10000}`;
+const bridge = `bctr${tag}`;
+const SUBNET = '10.125.0';
+const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (P|F) (.*)$/;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The handlers to run every lifecycle test with: berth's own runtime when built, and runc. */
+export const HANDLERS = ['runc'];
+
+describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
+  let registry: TestRegistry;
+  let berthd: BerthdHandle;
+  let dir: string;
+  let image: string;
+
+  const podConfig = (name: string, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig => ({
+    metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
+    hostname: name,
+    log_directory: path.join(dir, 'logs', name),
+    labels: { app: name },
+    ...extra,
+  });
+
+  const ctrConfig = (name: string, script: string, extra: Partial<ContainerConfig> = {}): ContainerConfig => ({
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command: ['sh', '-c', script],
+    log_path: `${name}.log`,
+    labels: { ctr: name },
+    ...extra,
+  });
+
+  const rt = () => berthd.client.runtime;
+
+  async function runPod(name: string, extra: Partial<PodSandboxConfig> = {}): Promise<{ id: string; config: PodSandboxConfig }> {
+    const config = podConfig(name, extra);
+    const id = (await rt().RunPodSandbox({ config, runtime_handler: handler })).pod_sandbox_id;
+    return { id, config };
+  }
+
+  async function create(pod: { id: string; config: PodSandboxConfig }, config: ContainerConfig): Promise<string> {
+    return (await rt().CreateContainer({ pod_sandbox_id: pod.id, config, sandbox_config: pod.config })).container_id;
+  }
+
+  async function run(pod: { id: string; config: PodSandboxConfig }, config: ContainerConfig): Promise<string> {
+    const id = await create(pod, config);
+    await rt().StartContainer({ container_id: id });
+    return id;
+  }
+
+  const status = async (id: string) => (await rt().ContainerStatus({ container_id: id })).status!;
+
+  async function waitExited(id: string, ms = 15_000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await status(id);
+      if (s.state === 'CONTAINER_EXITED') return s;
+      if (Date.now() > deadline) throw new Error(`container ${id} still ${s.state}`);
+      await sleep(20);
+    }
+  }
+
+  const logRecords = (pod: { config: PodSandboxConfig }, name: string) =>
+    fs
+      .readFileSync(path.join(pod.config.log_directory!, `${name}.log`), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => LOG_LINE.exec(l)?.slice(1) ?? [l]);
+  const stdoutOf = (pod: { config: PodSandboxConfig }, name: string) =>
+    logRecords(pod, name)
+      .filter((r) => r[0] === 'stdout')
+      .map((r) => r[2])
+      .join('\n');
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ctr-'));
+    registry = await startRegistry();
+    await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
+    image = `${registry.host}/busybox:latest`;
+    const cniDir = path.join(dir, 'cni');
+    fs.mkdirSync(cniDir);
+    fs.writeFileSync(
+      path.join(cniDir, '10-test.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: `ctr${tag}`,
+        plugins: [
+          { type: 'bridge', bridge, isGateway: true, ipMasq: false, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]], routes: [{ dst: '0.0.0.0/0' }] } },
+          { type: 'portmap', capabilities: { portMappings: true } },
+        ],
+      }),
+    );
+    berthd = await startBerthd({ args: ['--cni-conf-dir', cniDir] });
+    await berthd.client.image.PullImage({ image: { image } });
+  }, 60_000);
+
+  afterAll(async () => {
+    if (berthd) {
+      for (const p of (await rt().ListPodSandbox({})).items) await rt().RemovePodSandbox({ pod_sandbox_id: p.id });
+      await berthd.cleanup();
+    }
+    await registry?.stop();
+    try {
+      execFileSync('ip', ['link', 'del', bridge]);
+    } catch {
+      // never made
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs a container: created, running, exited with its code, logs in the CRI format', async () => {
+    const pod = await runPod('life');
+    const id = await create(pod, ctrConfig('main', 'echo hello; echo oops >&2; sleep 0.3; exit 3'));
+    expect((await status(id)).state).toBe('CONTAINER_CREATED');
+    await rt().StartContainer({ container_id: id });
+    expect((await status(id)).state).toBe('CONTAINER_RUNNING');
+    const s = await waitExited(id);
+    expect(s).toMatchObject({ exit_code: 3, reason: 'Error', log_path: path.join(pod.config.log_directory!, 'main.log') });
+    expect(BigInt(s.finished_at)).toBeGreaterThan(BigInt(s.started_at));
+    expect(BigInt(s.started_at)).toBeGreaterThanOrEqual(BigInt(s.created_at));
+    expect(logRecords(pod, 'main')).toEqual(expect.arrayContaining([['stdout', 'F', 'hello'], ['stderr', 'F', 'oops']]));
+    const ok = await run(pod, ctrConfig('ok', 'true'));
+    expect(await waitExited(ok)).toMatchObject({ exit_code: 0, reason: 'Completed' });
+  });
+
+  it('applies args, env, working dir, user and groups, and the image config', async () => {
+    const pod = await runPod('proc');
+    await run(pod, ctrConfig('id', 'echo "$(pwd) $GREETING $HOSTNAME"; id; echo "args $0 $1"', {
+      args: ['first', 'second'],
+      working_dir: '/tmp',
+      envs: [{ key: 'GREETING', value: Buffer.from('hi') }],
+      linux: { security_context: { run_as_user: { value: 1000 }, supplemental_groups: [4242] } },
+    }));
+    const id = (await rt().ListContainers({ filter: { pod_sandbox_id: pod.id } })).containers[0].id;
+    await waitExited(id);
+    const out = stdoutOf(pod, 'id');
+    expect(out).toContain('/tmp hi proc');
+    expect(out).toMatch(/uid=1000\(berth\) gid=1000\(berth\) groups=.*50000\(extra\)/);
+    expect(out).toContain('4242');
+    expect(out).toContain('args first second');
+    const st = await status(id);
+    expect(st.user?.linux).toMatchObject({ uid: '1000', gid: '1000' });
+  });
+
+  it('stops a running container with its signal, then SIGKILL; stop and remove are idempotent', async () => {
+    const pod = await runPod('stop');
+    const polite = await run(pod, ctrConfig('polite', 'trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done'));
+    const stubborn = await run(pod, ctrConfig('stubborn', 'trap "" TERM; while true; do sleep 0.1; done'));
+    await sleep(300);
+    await rt().StopContainer({ container_id: polite, timeout: 10 });
+    expect(await status(polite)).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 0 });
+    expect(stdoutOf(pod, 'polite')).toContain('bye');
+    const t0 = Date.now();
+    await rt().StopContainer({ container_id: stubborn, timeout: 1 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(await status(stubborn)).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 137 });
+    await rt().StopContainer({ container_id: stubborn, timeout: 1 });
+    await rt().RemoveContainer({ container_id: stubborn });
+    await rt().RemoveContainer({ container_id: stubborn });
+    await expect(status(stubborn)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(rt().StopContainer({ container_id: stubborn, timeout: 1 })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+
+  it('lists with every filter', async () => {
+    const pod = await runPod('list');
+    const a = await run(pod, ctrConfig('a', 'sleep 30'));
+    const b = await create(pod, ctrConfig('b', 'true'));
+    const list = async (filter: object) => (await rt().ListContainers({ filter })).containers.map((c) => c.id).sort();
+    expect(await list({ pod_sandbox_id: pod.id })).toEqual([a, b].sort());
+    expect(await list({ id: a.slice(0, 12) })).toEqual([a]);
+    expect(await list({ pod_sandbox_id: pod.id, state: { state: 'CONTAINER_RUNNING' } })).toEqual([a]);
+    expect(await list({ pod_sandbox_id: pod.id, state: { state: 'CONTAINER_CREATED' } })).toEqual([b]);
+    expect(await list({ label_selector: { ctr: 'b' }, pod_sandbox_id: pod.id })).toEqual([b]);
+    const item = (await rt().ListContainers({ filter: { id: a } })).containers[0];
+    expect(item).toMatchObject({ pod_sandbox_id: pod.id, metadata: { name: 'a', attempt: 0 }, image: { image }, labels: { ctr: 'a' } });
+    expect(item.image_id).toMatch(/^sha256:/);
+  });
+
+  it('ExecSync returns output and exit code, and kills the command at its timeout', async () => {
+    const pod = await runPod('exec');
+    const id = await run(pod, ctrConfig('main', 'sleep 60'));
+    const res = await rt().ExecSync({ container_id: id, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 5'], timeout: 10 });
+    expect(res.stdout.toString()).toBe('out\n');
+    expect(res.stderr.toString()).toBe('err\n');
+    expect(res.exit_code).toBe(5);
+    const t0 = Date.now();
+    await expect(rt().ExecSync({ container_id: id, cmd: ['sh', '-c', 'touch /tmp/started; sleep 30'], timeout: 1 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await sleep(200);
+    const ps = await rt().ExecSync({ container_id: id, cmd: ['ps', '-o', 'args'], timeout: 10 });
+    expect(ps.stdout.toString()).not.toContain('sleep 30');
+  });
+
+  it('readonly rootfs, capabilities, masked paths and seccomp', async () => {
+    const pod = await runPod('sec');
+    const script = 'touch /x 2>/dev/null && echo rw || echo ro; grep CapEff /proc/self/status; echo "keys=$(cat /proc/keys 2>&1 | head -c 40)"; echo "firmware=$(ls /sys/firmware | wc -l)"; unshare -U true 2>/dev/null && echo unshare-ok || echo unshare-denied';
+    await run(pod, ctrConfig('locked', script, {
+      linux: {
+        security_context: {
+          readonly_rootfs: true,
+          capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['NET_BIND_SERVICE'] },
+          seccomp: { profile_type: 'RuntimeDefault' },
+        },
+      },
+    }));
+    const id = (await rt().ListContainers({ filter: { pod_sandbox_id: pod.id } })).containers[0].id;
+    await waitExited(id);
+    const out = stdoutOf(pod, 'locked');
+    expect(out).toContain('ro');
+    expect(out).toMatch(/CapEff:\s+0000000000000400/);
+    expect(out).toMatch(/^keys=$/m);
+    expect(out).toMatch(/^firmware=0$/m);
+    expect(out).toContain('unshare-denied');
+  });
+
+  it('kills a container over its memory limit and reports OOMKilled', async () => {
+    const pod = await runPod('oom');
+    const id = await run(pod, ctrConfig('hog', 'x=a; while true; do x="$x$x"; done', { linux: { resources: { memory_limit_in_bytes: 32 << 20 } } }));
+    const s = await waitExited(id, 30_000);
+    expect(s.reason).toBe('OOMKilled');
+    expect(s.exit_code).toBe(137);
+  });
+
+  it('two containers of a pod share localhost, IPC and (with a pod PID namespace) processes', async () => {
+    const pod = await runPod('share', { linux: { security_context: { namespace_options: { pid: 'POD' } } } });
+    const server = await run(pod, ctrConfig('server', 'nc -l -p 8080 -e echo pong & mkfifo /dev/shm/x 2>/dev/null; sleep 61'));
+    await sleep(300);
+    const client = await run(pod, ctrConfig('client', 'sleep 60'));
+    const reply = await rt().ExecSync({ container_id: client, cmd: ['sh', '-c', 'nc 127.0.0.1 8080 </dev/null'], timeout: 10 });
+    expect(reply.stdout.toString().trim()).toBe('pong');
+    const shm = await rt().ExecSync({ container_id: client, cmd: ['ls', '/dev/shm'], timeout: 10 });
+    expect(shm.stdout.toString()).toContain('x');
+    const ps = await rt().ExecSync({ container_id: client, cmd: ['ps', '-o', 'args'], timeout: 10 });
+    expect(ps.stdout.toString()).toContain('sleep 61');
+    expect(server).not.toBe(client);
+  });
+
+  it('reaches a container through a hostPort', async () => {
+    const pod = await runPod('port', { port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: 18000 + (process.pid % 1000) }] });
+    await run(pod, ctrConfig('web', 'while true; do nc -l -p 80 -e echo served; done'));
+    await sleep(500);
+    const podIp = (await rt().PodSandboxStatus({ pod_sandbox_id: pod.id })).status!.network!.ip;
+    const out = execFileSync('sh', ['-c', `busybox nc -w 3 ${podIp} 80 </dev/null`], { encoding: 'utf8' });
+    expect(out.trim()).toBe('served');
+  });
+
+  it('updates resources live, reports stats, and reopens the log', async () => {
+    const pod = await runPod('res');
+    const id = await run(pod, ctrConfig('main', 'while true; do echo tick; sleep 0.2; done', { linux: { resources: { memory_limit_in_bytes: 64 << 20 } } }));
+    const st = await status(id);
+    const cgroup = (JSON.parse((await rt().ContainerStatus({ container_id: id, verbose: true })).info.info) as { cgroup: string }).cgroup;
+    const memDir = controllerDir('memory', cgroup)!;
+    const limitFile = fs.existsSync(path.join(memDir, 'memory.limit_in_bytes')) ? 'memory.limit_in_bytes' : 'memory.max';
+    expect(Number(fs.readFileSync(path.join(memDir, limitFile), 'utf8'))).toBe(64 << 20);
+    await rt().UpdateContainerResources({ container_id: id, linux: { memory_limit_in_bytes: 96 << 20, cpu_shares: 512 } });
+    expect(Number(fs.readFileSync(path.join(memDir, limitFile), 'utf8'))).toBe(96 << 20);
+    expect((await status(id)).resources?.linux?.memory_limit_in_bytes).toBe(String(96 << 20));
+    expect(st.resources?.linux?.memory_limit_in_bytes).toBe(String(64 << 20));
+
+    const stats = (await rt().ContainerStats({ container_id: id })).stats!;
+    expect(Number(stats.memory?.working_set_bytes?.value)).toBeGreaterThan(0);
+    expect(Number(stats.cpu?.usage_core_nano_seconds?.value)).toBeGreaterThan(0);
+    expect(stats.attributes?.id).toBe(id);
+    const listed = (await rt().ListContainerStats({ filter: { pod_sandbox_id: pod.id } })).stats;
+    expect(listed.map((s) => s.attributes?.id)).toEqual([id]);
+    const podStats = (await rt().PodSandboxStats({ pod_sandbox_id: pod.id })).stats!;
+    expect(podStats.linux?.network?.interfaces?.map((i) => i.name)).toContain('eth0');
+    expect(podStats.linux?.containers?.map((c) => c.attributes?.id)).toEqual([id]);
+
+    const log = path.join(pod.config.log_directory!, 'main.log');
+    fs.renameSync(log, `${log}.1`);
+    await rt().ReopenContainerLog({ container_id: id });
+    await sleep(600);
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/stdout F tick/);
+    await rt().StopContainer({ container_id: id, timeout: 0 });
+    await expect(rt().ReopenContainerLog({ container_id: id })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+  });
+
+  it('refuses bad requests with clear errors and leaves nothing behind', async () => {
+    const pod = await runPod('bad');
+    await expect(create(pod, ctrConfig('noimage', 'true', { image: { image: 'nothere:1' } }))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(create(pod, ctrConfig('nogroup', 'true', { linux: { security_context: { run_as_group: { value: 5 } } } }))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(create(pod, ctrConfig('badseccomp', 'true', { linux: { security_context: { seccomp_profile_path: 'my-profile' } } }))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(rt().CreateContainer({ pod_sandbox_id: 'f'.repeat(64), config: ctrConfig('x', 'true') })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    const missing = await create(pod, ctrConfig('nobinary', 'true', { command: ['/does/not/exist'] })).then(
+      (id) => rt().StartContainer({ container_id: id }).then(() => id),
+      (err: unknown) => err,
+    );
+    expect(missing).toBeInstanceOf(Error);
+    const first = await create(pod, ctrConfig('dup', 'true'));
+    await expect(create(pod, ctrConfig('dup', 'sleep 1'))).rejects.toMatchObject({ code: grpc.status.ALREADY_EXISTS });
+    expect(await create(pod, ctrConfig('dup', 'true'))).toBe(first);
+    const left = (await rt().ListContainers({ filter: { pod_sandbox_id: pod.id } })).containers.map((c) => c.metadata?.name).sort();
+    expect(left.filter((n) => n !== 'nobinary')).toEqual(['dup']);
+  });
+
+  it('stops and removes a pod with its containers, and an image in use is not freed', async () => {
+    const pod = await runPod('gone');
+    const id = await run(pod, ctrConfig('main', 'sleep 60'));
+    await berthd.client.image.RemoveImage({ image: { image } });
+    const st = await status(id);
+    await rt().StopPodSandbox({ pod_sandbox_id: pod.id });
+    expect((await status(id)).state).toBe('CONTAINER_EXITED');
+    await rt().RemovePodSandbox({ pod_sandbox_id: pod.id });
+    await expect(status(id)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    const layers = fs.readdirSync(path.join(berthd.root, 'layers')).filter((n) => !n.startsWith('tmp-'));
+    expect(st.image_id).toMatch(/^sha256:/);
+    expect(layers.length).toBeGreaterThan(0);
+    expect(fs.readdirSync(path.join(berthd.state, 'containers')).filter((n) => n === id)).toEqual([]);
+    await berthd.client.image.PullImage({ image: { image } });
+  });
+
+  it('keeps containers running across kill -9 of berthd and reports an exit during the downtime', async () => {
+    const pod = await runPod('crash');
+    const long = await run(pod, ctrConfig('long', 'i=0; while true; do echo "n=$i"; i=$((i+1)); sleep 0.1; done'));
+    const short = await run(pod, ctrConfig('short', 'sleep 1.5; exit 42'));
+    const pid = (JSON.parse((await rt().ContainerStatus({ container_id: long, verbose: true })).info.info) as { pid: number }).pid;
+    await berthd.stop('SIGKILL');
+    await sleep(2500);
+    const before = stdoutOf(pod, 'long').split('\n').length;
+    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', path.join(dir, 'cni')] });
+    expect(await status(long)).toMatchObject({ state: 'CONTAINER_RUNNING' });
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
+    expect(await status(short)).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 42 });
+    await sleep(500);
+    expect(stdoutOf(pod, 'long').split('\n').length).toBeGreaterThan(before);
+    await rt().StopContainer({ container_id: long, timeout: 0 });
+  }, 30_000);
+});
