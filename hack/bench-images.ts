@@ -5,9 +5,11 @@
 // bench/tiny:0 … :999  1,000 one-file images, for `list-images-many`
 // bench/huge:latest    with --huge: one uncompressed 1 GiB layer, to watch berthd's RSS while pulling it
 // pause:3.9            Debian's static catatonit (-P): the pause image containerd's sandboxes need
+// busybox:latest       the test suite's busybox (Debian's busybox-static), for the container workloads
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { buildImage, layer } from '../test/support/oci/image';
+import { busyboxImage } from './images/busybox';
 import { pushImage } from '../test/support/oci/push';
 import { startRegistryAt } from '../test/support/registry';
 
@@ -29,6 +31,7 @@ async function main(argv: string[]): Promise<void> {
     { Entrypoint: ['/pause', '-P'] },
   );
   process.stdout.write(`pause ${await pushImage({ host: registry, repository: 'pause' }, pause, ['3.9'])}\n`);
+  process.stdout.write(`busybox ${await pushImage({ host: registry, repository: 'busybox' }, busyboxImage(), ['latest'])}\n`);
   if (tiny > 0) process.stdout.write(`bench/tiny:0..${tiny - 1}\n`);
   if (argv.includes('--huge')) {
     const huge = buildImage([layer([{ type: 'file', path: 'huge', content: randomBytes(1024 * 1024 * 1024) }], 'none')]);

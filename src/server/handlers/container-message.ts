@@ -36,7 +36,7 @@ export function resourcesSpec(r: LinuxContainerResources__Output | null | undefi
     memorySwapLimit: int(r.memory_swap_limit_in_bytes),
     cpusetCpus: r.cpuset_cpus || undefined,
     cpusetMems: r.cpuset_mems || undefined,
-    hugepages: r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })),
+    hugepages: (r.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })),
     unified: r.unified,
   };
 }
@@ -82,8 +82,8 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     capabilities: { add: sc?.capabilities?.add_capabilities ?? [], drop: sc?.capabilities?.drop_capabilities ?? [] },
     noNewPrivs: sc?.no_new_privs ?? false,
     readonlyRootfs: sc?.readonly_rootfs ?? false,
-    maskedPaths: sc?.masked_paths.length ? sc.masked_paths : undefined,
-    readonlyPaths: sc?.readonly_paths.length ? sc.readonly_paths : undefined,
+    maskedPaths: sc?.masked_paths?.length ? sc.masked_paths : undefined,
+    readonlyPaths: sc?.readonly_paths?.length ? sc.readonly_paths : undefined,
     seccomp,
     pidNamespace: MODES[ns?.pid ?? 'POD'],
     resources: resourcesSpec(config.linux?.resources),

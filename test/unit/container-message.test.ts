@@ -1,0 +1,72 @@
+// The CRI ContainerConfig → berth's container spec translation, and records → CRI messages.
+import { describe, expect, it } from 'vitest';
+import type { ContainerConfig__Output } from '../../src/generated/runtime/v1/ContainerConfig';
+import { containerSpec, containerStatusMessage } from '../../src/server/handlers/container-message';
+import type { ContainerRecord } from '../../src/container/container';
+import { rfc3339ToNanos } from '../../src/container/container';
+
+function config(extra: Partial<ContainerConfig__Output> = {}): ContainerConfig__Output {
+  return {
+    metadata: { name: 'web', attempt: 2 },
+    image: { image: 'busybox', annotations: {}, user_specified_image: '', runtime_handler: '' },
+    command: [], args: [], working_dir: '', envs: [], mounts: [], devices: [], labels: {}, annotations: {},
+    log_path: 'web/2.log', stdin: false, stdin_once: false, tty: false, linux: null, windows: null, CDI_devices: [], stop_signal: 'RUNTIME_DEFAULT',
+    ...extra,
+  } as ContainerConfig__Output;
+}
+
+describe('containerSpec', () => {
+  it('translates the basics, envs as bytes, and defaults', () => {
+    const spec = containerSpec(config({ envs: [{ key: 'A', value: Buffer.from('1=2') }], command: ['sh'], args: ['-c', 'x'] }));
+    expect(spec).toMatchObject({ name: 'web', attempt: 2, image: 'busybox', logPath: 'web/2.log', stopSignal: '' });
+    expect(spec.process).toMatchObject({ command: ['sh'], args: ['-c', 'x'], env: [['A', '1=2']], pidNamespace: 'pod', seccomp: { kind: 'unconfined' } });
+  });
+
+  it('reads the security context: users, groups, seccomp forms, namespaces', () => {
+    const linux = {
+      resources: null,
+      security_context: {
+        run_as_user: { value: '1000' }, run_as_group: { value: '3000' }, supplemental_groups: ['5', '6'], run_as_username: '',
+        seccomp: { profile_type: 'Localhost', localhost_ref: '/etc/profiles/p.json' }, namespace_options: { pid: 'TARGET', target_id: 'abc' },
+      },
+    } as unknown as ContainerConfig__Output['linux'];
+    const spec = containerSpec(config({ linux }));
+    expect(spec.user).toEqual({ runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [5, 6], runAsUsername: undefined });
+    expect(spec.seccompProfilePath).toBe('/etc/profiles/p.json');
+    expect(spec.process.pidNamespace).toBe('target');
+    expect(spec.pidTarget).toBe('abc');
+  });
+
+  it('accepts the legacy seccomp_profile_path forms and refuses a name without localhost/', () => {
+    const withPath = (p: string) => containerSpec(config({ linux: { resources: null, security_context: { seccomp_profile_path: p } } as unknown as ContainerConfig__Output['linux'] }));
+    expect(withPath('runtime/default').process.seccomp).toEqual({ kind: 'runtime-default' });
+    expect(withPath('localhost//x.json').seccompProfilePath).toBe('/x.json');
+    expect(() => withPath('my-profile')).toThrow(/localhost/);
+  });
+
+  it('refuses a config without name or image', () => {
+    expect(() => containerSpec(config({ metadata: { name: '', attempt: 0 } }))).toThrow(/metadata.name/);
+    expect(() => containerSpec(config({ image: null }))).toThrow(/image/);
+    expect(() => containerSpec(null)).toThrow(/config is missing/);
+  });
+});
+
+describe('container messages', () => {
+  it('reports an exited container with times, reason and resources', () => {
+    const spec = containerSpec(config({ linux: { resources: { memory_limit_in_bytes: '1048576', cpu_shares: '2', oom_score_adj: '5' }, security_context: null } as unknown as ContainerConfig__Output['linux'] }));
+    const record: ContainerRecord = {
+      id: 'a'.repeat(64), fullName: 'k8s_web_p_ns_uid_2', podId: 'b'.repeat(64), spec, requestKey: '', handler: 'runc',
+      image: { id: 'sha256:1', name: 'docker.io/library/busybox:latest', ref: 'docker.io/library/busybox@sha256:2', layers: [], stopSignal: '' },
+      state: 'exited', createdAt: '1', startedAt: '2', exit: { exitCode: 1, reason: 'Error', message: '', finishedAt: '3' },
+      logPath: '/logs/web/2.log', cgroup: '/x', stateDir: '/s', containerDir: '/c',
+    };
+    const msg = containerStatusMessage(record);
+    expect(msg).toMatchObject({ state: 'CONTAINER_EXITED', created_at: '1', started_at: '2', finished_at: '3', exit_code: 1, reason: 'Error', image_id: 'sha256:1' });
+    expect(msg.resources?.linux).toMatchObject({ memory_limit_in_bytes: '1048576', cpu_shares: '2', oom_score_adj: '5' });
+  });
+
+  it('converts RFC 3339 nanosecond times exactly', () => {
+    expect(rfc3339ToNanos('2026-11-25T06:03:31.123456789Z')).toBe('1795586611123456789');
+    expect(rfc3339ToNanos('1970-01-01T00:00:01Z')).toBe('1000000000');
+  });
+});
