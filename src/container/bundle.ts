@@ -8,6 +8,7 @@ import type { SandboxRecord } from '../pod/sandbox';
 import { mountRootfs, rootfsLayout, unmountRootfs, type RootfsLayout } from '../storage/rootfs';
 import { writeFileAtomic } from '../state/atomic-file';
 import type { ContainerSpec } from './container';
+import { hostCapabilities } from './defaults';
 import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
 import { readFileInRoot } from './rootfs-files';
 import { parseGroup, parsePasswd, resolveUser } from './users';
@@ -125,7 +126,7 @@ export async function createBundle(input: BundleInput, undo: Undo[]): Promise<Bu
     view.pidns = `/proc/${input.targetPid}/ns/pid`;
     request.pidNamespace = 'pod';
   }
-  const oci = buildOciSpec(request, image, view, user, rootfs.target);
+  const oci = buildOciSpec(request, image, view, user, rootfs.target, hostCapabilities());
   if (!oci.process.env.some((e) => e.startsWith('HOME='))) oci.process.env.push(`HOME=${user.home}`);
   oci.annotations = { ...spec.annotations, 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': pod.id };
   await writeFileAtomic(path.join(input.bundleDir, 'config.json'), JSON.stringify(oci), 0o600);

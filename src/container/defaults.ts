@@ -1,4 +1,5 @@
 // Defaults for containers, as containerd's CRI plugin applies them (what Kubernetes users expect).
+import { readFileSync } from 'node:fs';
 
 /** Capabilities a container has unless its config adds or drops some. */
 export const DEFAULT_CAPABILITIES = [
@@ -6,7 +7,7 @@ export const DEFAULT_CAPABILITIES = [
   'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
 ];
 
-/** Every capability the kernel knows (for privileged containers and "ALL"). */
+/** Every capability the kernel knows (for privileged containers and "ALL"), in kernel order: the index is its number. */
 export const ALL_CAPABILITIES = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
   'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
@@ -40,3 +41,14 @@ export const RUNTIME_DEFAULT_DENIED_SYSCALLS = [
   'sysfs', '_sysctl', 'umount', 'umount2', 'unshare', 'uselib', 'userfaultfd', 'ustat', 'vm86', 'vm86old',
   'fsconfig', 'fsmount', 'fsopen', 'fspick', 'move_mount', 'open_tree',
 ];
+
+let bounding: string[] | undefined;
+
+/** The capabilities in berthd's bounding set (CapBnd): the most any container can get here. */
+export function hostCapabilities(): string[] {
+  if (bounding) return bounding;
+  const line = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const mask = line ? BigInt(`0x${line[1]}`) : (1n << BigInt(ALL_CAPABILITIES.length)) - 1n;
+  bounding = ALL_CAPABILITIES.filter((_c, number) => (mask >> BigInt(number)) & 1n);
+  return bounding;
+}

@@ -120,13 +120,17 @@ export function processEnv(req: Pick<ContainerRequest, 'env'>, image: ImageConfi
 
 const capName = (c: string): string => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
 
-export function capabilities(req: Pick<ContainerRequest, 'privileged' | 'capabilities'>): string[] {
-  if (req.privileged) return [...ALL_CAPABILITIES];
+/**
+ * The container's capabilities. "All" (privileged, or add ALL) means all that the host's bounding set
+ * still has: a runtime cannot grant more, and asking for more makes it fail (as containerd does).
+ */
+export function capabilities(req: Pick<ContainerRequest, 'privileged' | 'capabilities'>, hostCapabilities: readonly string[] = ALL_CAPABILITIES): string[] {
+  if (req.privileged) return ALL_CAPABILITIES.filter((c) => hostCapabilities.includes(c));
   const dropAll = req.capabilities.drop.some((c) => c.toUpperCase() === 'ALL');
   const addAll = req.capabilities.add.some((c) => c.toUpperCase() === 'ALL');
   let caps = new Set(dropAll ? [] : DEFAULT_CAPABILITIES);
   for (const c of req.capabilities.drop) caps.delete(capName(c));
-  if (addAll) caps = new Set(ALL_CAPABILITIES);
+  if (addAll) caps = new Set(ALL_CAPABILITIES.filter((c) => hostCapabilities.includes(c)));
   for (const c of req.capabilities.add) {
     if (c.toUpperCase() === 'ALL') continue;
     const name = capName(c);
@@ -198,8 +202,25 @@ function resources(req: ContainerRequest): Record<string, unknown> {
   return { devices, ...ociResources(req.resources) };
 }
 
-export function buildOciSpec(req: ContainerRequest, image: ImageConfigView, pod: PodView, user: ResolvedUser, rootfs: string): OciSpec {
-  const caps = capabilities(req);
+/**
+ * Mounts that propagate need the container's mount namespace to stay a peer (rshared) or a slave
+ * (rslave) of the host's; otherwise the runtime's default makes every mount a one-way slave.
+ */
+function rootfsPropagation(req: ContainerRequest): { rootfsPropagation?: string } {
+  if (req.mounts.some((m) => m.propagation === 'rshared')) return { rootfsPropagation: 'rshared' };
+  if (req.mounts.some((m) => m.propagation === 'rslave')) return { rootfsPropagation: 'rslave' };
+  return {};
+}
+
+export function buildOciSpec(
+  req: ContainerRequest,
+  image: ImageConfigView,
+  pod: PodView,
+  user: ResolvedUser,
+  rootfs: string,
+  hostCapabilities: readonly string[] = ALL_CAPABILITIES,
+): OciSpec {
+  const caps = capabilities(req, hostCapabilities);
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
   const join = (type: string, p: string | undefined) => namespaces.push(p ? { type, path: p } : { type });
   if (pod.netns) join('network', pod.netns);
@@ -212,6 +233,7 @@ export function buildOciSpec(req: ContainerRequest, image: ImageConfigView, pod:
   const sec = seccomp(req);
   const linux: OciSpec['linux'] = {
     namespaces,
+    ...rootfsPropagation(req),
     cgroupsPath: pod.cgroupsPath,
     resources: resources(req),
     ...(req.sysctls && Object.keys(req.sysctls).length ? { sysctl: req.sysctls } : {}),

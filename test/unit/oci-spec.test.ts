@@ -113,3 +113,13 @@ describe('CRI to OCI spec', () => {
     expect(spec.linux.cgroupsPath).toBe(pod.cgroupsPath);
   });
 });
+
+describe('capabilities on a host whose bounding set is short', () => {
+  it('gives privileged and ALL only what the host has', async () => {
+    const { capabilities } = await import('../../src/container/oci-spec');
+    const host = ['CAP_CHOWN', 'CAP_KILL', 'CAP_SYS_ADMIN'];
+    expect(capabilities({ privileged: true, capabilities: { add: [], drop: [] } }, host)).toEqual(host);
+    expect(capabilities({ privileged: false, capabilities: { add: ['ALL'], drop: [] } }, host)).toEqual(host);
+    expect(capabilities({ privileged: false, capabilities: { add: [], drop: [] } }, host)).toContain('CAP_NET_RAW');
+  });
+});
