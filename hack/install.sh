@@ -23,7 +23,7 @@ fi
 # Debian packages: the C toolchain and libraries of native/, the CNI plugins, the test registry,
 # test-image sources, and the tools the tests drive.
 PACKAGES=(
-  build-essential pkg-config python3 make g++
+  build-essential pkg-config python3 make g++ musl-tools
   libseccomp-dev libcap-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc
