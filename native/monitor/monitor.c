@@ -1,30 +1,52 @@
 /* berth-monitor: one per container, in the spirit of conmon. It outlives berthd: it holds the
- * container's stdout and stderr, writes them to the CRI log, is the subreaper of the runtime's
- * processes, and records the container's exit status atomically in a file berthd reads.
+ * container's stdio, writes its output to the CRI log and to attach clients, feeds its stdin, is the
+ * subreaper of the runtime's processes, and records the container's exit status atomically in a
+ * file berthd reads. docs/monitor.md describes the command line, the files and the sockets.
  *
- *   berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE] -- CMD...
+ *   berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE]
+ *                 [--stdin [--stdin-once]] [--tty --console-socket PATH] [--attach-socket PATH]
+ *                 [--control-socket PATH] [--oom-cgroup DIR] -- CMD...
  *
  * CMD is either the container process itself, or an OCI runtime's `create` (with
  * --container-pid-file naming the pid file the runtime writes): then the container's init, left behind
- * by the runtime, is reparented to the monitor and watched. SIGUSR1 reopens the log (after rotation). */
+ * by the runtime, is reparented to the monitor and watched. SIGUSR1 reopens the log (after rotation).
+ *
+ * The monitor runs one poll loop and never blocks elsewhere: the container's output is read as it
+ * comes, written to the log and sent to attach clients without waiting for any of them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
 #include "../common/error.h"
 #include "../common/util.h"
+#include "attach.h"
+#include "console.h"
+#include "control.h"
+#include "input.h"
 #include "log.h"
+#include "oom.h"
+#include "status.h"
+
+/* How long output is still read once the container is gone (its own children may hold it open). */
+#define DRAIN_GRACE_MS 1000
+/* Children reaped before the runtime told the container's pid, remembered in case one was it. */
+#define REAPED_MAX 16
+/* Reads of one output fd, and messages of one attach client, per turn of the loop. */
+#define TURN_MAX 16
 
 struct options
 {
@@ -32,19 +54,48 @@ struct options
   const char *exit_file;
   const char *pid_file;
   const char *container_pid_file;
+  const char *oom_cgroup;
+  const char *console_socket;
+  const char *attach_socket;
+  const char *control_socket;
+  bool stdin_pipe, stdin_once, tty;
   char **cmd;
 };
 
 struct state
 {
+  const struct options *o;
   int log_fd;
   struct log_stream out, err;
   int out_fd, err_fd;
   pid_t runtime_pid;      /* the `create` process, when there is one */
   pid_t container_pid;    /* 0 until known */
-  int done;
-  int status;             /* wait status of the container */
+  bool done;              /* the container exited, or was never created */
+  int status;             /* wait status of the container, or of the failed runtime */
+  bool oom_killed;
+  const char *error;      /* why the container never ran */
+  struct timespec done_at;
+  struct { pid_t pid; int status; } reaped[REAPED_MAX];
+  size_t nreaped;
+
+  struct console console;
+  struct attach attach;
+  struct control control;
+  struct input input;
+  struct attach_client *stdin_owner;  /* the first client that sent stdin (for --stdin-once) */
+  bool stdin_owned;
+  bool have_winsize;                  /* a resize that came before the pty master did */
+  struct winsize winsize;
 };
+
+/* Output is read in chunks of this size; each chunk is one attach frame. */
+static char chunk[8192];
+static char client_msg[ATTACH_INPUT_MAX];
+
+static const char usage[] =
+  "usage: berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE]\n"
+  "                     [--stdin [--stdin-once]] [--tty --console-socket PATH] [--attach-socket PATH]\n"
+  "                     [--control-socket PATH] [--oom-cgroup DIR] -- CMD...\n";
 
 static int
 parse_options (int argc, char **argv, struct options *o)
@@ -54,6 +105,13 @@ parse_options (int argc, char **argv, struct options *o)
     { "exit-file", required_argument, NULL, 'e' },
     { "pid-file", required_argument, NULL, 'p' },
     { "container-pid-file", required_argument, NULL, 'c' },
+    { "oom-cgroup", required_argument, NULL, 'm' },
+    { "console-socket", required_argument, NULL, 'C' },
+    { "attach-socket", required_argument, NULL, 'a' },
+    { "control-socket", required_argument, NULL, 'k' },
+    { "stdin", no_argument, NULL, 'i' },
+    { "stdin-once", no_argument, NULL, 'o' },
+    { "tty", no_argument, NULL, 't' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -65,17 +123,51 @@ parse_options (int argc, char **argv, struct options *o)
         case 'e': o->exit_file = optarg; break;
         case 'p': o->pid_file = optarg; break;
         case 'c': o->container_pid_file = optarg; break;
+        case 'm': o->oom_cgroup = optarg; break;
+        case 'C': o->console_socket = optarg; break;
+        case 'a': o->attach_socket = optarg; break;
+        case 'k': o->control_socket = optarg; break;
+        case 'i': o->stdin_pipe = true; break;
+        case 'o': o->stdin_once = true; break;
+        case 't': o->tty = true; break;
         default: return -1;
         }
     }
   if (!o->log_path || !o->exit_file || !o->pid_file || optind >= argc)
     return -1;
+  if (o->tty != (o->console_socket != NULL))
+    {
+      fprintf (stderr, "berth-monitor: --tty and --console-socket go together\n");
+      return -1;
+    }
+  if (o->stdin_once && !o->stdin_pipe)
+    {
+      fprintf (stderr, "berth-monitor: --stdin-once needs --stdin\n");
+      return -1;
+    }
   o->cmd = argv + optind;
   return 0;
 }
 
+/* With fd 0, 1 or 2 closed, a pipe could land there and lose its close-on-exec in the child. */
+static int
+ensure_std_fds (berth_error_t *err)
+{
+  for (int fd = 0; fd < 3; fd++)
+    {
+      if (fcntl (fd, F_GETFD) >= 0 || errno != EBADF)
+        continue;
+      int null = open ("/dev/null", O_RDWR);
+      if (null < 0)
+        return berth_error (err, errno, "open /dev/null");
+      if (null != fd)
+        return berth_error (err, EBADF, "fd %d is closed and could not be filled", fd);
+    }
+  return 0;
+}
+
 static pid_t
-spawn (char **cmd, int out_w, int err_w, berth_error_t *err)
+spawn (char **cmd, int in_r, int out_w, int err_w, berth_error_t *err)
 {
   pid_t pid = fork ();
   if (pid < 0)
@@ -85,8 +177,8 @@ spawn (char **cmd, int out_w, int err_w, berth_error_t *err)
       sigset_t none;
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, &none, NULL);
-      int null = open ("/dev/null", O_RDONLY);
-      if (null < 0 || dup2 (null, 0) < 0 || dup2 (out_w, 1) < 0 || dup2 (err_w, 2) < 0)
+      int in = in_r >= 0 ? in_r : open ("/dev/null", O_RDONLY);
+      if (in < 0 || dup2 (in, 0) < 0 || dup2 (out_w, 1) < 0 || dup2 (err_w, 2) < 0)
         _exit (127);
       execvp (cmd[0], cmd);
       fprintf (stderr, "berth-monitor: exec %s: %s\n", cmd[0], strerror (errno));
@@ -96,110 +188,378 @@ spawn (char **cmd, int out_w, int err_w, berth_error_t *err)
 }
 
 static int
-read_pid_file (const char *path, pid_t *pid, berth_error_t *err)
+set_nonblock (int fd, berth_error_t *err)
 {
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    return berth_error (err, errno, "fcntl O_NONBLOCK");
+  return 0;
+}
+
+static long
+ms_since (const struct timespec *t)
+{
+  struct timespec now;
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static int
+reopen_log (struct state *st, berth_error_t *err)
+{
+  int fd = log_open (st->o->log_path, err);
   if (fd < 0)
-    return berth_error (err, errno, "open %s", path);
-  cleanup_free char *text = NULL;
-  if (read_all_fd (fd, path, &text, NULL, err) < 0)
     return -1;
-  long v = strtol (text, NULL, 10);
-  if (v <= 0)
-    return berth_error (err, EINVAL, "%s holds no pid", path);
-  *pid = (pid_t) v;
+  close (st->log_fd);
+  st->log_fd = fd;
   return 0;
 }
 
 static int
-write_pid (const char *path, pid_t pid, berth_error_t *err)
+apply_winsize (struct state *st, berth_error_t *err)
 {
-  char buf[32];
-  int n = snprintf (buf, sizeof (buf), "%d\n", (int) pid);
-  return write_file_atomic (path, buf, (size_t) n, 0644, err);
+  if (!st->have_winsize || st->console.master_fd < 0)
+    return 0;
+  if (ioctl (st->console.master_fd, TIOCSWINSZ, &st->winsize) < 0)
+    return berth_error (err, errno, "resize the terminal");
+  return 0;
 }
 
 static int
-write_exit (const char *path, int status, const char *error, berth_error_t *err)
+on_control (void *ctx, const struct control_cmd *cmd, berth_error_t *err)
 {
-  struct timespec ts;
-  struct tm tm;
-  char when[64];
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  size_t n = strftime (when, sizeof (when), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (when + n, sizeof (when) - n, ".%09ldZ", ts.tv_nsec);
-  int code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-  int sig = WIFSIGNALED (status) ? WTERMSIG (status) : 0;
-  char buf[512];
-  int len = snprintf (buf, sizeof (buf), "{\"exitCode\":%d,\"signal\":%d,\"finishedAt\":\"%s\",\"error\":\"%s\"}\n", code, sig, when,
-                      error ? error : "");
-  return write_file_atomic (path, buf, (size_t) len, 0644, err);
-}
-
-/* Reads what a pipe has now; marks it closed (-1) at EOF. */
-static int
-drain (struct state *st, int *fd, struct log_stream *s, berth_error_t *err)
-{
-  char buf[65536];
-  for (;;)
+  struct state *st = ctx;
+  switch (cmd->kind)
     {
-      ssize_t n = read (*fd, buf, sizeof (buf));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno == EAGAIN)
-        return 0;
-      if (n <= 0)
-        {
-          close (*fd);
-          *fd = -1;
-          return log_flush (st->log_fd, s, err);
-        }
-      if (log_feed (st->log_fd, s, buf, (size_t) n, err) < 0)
+    case CONTROL_REOPEN:
+      return reopen_log (st, err);
+    case CONTROL_RESIZE:
+      if (!st->o->tty)
+        return berth_error (err, 0, "the container has no terminal");
+      memset (&st->winsize, 0, sizeof (st->winsize));
+      st->winsize.ws_row = cmd->rows;
+      st->winsize.ws_col = cmd->cols;
+      st->have_winsize = true;
+      return apply_winsize (st, err);
+    }
+  return berth_error (err, 0, "unknown command");
+}
+
+static void
+on_attach_leave (void *ctx, struct attach_client *c)
+{
+  struct state *st = ctx;
+  if (c != st->stdin_owner)
+    return;
+  st->stdin_owner = NULL;
+  if (st->o->stdin_once)
+    input_request_close (&st->input);
+}
+
+/* Takes the pty master if the runtime sent it; from then on it is the container's stdio. */
+static int
+service_console (struct state *st, berth_error_t *err)
+{
+  int ret = console_service (&st->console, err);
+  if (ret <= 0)
+    return ret;
+  if (apply_winsize (st, err) < 0)
+    return -1;
+  if (st->o->stdin_pipe)
+    {
+      int fd = fcntl (st->console.master_fd, F_DUPFD_CLOEXEC, 3);
+      if (fd < 0)
+        return berth_error (err, errno, "dup the pty master");
+      if (input_set (&st->input, fd, true, err) < 0)
         return -1;
     }
+  return 0;
+}
+
+static void
+container_exited (struct state *st, int status)
+{
+  st->status = status;
+  st->done = true;
+  clock_gettime (CLOCK_MONOTONIC, &st->done_at);
+  if (st->o->oom_cgroup == NULL)
+    return;
+  /* Now, before the runtime's delete removes the cgroup. */
+  long count = 0;
+  berth_error_t err = NULL;
+  if (oom_kill_count (st->o->oom_cgroup, &count, &err) < 0)
+    {
+      berth_error_print (stderr, "berth-monitor: read the OOM kill count", err);
+      berth_error_release (&err);
+      return;
+    }
+  st->oom_killed = count > 0;
 }
 
 static int
-on_children (struct state *st, const struct options *o, berth_error_t *err)
+runtime_exited (struct state *st, int status, berth_error_t *err)
+{
+  st->runtime_pid = 0;
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      st->status = status;
+      st->error = "the runtime's create failed";
+      st->done = true;
+      clock_gettime (CLOCK_MONOTONIC, &st->done_at);
+      return 0;
+    }
+  /* The runtime sent the pty master before it exited: take it before telling berthd the pid. */
+  if (st->o->tty && service_console (st, err) < 0)
+    return -1;
+  if (read_pid_file (st->o->container_pid_file, &st->container_pid, err) < 0 || write_pid_file (st->o->pid_file, st->container_pid, err) < 0)
+    return -1;
+  for (size_t i = 0; i < st->nreaped; i++)
+    if (st->reaped[i].pid == st->container_pid)
+      container_exited (st, st->reaped[i].status);
+  st->nreaped = 0;
+  return 0;
+}
+
+static int
+on_children (struct state *st, berth_error_t *err)
 {
   for (;;)
     {
       int status;
       pid_t pid = waitpid (-1, &status, WNOHANG);
+      if (pid < 0 && errno == EINTR)
+        continue;
       if (pid <= 0)
         return 0;
-      if (pid == st->runtime_pid && st->container_pid == 0)
+      if (pid == st->runtime_pid)
         {
-          st->runtime_pid = 0;
-          if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-            {
-              st->status = status;
-              st->done = 1;
-              return write_exit (o->exit_file, status, "the runtime's create failed", err);
-            }
-          if (read_pid_file (o->container_pid_file, &st->container_pid, err) < 0 || write_pid (o->pid_file, st->container_pid, err) < 0)
+          if (runtime_exited (st, status, err) < 0)
             return -1;
         }
-      else if (pid == st->container_pid)
+      else if (st->container_pid != 0 && pid == st->container_pid)
         {
-          st->status = status;
-          st->done = 1;
+          if (!st->done)
+            container_exited (st, status);
+        }
+      else if (st->container_pid == 0 && st->runtime_pid != 0)
+        {
+          /* Perhaps the container, exited before the runtime told its pid. */
+          if (st->nreaped == REAPED_MAX)
+            {
+              memmove (st->reaped, st->reaped + 1, sizeof (st->reaped[0]) * (REAPED_MAX - 1));
+              st->nreaped--;
+            }
+          st->reaped[st->nreaped].pid = pid;
+          st->reaped[st->nreaped].status = status;
+          st->nreaped++;
         }
     }
 }
 
 static int
-run (const struct options *o, berth_error_t *err)
+on_signals (struct state *st, int sfd, berth_error_t *err)
 {
-  struct state st;
-  memset (&st, 0, sizeof (st));
-  st.out.name = "stdout";
-  st.err.name = "stderr";
+  struct signalfd_siginfo si;
+  for (;;)
+    {
+      ssize_t n = read (sfd, &si, sizeof (si));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return 0;
+      if (n != sizeof (si))
+        return berth_error (err, n < 0 ? errno : EIO, "read signalfd");
+      if (si.ssi_signo == SIGCHLD && on_children (st, err) < 0)
+        return -1;
+      if (si.ssi_signo == SIGUSR1)
+        {
+          berth_error_t rerr = NULL;
+          if (reopen_log (st, &rerr) < 0)
+            {
+              /* Keep writing to the log that is open. */
+              berth_error_print (stderr, "berth-monitor", rerr);
+              berth_error_release (&rerr);
+            }
+        }
+    }
+}
+
+/* Reads what an output fd has now into the log and to attach clients; closes it at its end (EOF,
+ * or EIO from a pty master whose terminal is closed everywhere). */
+static int
+drain (struct state *st, int *fd, struct log_stream *s, int stream, berth_error_t *err)
+{
+  for (int turn = 0; turn < TURN_MAX; turn++)
+    {
+      ssize_t n = read (*fd, chunk, sizeof (chunk));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+      if (n <= 0)
+        {
+          if (n < 0 && errno != EIO)
+            fprintf (stderr, "berth-monitor: read the container's %s: %s\n", s->name, strerror (errno));
+          close (*fd);
+          *fd = -1;
+          return log_flush (st->log_fd, s, err);
+        }
+      if (log_feed (st->log_fd, s, chunk, (size_t) n, err) < 0)
+        return -1;
+      attach_broadcast (&st->attach, stream, chunk, (size_t) n);
+    }
+  return 0;
+}
+
+/* Passes what a client sent on to the container's stdin, until it has to wait for the container. */
+static void
+read_client (struct state *st, struct attach_client *c)
+{
+  for (int turn = 0; turn < TURN_MAX && !input_pending (&st->input); turn++)
+    {
+      ssize_t n = attach_recv (c, client_msg, sizeof (client_msg));
+      if (n < 0)
+        return;
+      if (n == 0)
+        {
+          attach_drop (&st->attach, c, NULL);
+          return;
+        }
+      if (st->input.fd >= 0 && !st->stdin_owned)
+        {
+          st->stdin_owner = c;
+          st->stdin_owned = true;
+        }
+      input_write (&st->input, client_msg, (size_t) n);
+    }
+}
+
+enum
+{
+  P_SIGNAL,
+  P_OUT,
+  P_ERR,
+  P_MASTER,
+  P_CONSOLE_LISTEN,
+  P_CONSOLE_CONN,
+  P_ATTACH,
+  P_CONTROL,
+  P_STDIN,
+  P_FIXED
+};
+
+static bool
+ready (const struct pollfd *p)
+{
+  return p->fd >= 0 && (p->revents & (POLLIN | POLLOUT | POLLHUP | POLLERR));
+}
+
+static int
+loop (struct state *st, int sfd, berth_error_t *err)
+{
+  cleanup_free struct pollfd *fds = NULL;
+  size_t cap = 0;
+  for (;;)
+    {
+      int timeout = -1;
+      if (st->done)
+        {
+          if (st->out_fd < 0 && st->err_fd < 0 && st->console.master_fd < 0)
+            return 0;
+          long left = DRAIN_GRACE_MS - ms_since (&st->done_at);
+          if (left <= 0)
+            return 0;
+          timeout = (int) left;
+        }
+
+      size_t n = P_FIXED;
+      for (struct attach_client *c = st->attach.clients; c; c = c->next)
+        n++;
+      for (struct control_client *c = st->control.clients; c; c = c->next)
+        n++;
+      if (n > cap)
+        {
+          struct pollfd *bigger = realloc (fds, n * 2 * sizeof (*fds));
+          if (bigger == NULL)
+            return berth_error (err, ENOMEM, "poll set");
+          fds = bigger;
+          cap = n * 2;
+        }
+      bool pending = input_pending (&st->input);
+      fds[P_SIGNAL] = (struct pollfd) { sfd, POLLIN, 0 };
+      fds[P_OUT] = (struct pollfd) { st->out_fd, POLLIN, 0 };
+      fds[P_ERR] = (struct pollfd) { st->err_fd, POLLIN, 0 };
+      fds[P_MASTER] = (struct pollfd) { st->console.master_fd, POLLIN, 0 };
+      fds[P_CONSOLE_LISTEN] = (struct pollfd) { st->console.listen_fd, POLLIN, 0 };
+      fds[P_CONSOLE_CONN] = (struct pollfd) { st->console.conn_fd, POLLIN, 0 };
+      fds[P_ATTACH] = (struct pollfd) { st->attach.listen_fd, POLLIN, 0 };
+      fds[P_CONTROL] = (struct pollfd) { st->control.listen_fd, POLLIN, 0 };
+      fds[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
+      size_t i = P_FIXED;
+      /* While the container has not taken the last input, clients are not read (nor polled, which
+       * would spin on their pending data): their own sends block, not the monitor. */
+      for (struct attach_client *c = st->attach.clients; c; c = c->next)
+        {
+          c->pidx = pending ? -1 : (int) i;
+          fds[i++] = (struct pollfd) { pending ? -1 : c->fd, POLLIN, 0 };
+        }
+      for (struct control_client *c = st->control.clients; c; c = c->next)
+        {
+          c->pidx = (int) i;
+          fds[i++] = (struct pollfd) { c->fd, POLLIN, 0 };
+        }
+
+      int ret = poll (fds, i, timeout);
+      if (ret < 0 && errno == EINTR)
+        continue;
+      if (ret < 0)
+        return berth_error (err, errno, "poll");
+
+      /* Connections first: a client accepted now gets the output read below. */
+      if ((ready (&fds[P_CONSOLE_LISTEN]) || ready (&fds[P_CONSOLE_CONN])) && service_console (st, err) < 0)
+        return -1;
+      if (ready (&fds[P_ATTACH]) && attach_accept (&st->attach, err) < 0)
+        return -1;
+      if (ready (&fds[P_CONTROL]) && control_accept (&st->control, err) < 0)
+        return -1;
+      if (ready (&fds[P_SIGNAL]) && on_signals (st, sfd, err) < 0)
+        return -1;
+      if (st->out_fd >= 0 && ready (&fds[P_OUT]) && drain (st, &st->out_fd, &st->out, ATTACH_STDOUT, err) < 0)
+        return -1;
+      if (st->err_fd >= 0 && ready (&fds[P_ERR]) && drain (st, &st->err_fd, &st->err, ATTACH_STDERR, err) < 0)
+        return -1;
+      if (st->console.master_fd >= 0 && ready (&fds[P_MASTER]) && drain (st, &st->console.master_fd, &st->out, ATTACH_STDOUT, err) < 0)
+        return -1;
+      if (ready (&fds[P_STDIN]))
+        input_flush (&st->input);
+
+      struct control_client *cnext;
+      for (struct control_client *c = st->control.clients; c; c = cnext)
+        {
+          cnext = c->next;
+          if (c->pidx >= 0 && ready (&fds[c->pidx]))
+            control_service (&st->control, c);
+        }
+      struct attach_client *anext;
+      for (struct attach_client *c = st->attach.clients; c; c = anext)
+        {
+          anext = c->next;
+          if (c->pidx >= 0 && ready (&fds[c->pidx]))
+            read_client (st, c);
+        }
+    }
+}
+
+static int
+setup (struct state *st, int *sfd, berth_error_t *err)
+{
+  const struct options *o = st->o;
+  if (ensure_std_fds (err) < 0)
+    return -1;
   if (prctl (PR_SET_CHILD_SUBREAPER, 1) < 0)
     return berth_error (err, errno, "become a subreaper");
-  st.log_fd = log_open (o->log_path, err);
-  if (st.log_fd < 0)
+  st->log_fd = log_open (o->log_path, err);
+  if (st->log_fd < 0)
     return -1;
 
   sigset_t mask;
@@ -209,71 +569,96 @@ run (const struct options *o, berth_error_t *err)
   sigaddset (&mask, SIGPIPE);
   if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0)
     return berth_error (err, errno, "block signals");
-  cleanup_close int sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0)
+  *sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (*sfd < 0)
     return berth_error (err, errno, "signalfd");
 
-  int out[2], errp[2];
-  if (pipe2 (out, O_CLOEXEC) < 0 || pipe2 (errp, O_CLOEXEC) < 0)
+  /* The console socket must be there before the runtime runs. */
+  if (o->console_socket && console_listen (&st->console, o->console_socket, err) < 0)
+    return -1;
+  if (o->attach_socket && attach_listen (&st->attach, o->attach_socket, err) < 0)
+    return -1;
+  if (o->control_socket && control_listen (&st->control, o->control_socket, err) < 0)
+    return -1;
+
+  cleanup_close int in_r = -1, in_w = -1, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
+  int p[2];
+  if (o->stdin_pipe && !o->tty)
+    {
+      if (pipe2 (p, O_CLOEXEC) < 0)
+        return berth_error (err, errno, "pipe");
+      in_r = p[0];
+      in_w = p[1];
+    }
+  if (pipe2 (p, O_CLOEXEC) < 0)
     return berth_error (err, errno, "pipe");
-  pid_t child = spawn (o->cmd, out[1], errp[1], err);
+  out_r = p[0];
+  out_w = p[1];
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    return berth_error (err, errno, "pipe");
+  err_r = p[0];
+  err_w = p[1];
+  if (set_nonblock (out_r, err) < 0 || set_nonblock (err_r, err) < 0)
+    return -1;
+
+  pid_t child = spawn (o->cmd, in_r, out_w, err_w, err);
   if (child < 0)
     return -1;
-  close (out[1]);
-  close (errp[1]);
-  st.out_fd = out[0];
-  st.err_fd = errp[0];
-  fcntl (st.out_fd, F_SETFL, O_NONBLOCK);
-  fcntl (st.err_fd, F_SETFL, O_NONBLOCK);
+  st->out_fd = steal_fd (&out_r);
+  st->err_fd = steal_fd (&err_r);
+  if (in_w >= 0 && input_set (&st->input, steal_fd (&in_w), false, err) < 0)
+    return -1;
   if (o->container_pid_file)
-    st.runtime_pid = child;
+    st->runtime_pid = child;
   else
     {
-      st.container_pid = child;
-      if (write_pid (o->pid_file, child, err) < 0)
+      st->container_pid = child;
+      if (write_pid_file (o->pid_file, child, err) < 0)
         return -1;
     }
-
-  /* Until the container exits and its output is read to the end. */
-  while (!st.done || st.out_fd >= 0 || st.err_fd >= 0)
-    {
-      struct pollfd fds[3] = { { sfd, POLLIN, 0 }, { st.out_fd, POLLIN, 0 }, { st.err_fd, POLLIN, 0 } };
-      /* Once the container is gone, output its own children still hold open is read for at most 1 s. */
-      int ret = poll (fds, 3, st.done ? 1000 : -1);
-      if (ret < 0 && errno == EINTR)
-        continue;
-      if (ret < 0)
-        return berth_error (err, errno, "poll");
-      if (ret == 0)
-        break;
-      if (fds[0].revents & POLLIN)
-        {
-          struct signalfd_siginfo si;
-          while (read (sfd, &si, sizeof (si)) == sizeof (si))
-            {
-              if (si.ssi_signo == SIGCHLD && on_children (&st, o, err) < 0)
-                return -1;
-              if (si.ssi_signo == SIGUSR1)
-                {
-                  int fd = log_open (o->log_path, err);
-                  if (fd < 0)
-                    return -1;
-                  close (st.log_fd);
-                  st.log_fd = fd;
-                }
-            }
-        }
-      if (st.out_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) && drain (&st, &st.out_fd, &st.out, err) < 0)
-        return -1;
-      if (st.err_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP)) && drain (&st, &st.err_fd, &st.err, err) < 0)
-        return -1;
-    }
-  if (log_flush (st.log_fd, &st.out, err) < 0 || log_flush (st.log_fd, &st.err, err) < 0)
-    return -1;
-  close (st.log_fd);
-  if (st.runtime_pid == 0 && st.container_pid != 0)
-    return write_exit (o->exit_file, st.status, NULL, err);
   return 0;
+}
+
+/* The monitor's state: static, for its buffers (the log's line buffers, the pending stdin) are the
+ * bulk of its memory and are touched only as far as they are used. */
+static struct state state;
+
+static int
+run (const struct options *o, berth_error_t *err)
+{
+  struct state *st = &state;
+  st->o = o;
+  st->log_fd = st->out_fd = st->err_fd = -1;
+  st->out.name = "stdout";
+  st->err.name = "stderr";
+  console_init (&st->console);
+  attach_init (&st->attach);
+  st->attach.on_leave = on_attach_leave;
+  st->attach.ctx = st;
+  control_init (&st->control, on_control, st);
+  input_init (&st->input);
+
+  cleanup_close int sfd = -1;
+  int ret = setup (st, &sfd, err);
+  if (ret == 0)
+    ret = loop (st, sfd, err);
+  if (ret == 0 && st->log_fd >= 0)
+    ret = log_flush (st->log_fd, &st->out, err) < 0 || log_flush (st->log_fd, &st->err, err) < 0 ? -1 : 0;
+  /* The exit file first: a client that sees its attach connection end can read it. */
+  if (ret == 0 && st->done)
+    ret = write_exit_file (o->exit_file, st->status, st->oom_killed, st->error, err);
+
+  input_close (&st->input);
+  attach_close (&st->attach);
+  control_close (&st->control);
+  console_close (&st->console);
+  if (st->out_fd >= 0)
+    close (st->out_fd);
+  if (st->err_fd >= 0)
+    close (st->err_fd);
+  if (st->log_fd >= 0)
+    close (st->log_fd);
+  return ret;
 }
 
 int
@@ -283,7 +668,7 @@ main (int argc, char **argv)
   memset (&o, 0, sizeof (o));
   if (parse_options (argc, argv, &o) < 0)
     {
-      fprintf (stderr, "usage: berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE] -- CMD...\n");
+      fputs (usage, stderr);
       return 2;
     }
   berth_error_t err = NULL;
