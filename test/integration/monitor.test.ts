@@ -1,7 +1,10 @@
-// berth-monitor: the CRI log format, exit status files, and a real OCI container run by runc through it,
-// from a spec built by berth's CRI-to-OCI translation over a busybox layer berth unpacked.
-import { execFileSync, spawn } from 'node:child_process';
+// berth-monitor: the CRI log format, exit status files, stdin and attach clients, the control socket,
+// a terminal through runc's console socket, OOM kills, and real OCI containers run by runc through it,
+// from specs built by berth's CRI-to-OCI translation over a busybox layer berth unpacked.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,118 +16,508 @@ import { packageRoot } from '../../src/util/package-root';
 import { tar } from '../support/oci/tar';
 
 const MONITOR = path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
-const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (P|F) (.*)$/;
+// (Content may hold a \r, from a terminal.)
+const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (P|F) ([^\n]*)$/;
+const HAVE_RUNC = fs.existsSync('/usr/bin/runc');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, probe: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 async function waitFor(file: string, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${file} did not appear`);
+  return until(`${file} to appear`, () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined), ms);
 }
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Exit {
+  exitCode: number;
+  signal: number;
+  oomKilled: boolean;
+  finishedAt: string;
+  error: string;
+}
+
+// Node has no SOCK_SEQPACKET: attach clients are this small Python program. It prints one JSON line
+// per event ({"connected"}, {"stream","data"} per frame received, {"eof"} when the monitor closed the
+// connection) and sends each JSON string it reads on stdin as one message; at the end of its stdin
+// it disconnects. With "noread" it never reads the socket (a client that fell behind).
+const ATTACH_CLIENT = `
+import json, os, socket, sys, threading
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+lock = threading.Lock()
+def out(o):
+    with lock:
+        sys.stdout.write(json.dumps(o) + "\\n")
+        sys.stdout.flush()
+def rx():
+    while True:
+        m = s.recv(1 << 20)
+        if not m:
+            break
+        out({"stream": m[0], "data": m[1:].decode("latin1")})
+    out({"eof": True})
+if sys.argv[2] != "noread":
+    threading.Thread(target=rx, daemon=True).start()
+out({"connected": True})
+for line in iter(sys.stdin.readline, ""):
+    s.send(json.loads(line).encode("latin1"))
+s.close()
+`;
+
+class AttachClient {
+  readonly frames: { stream: number; data: string }[] = [];
+  eof = false;
+  private connected = false;
+  private constructor(readonly proc: ChildProcess) {
+    let buf = '';
+    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buf += chunk;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const ev = JSON.parse(buf.slice(0, nl)) as { connected?: boolean; eof?: boolean; stream?: number; data?: string };
+        buf = buf.slice(nl + 1);
+        if (ev.connected) this.connected = true;
+        if (ev.eof) this.eof = true;
+        if (ev.stream !== undefined) this.frames.push({ stream: ev.stream, data: ev.data ?? '' });
+      }
+    });
+  }
+
+  static async connect(socketPath: string, mode: 'read' | 'noread' = 'read'): Promise<AttachClient> {
+    const proc = spawn('python3', ['-c', ATTACH_CLIENT, socketPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+    clients.push(proc);
+    const c = new AttachClient(proc);
+    await until('the attach client to connect', () => c.connected || proc.exitCode !== null);
+    if (!c.connected) throw new Error(`attach client exited with ${proc.exitCode}`);
+    return c;
+  }
+
+  /** What the client received on a stream (1 = stdout, 2 = stderr). */
+  text(stream = 1): string {
+    return this.frames.filter((f) => f.stream === stream).map((f) => f.data).join('');
+  }
+
+  send(data: string): void {
+    this.proc.stdin!.write(`${JSON.stringify(data)}\n`);
+  }
+
+  async disconnect(): Promise<void> {
+    this.proc.stdin!.end();
+    if (this.proc.exitCode === null) await once(this.proc, 'exit');
+  }
+}
+
+/** A control-socket client: one reply line per command. */
+async function control(socketPath: string, ...lines: string[]): Promise<string[]> {
+  const sock = net.connect(socketPath);
+  await once(sock, 'connect');
+  sock.setEncoding('utf8');
+  let text = '';
+  sock.on('data', (d: string) => (text += d));
+  sock.write(lines.map((l) => `${l}\n`).join(''));
+  await until('control replies', () => text.split('\n').length > lines.length);
+  sock.destroy();
+  return text.trimEnd().split('\n');
+}
+
+let clients: ChildProcess[] = [];
 
 describe('berth-monitor', () => {
   let dir: string;
+  let monitors: { proc: ChildProcess; pidFile: string }[];
+  let cleanups: (() => void)[];
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-monitor-'));
+    monitors = [];
+    clients = [];
+    cleanups = [];
   });
 
-  afterEach(() => {
+  afterEach(async () => {
+    for (const c of clients) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const m of monitors) {
+      if (m.proc.exitCode !== null || m.proc.signalCode !== null) continue;
+      // The monitor's container first (its own child, still watched, so its pid is not reused).
+      const pid = Number(fs.existsSync(m.pidFile) ? fs.readFileSync(m.pidFile, 'utf8') : 0);
+      if (pid > 1 && alive(pid)) process.kill(pid, 'SIGKILL');
+      m.proc.kill('SIGKILL');
+    }
+    await Promise.all(monitors.filter((m) => m.proc.exitCode === null && m.proc.signalCode === null).map((m) => once(m.proc, 'exit')));
+    for (const f of cleanups.reverse()) f();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const monitor = (...cmd: string[]) =>
-    execFileSync(MONITOR, ['--log', path.join(dir, 'log'), '--exit-file', path.join(dir, 'exit'), '--pid-file', path.join(dir, 'pid'), '--', ...cmd]);
+  const files = () => ({ log: path.join(dir, 'log'), exit: path.join(dir, 'exit'), pid: path.join(dir, 'pid') });
+  const baseArgs = () => ['--log', files().log, '--exit-file', files().exit, '--pid-file', files().pid];
+  const monitor = (...cmd: string[]) => execFileSync(MONITOR, [...baseArgs(), '--', ...cmd]);
+  const records = () =>
+    fs.readFileSync(files().log, 'utf8').trimEnd().split('\n').map((l) => LINE.exec(l)?.slice(1));
+  const readExit = () => JSON.parse(fs.readFileSync(files().exit, 'utf8')) as Exit;
+
+  /** Starts a monitor in the background; its stderr is collected. */
+  function start(options: string[], cmd: string[]): { proc: ChildProcess; stderr: () => string } {
+    const proc = spawn(MONITOR, [...baseArgs(), ...options, '--', ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    monitors.push({ proc, pidFile: files().pid });
+    return { proc, stderr: () => stderr };
+  }
+
+  const logHas = (re: RegExp) => () => fs.existsSync(files().log) && re.test(fs.readFileSync(files().log, 'utf8'));
 
   it('writes stdout and stderr as CRI log records and records the exit code', () => {
     monitor('/bin/sh', '-c', 'echo hello; echo oops >&2; printf tail; exit 3');
-    const records = fs.readFileSync(path.join(dir, 'log'), 'utf8').trimEnd().split('\n').map((l) => LINE.exec(l)?.slice(1));
-    expect(records).toEqual(expect.arrayContaining([['stdout', 'F', 'hello'], ['stderr', 'F', 'oops'], ['stdout', 'F', 'tail']]));
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'exit'), 'utf8'))).toMatchObject({ exitCode: 3, signal: 0 });
+    expect(records()).toEqual(expect.arrayContaining([['stdout', 'F', 'hello'], ['stderr', 'F', 'oops'], ['stdout', 'F', 'tail']]));
+    expect(readExit()).toMatchObject({ exitCode: 3, signal: 0, oomKilled: false, error: '' });
+    expect(readExit().finishedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
   });
 
   it('splits long lines into partial records and reports a kill by signal', () => {
     monitor('/bin/sh', '-c', 'head -c 40000 /dev/zero | tr "\\0" a; echo; kill -9 $$');
-    const records = fs.readFileSync(path.join(dir, 'log'), 'utf8').trimEnd().split('\n').map((l) => LINE.exec(l));
-    expect(records.map((r) => r?.[2])).toEqual(['P', 'P', 'F']);
-    expect(records.map((r) => r?.[3].length).reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(40000);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'exit'), 'utf8'))).toMatchObject({ exitCode: 137, signal: 9 });
+    const recs = fs.readFileSync(files().log, 'utf8').trimEnd().split('\n').map((l) => LINE.exec(l));
+    expect(recs.map((r) => r?.[2])).toEqual(['P', 'P', 'F']);
+    expect(recs.map((r) => r?.[3].length).reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(40000);
+    expect(readExit()).toMatchObject({ exitCode: 137, signal: 9 });
   });
 
-  it.runIf(fs.existsSync('/usr/bin/runc'))('watches a container runc creates from a spec berth built', async () => {
-    const rootfs = path.join(dir, 'bundle', 'rootfs');
-    fs.mkdirSync(rootfs, { recursive: true });
-    await unpackLayer(Readable.from([tar(busyboxEntries())]), 'application/vnd.oci.image.layer.v1.tar', rootfs, {
-      limits: { maxBytes: 1 << 30, maxEntries: 10_000 },
-    });
-    for (const f of ['hostname', 'hosts', 'resolv.conf']) fs.writeFileSync(path.join(dir, f), f === 'hostname' ? 'box\n' : '');
-    const req: ContainerRequest = {
-      command: ['sh', '-c'],
-      args: ['echo "uid=$(id -u) host=$(hostname)"; cat /proc/self/status | grep CapEff; exit 7'],
-      workingDir: '',
-      env: [['GREETING', 'hi']],
-      mounts: [],
-      tty: false,
-      stdin: false,
-      privileged: false,
-      capabilities: { add: [], drop: ['ALL'] },
-      noNewPrivs: true,
-      readonlyRootfs: true,
-      seccomp: { kind: 'runtime-default' },
-      pidNamespace: 'container',
-      resources: { memoryLimit: 64 << 20 },
-    };
-    const id = `berth-monitor-test-${process.pid}`;
-    const spec = buildOciSpec(
-      req,
-      { Cmd: ['sh'], Env: ['PATH=/bin'] },
-      {
-        hostname: 'box',
-        files: { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') },
-        cgroupsPath: `/berth-test/${id}`,
-        minOomScoreAdj: 0,
-      },
-      { uid: 1000, gid: 1000, additionalGids: [], home: '/home/berth' },
-      rootfs,
-    );
-    // Without pod namespaces to join, the container gets new ones of its own.
-    spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
-    fs.writeFileSync(path.join(dir, 'bundle', 'config.json'), JSON.stringify(spec));
-    const runcRoot = path.join(dir, 'runc');
-    const containerPid = path.join(dir, 'container.pid');
-    const child = spawn(
-      MONITOR,
-      ['--log', path.join(dir, 'log'), '--exit-file', path.join(dir, 'exit'), '--pid-file', path.join(dir, 'pid'), '--container-pid-file', containerPid,
-        '--', 'runc', '--root', runcRoot, 'create', '--bundle', path.join(dir, 'bundle'), '--pid-file', containerPid, id],
-      { stdio: 'ignore' },
-    );
+  it('keeps stdin /dev/null without --stdin and refuses options that do not go together', () => {
+    monitor('/bin/sh', '-c', 'cat; echo "eof at once"');
+    expect(records()).toEqual([['stdout', 'F', 'eof at once']]);
+    for (const bad of [['--stdin-once'], ['--tty'], ['--console-socket', path.join(dir, 'c')]]) {
+      expect(() => execFileSync(MONITOR, [...baseArgs(), ...bad, '--', 'true'], { stdio: 'pipe' })).toThrow(/usage/);
+    }
+  });
+
+  it('feeds stdin from attach clients and sends the output to every client at once', async () => {
+    const attach = path.join(dir, 'attach');
+    const m = start(['--stdin', '--attach-socket', attach], ['cat']);
+    await waitFor(files().pid);
+    const a = await AttachClient.connect(attach);
+    const b = await AttachClient.connect(attach);
+    a.send('from a\n');
+    await until('both clients to get a', () => a.text().includes('from a\n') && b.text().includes('from a\n'));
+    b.send('from b\n');
+    await until('both clients to get b', () => a.text() === 'from a\nfrom b\n' && b.text() === 'from a\nfrom b\n');
+    await until('the log', logHas(/F from b$/m));
+    expect(records()).toEqual([['stdout', 'F', 'from a'], ['stdout', 'F', 'from b']]);
+    expect(a.frames.every((f) => f.stream === 1)).toBe(true);
+    // stderr frames carry stream id 2.
+    expect(m.stderr()).toBe('');
+  });
+
+  it('frames stderr with stream id 2', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--stdin', '--attach-socket', attach], ['/bin/sh', '-c', 'read x; echo "out $x"; echo "err $x" >&2']);
+    await waitFor(files().pid);
+    const a = await AttachClient.connect(attach);
+    a.send('go\n');
+    await until('the container to exit', () => fs.existsSync(files().exit));
+    await until('the connection to end', () => a.eof);
+    expect(a.text(1)).toBe('out go\n');
+    expect(a.text(2)).toBe('err go\n');
+    expect(readExit().exitCode).toBe(0);
+  });
+
+  it('carries on when attach clients disconnect, without --stdin-once', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--stdin', '--attach-socket', attach], ['cat']);
+    const pid = Number(await waitFor(files().pid));
+    const a = await AttachClient.connect(attach);
+    a.send('one\n');
+    await until('the echo', () => a.text() === 'one\n');
+    await a.disconnect();
+    const idle = await AttachClient.connect(attach);
+    await idle.disconnect();
+    const b = await AttachClient.connect(attach);
+    b.send('two\n');
+    await until('the echo to the next client', () => b.text() === 'two\n');
+    await until('the log', logHas(/F two$/m));
+    expect(alive(pid)).toBe(true);
+    expect(fs.existsSync(files().exit)).toBe(false);
+    // Ending the container ends the connection, after the exit file is written.
+    process.kill(pid, 'SIGTERM');
+    await until('the connection to end', () => b.eof);
+    expect(readExit()).toMatchObject({ exitCode: 143, signal: 15 });
+  });
+
+  it('closes stdin when the first client that sent stdin leaves, with --stdin-once', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--stdin', '--stdin-once', '--attach-socket', attach], ['/bin/sh', '-c', 'cat; echo "stdin closed"']);
+    await waitFor(files().pid);
+    const watcher = await AttachClient.connect(attach);
+    const idle = await AttachClient.connect(attach);
+    await idle.disconnect(); // sent nothing: stdin stays open
+    const a = await AttachClient.connect(attach);
+    a.send('last words\n');
+    await until('the echo', () => watcher.text() === 'last words\n');
+    await sleep(100);
+    expect(fs.existsSync(files().exit)).toBe(false);
+    await a.disconnect();
+    expect(JSON.parse(await waitFor(files().exit))).toMatchObject({ exitCode: 0 });
+    expect(records()).toEqual([['stdout', 'F', 'last words'], ['stdout', 'F', 'stdin closed']]);
+    await until('the watcher to see the end', () => watcher.eof);
+    expect(watcher.text()).toBe('last words\nstdin closed\n');
+  });
+
+  it('disconnects a client that does not read, and neither the container nor the log waits for it', async () => {
+    const attach = path.join(dir, 'attach');
+    const go = path.join(dir, 'go');
+    const m = start(['--attach-socket', attach], ['/bin/sh', '-c', `while [ ! -e ${go} ]; do sleep 0.02; done; yes 0123456789 | head -n 400000`]);
+    await waitFor(files().pid);
+    const slow = await AttachClient.connect(attach, 'noread');
+    const reader = await AttachClient.connect(attach);
+    await sleep(200); // for the monitor to accept both
+    fs.writeFileSync(go, '');
+    const exit = JSON.parse(await waitFor(files().exit, 30_000)) as Exit;
+    expect(exit.exitCode).toBe(0);
+    const recs = records();
+    expect(recs).toHaveLength(400000);
+    expect(recs.every((r) => r?.[2] === '0123456789')).toBe(true);
+    expect(m.stderr()).toMatch(/attach client disconnected: it does not read fast enough/);
+    // A client that keeps up gets the output whole; one cut off got a beginning of it, without gaps.
+    await until('the reader to be disconnected', () => reader.eof);
+    expect('0123456789\n'.repeat(400000).startsWith(reader.text())).toBe(true);
+    expect(reader.text().length).toBeGreaterThan(0);
+    await slow.disconnect();
+  }, 60_000);
+
+  it('takes resize and reopen on the control socket, and reopens the log on SIGUSR1 too', async () => {
+    const attach = path.join(dir, 'attach');
+    const ctl = path.join(dir, 'control');
+    start(['--stdin', '--attach-socket', attach, '--control-socket', ctl], ['cat']);
+    await waitFor(files().pid);
+    const a = await AttachClient.connect(attach);
+    a.send('before\n');
+    await until('the log', logHas(/F before$/m));
+    fs.renameSync(files().log, `${files().log}.1`);
+    expect(await control(ctl, 'reopen')).toEqual(['ok']);
+    a.send('after\n');
+    await until('the new log', logHas(/F after$/m));
+    fs.renameSync(files().log, `${files().log}.2`);
+    monitors[0].proc.kill('SIGUSR1');
+    await until('the log to be reopened', () => fs.existsSync(files().log));
+    a.send('third\n');
+    await until('the third log', logHas(/F third$/m));
+    expect(fs.readFileSync(`${files().log}.1`, 'utf8')).toMatch(/^\S+ stdout F before\n$/);
+    expect(fs.readFileSync(`${files().log}.2`, 'utf8')).toMatch(/^\S+ stdout F after\n$/);
+    expect(fs.readFileSync(files().log, 'utf8')).toMatch(/^\S+ stdout F third\n$/);
+    expect(await control(ctl, 'resize 24 80', 'resize 0 80', 'bogus', '', 'reopen')).toEqual([
+      'error the container has no terminal',
+      'error resize wants two numbers from 1 to 65535: resize 0 80',
+      'error unknown command: bogus',
+      'error unknown command: ',
+      'ok',
+    ]);
+  });
+
+  it('serves sockets whose paths are longer than a socket address holds', async () => {
+    const deep = path.join(dir, 'x'.repeat(100));
+    fs.mkdirSync(deep);
+    const ctl = path.join(deep, 'control');
+    expect(ctl.length).toBeGreaterThan(108);
+    start(['--control-socket', ctl], ['sleep', '100']);
+    await waitFor(files().pid);
+    await until('the socket', () => fs.existsSync(ctl));
+    const dfd = fs.openSync(deep, 'r');
     try {
-      const pid = Number(await waitFor(path.join(dir, 'pid')));
-      expect(pid).toBeGreaterThan(1);
-      execFileSync('runc', ['--root', runcRoot, 'start', id]);
-      const exit = JSON.parse(await waitFor(path.join(dir, 'exit'))) as { exitCode: number };
-      expect(exit.exitCode).toBe(7);
-      const log = fs.readFileSync(path.join(dir, 'log'), 'utf8');
-      expect(log).toMatch(/ stdout F uid=1000 host=box$/m);
-      expect(log).toMatch(/ stdout F CapEff:\s+0000000000000000$/m);
+      expect(await control(`/proc/self/fd/${dfd}/control`, 'reopen')).toEqual(['ok']);
     } finally {
-      child.kill('SIGKILL');
-      try {
-        execFileSync('runc', ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' });
-      } catch {
-        // already gone
-      }
-      for (const root of fs.readdirSync('/sys/fs/cgroup')) {
-        for (const d of [path.join('/sys/fs/cgroup', root, 'berth-test', id), path.join('/sys/fs/cgroup', root, 'berth-test')]) {
+      fs.closeSync(dfd);
+    }
+  });
+
+  it('reads the OOM kill count of cgroup v1 and v2 memory cgroups when the container exits', () => {
+    const v2 = path.join(dir, 'v2');
+    const v1 = path.join(dir, 'v1');
+    fs.mkdirSync(v2);
+    fs.mkdirSync(v1);
+    fs.writeFileSync(path.join(v2, 'memory.events'), 'low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n');
+    fs.writeFileSync(path.join(v1, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n');
+    execFileSync(MONITOR, [...baseArgs(), '--oom-cgroup', v2, '--', 'true']);
+    expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: true });
+    execFileSync(MONITOR, [...baseArgs(), '--oom-cgroup', v1, '--', 'true']);
+    expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: false });
+    fs.writeFileSync(path.join(v1, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
+    execFileSync(MONITOR, [...baseArgs(), '--oom-cgroup', v1, '--', 'true']);
+    expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: true });
+    // A cgroup already gone is no OOM kill, and no failure.
+    execFileSync(MONITOR, [...baseArgs(), '--oom-cgroup', path.join(dir, 'gone'), '--', 'true'], { stdio: 'pipe' });
+    expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: false });
+  });
+
+  describe.runIf(HAVE_RUNC)('with runc', () => {
+    let rootfs: string;
+
+    beforeEach(async () => {
+      rootfs = path.join(dir, 'bundle', 'rootfs');
+      fs.mkdirSync(rootfs, { recursive: true });
+      await unpackLayer(Readable.from([tar(busyboxEntries())]), 'application/vnd.oci.image.layer.v1.tar', rootfs, {
+        limits: { maxBytes: 1 << 30, maxEntries: 10_000 },
+      });
+      for (const f of ['hostname', 'hosts', 'resolv.conf']) fs.writeFileSync(path.join(dir, f), f === 'hostname' ? 'box\n' : '');
+    });
+
+    /** Writes the bundle's config.json for a container; returns its id and memory cgroup dir. */
+    function bundle(name: string, req: Partial<ContainerRequest>): { id: string; memoryCgroup: string } {
+      const id = `berth-monitor-${name}-${process.pid}`;
+      const full: ContainerRequest = {
+        command: ['sh', '-c'],
+        args: ['true'],
+        workingDir: '',
+        env: [['GREETING', 'hi']],
+        mounts: [],
+        tty: false,
+        stdin: false,
+        privileged: false,
+        capabilities: { add: [], drop: ['ALL'] },
+        noNewPrivs: true,
+        readonlyRootfs: true,
+        seccomp: { kind: 'runtime-default' },
+        pidNamespace: 'container',
+        resources: { memoryLimit: 64 << 20 },
+        ...req,
+      };
+      const spec = buildOciSpec(
+        full,
+        { Cmd: ['sh'], Env: ['PATH=/bin'] },
+        {
+          hostname: 'box',
+          files: { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') },
+          cgroupsPath: `/berth-test/${id}`,
+          minOomScoreAdj: 0,
+        },
+        { uid: 1000, gid: 1000, additionalGids: [], home: '/home/berth' },
+        rootfs,
+      );
+      // Without pod namespaces to join, the container gets new ones of its own.
+      spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
+      spec.process.terminal = full.tty;
+      fs.writeFileSync(path.join(dir, 'bundle', 'config.json'), JSON.stringify(spec));
+      const runcRoot = path.join(dir, 'runc');
+      cleanups.push(() => {
+        try {
+          execFileSync('runc', ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' });
+        } catch {
+          // already gone
+        }
+        for (const root of fs.readdirSync('/sys/fs/cgroup')) {
+          for (const d of [path.join('/sys/fs/cgroup', root, 'berth-test', id), path.join('/sys/fs/cgroup', root, 'berth-test')]) {
+            try {
+              fs.rmdirSync(d);
+            } catch {
+              // gone already, not in this hierarchy, or another test's container is still in it
+            }
+          }
+        }
+        for (const d of [path.join('/sys/fs/cgroup', 'berth-test', id), path.join('/sys/fs/cgroup', 'berth-test')]) {
           try {
             fs.rmdirSync(d);
           } catch {
-            // gone already, or not in this hierarchy
+            // not cgroup v2
           }
         }
-      }
+      });
+      const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+      return { id, memoryCgroup: path.join('/sys/fs/cgroup', v2 ? '' : 'memory', 'berth-test', id) };
     }
-  }, 60_000);
+
+    /** Starts a monitor over `runc create`, waits for the container, then `runc start`s it. */
+    async function runContainer(id: string, monitorOptions: string[], createOptions: string[] = []) {
+      const runcRoot = path.join(dir, 'runc');
+      const containerPid = path.join(dir, 'container.pid');
+      const m = start(
+        [...monitorOptions, '--container-pid-file', containerPid],
+        ['runc', '--root', runcRoot, 'create', '--bundle', path.join(dir, 'bundle'), '--pid-file', containerPid, ...createOptions, id],
+      );
+      const pid = Number(await waitFor(files().pid));
+      expect(pid).toBeGreaterThan(1);
+      execFileSync('runc', ['--root', runcRoot, 'start', id]);
+      return m;
+    }
+
+    it('watches a container runc creates from a spec berth built', async () => {
+      const { id, memoryCgroup } = bundle('plain', {
+        args: ['echo "uid=$(id -u) host=$(hostname)"; cat /proc/self/status | grep CapEff; exit 7'],
+      });
+      await runContainer(id, ['--oom-cgroup', memoryCgroup]);
+      const exit = JSON.parse(await waitFor(files().exit)) as Exit;
+      expect(exit).toMatchObject({ exitCode: 7, oomKilled: false, error: '' });
+      const log = fs.readFileSync(files().log, 'utf8');
+      expect(log).toMatch(/ stdout F uid=1000 host=box$/m);
+      expect(log).toMatch(/ stdout F CapEff:\s+0000000000000000$/m);
+    });
+
+    it('reports a container the OOM killer killed', async () => {
+      const { id, memoryCgroup } = bundle('oom', {
+        args: ['echo allocating; x=$(yes | head -c 200000000); echo "still here"'],
+        resources: { memoryLimit: 16 << 20 },
+      });
+      await runContainer(id, ['--oom-cgroup', memoryCgroup]);
+      const exit = JSON.parse(await waitFor(files().exit, 30_000)) as Exit;
+      expect(exit).toMatchObject({ oomKilled: true, signal: 9, exitCode: 137 });
+      const log = fs.readFileSync(files().log, 'utf8');
+      expect(log).toMatch(/ stdout F allocating$/m);
+      expect(log).not.toMatch(/still here/);
+    }, 60_000);
+
+    it('runs a terminal through the console socket: output logged, input and resize applied', async () => {
+      const { id } = bundle('tty', {
+        tty: true,
+        stdin: true,
+        args: ['read line; stty size; echo "got $line"; exit 5'],
+      });
+      const consoleSocket = path.join(dir, 'console');
+      const attach = path.join(dir, 'attach');
+      const ctl = path.join(dir, 'control');
+      await runContainer(
+        id,
+        ['--tty', '--console-socket', consoleSocket, '--stdin', '--attach-socket', attach, '--control-socket', ctl],
+        ['--console-socket', consoleSocket],
+      );
+      expect(fs.existsSync(consoleSocket)).toBe(false); // removed once the runtime sent the master
+      expect(await control(ctl, 'resize 30 100')).toEqual(['ok']);
+      const a = await AttachClient.connect(attach);
+      a.send('hello\n');
+      const exit = JSON.parse(await waitFor(files().exit)) as Exit;
+      expect(exit).toMatchObject({ exitCode: 5, oomKilled: false });
+      const lines = records().map((r) => r?.slice(0, 2).join(' ') + ' ' + r?.[2].replace(/\r$/, ''));
+      expect(lines).toEqual(['stdout F hello', 'stdout F 30 100', 'stdout F got hello']);
+      await until('the connection to end', () => a.eof);
+      expect(a.text()).toBe('hello\r\n30 100\r\ngot hello\r\n');
+      expect(a.frames.every((f) => f.stream === 1)).toBe(true);
+    });
+
+    it('fails the container with the runtime error when create fails', async () => {
+      const { id } = bundle('bad', { args: ['true'] });
+      const spec = JSON.parse(fs.readFileSync(path.join(dir, 'bundle', 'config.json'), 'utf8')) as { process: { args: string[] } };
+      spec.process.args = ['/no/such/binary'];
+      fs.writeFileSync(path.join(dir, 'bundle', 'config.json'), JSON.stringify(spec));
+      const runcRoot = path.join(dir, 'runc');
+      start(['--container-pid-file', path.join(dir, 'container.pid')], [
+        'runc', '--root', runcRoot, 'create', '--bundle', path.join(dir, 'bundle'), '--pid-file', path.join(dir, 'container.pid'), id,
+      ]);
+      const exit = JSON.parse(await waitFor(files().exit)) as Exit;
+      expect(exit).toMatchObject({ error: "the runtime's create failed", oomKilled: false });
+      expect(exit.exitCode).not.toBe(0);
+      expect(fs.existsSync(files().pid)).toBe(false);
+      expect(fs.readFileSync(files().log, 'utf8')).toMatch(/no such file or directory/);
+    });
+  });
 });
