@@ -1,0 +1,86 @@
+/* berth-runtime: an OCI runtime (runtime-spec 1.0.2) with the part of runc's command line berth uses,
+ * so that berth drives it, runc or crun alike.
+ *
+ *   berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...
+ *     create --bundle DIR --pid-file FILE [--console-socket SOCKET] [--no-pivot] ID
+ *     start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID
+ *     exec --process FILE [--pid-file FILE] [--detach] [--console-socket SOCKET] [--tty] ID
+ *     update --resources FILE ID
+ *
+ * The state of the containers is kept in DIR (default /run/berth/runtime). Errors are reported as runc
+ * reports them: a line in the --log file (text or JSON) and the message on stderr. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtlog.h"
+#include "runtime.h"
+
+static const struct
+{
+  const char *name;
+  int (*fn) (const struct global_opts *g, int argc, char **argv);
+} commands[] = {
+  { "create", cmd_create }, { "start", cmd_start }, { "state", cmd_state },   { "kill", cmd_kill },
+  { "delete", cmd_delete }, { "exec", cmd_exec },   { "update", cmd_update },
+};
+
+static void
+usage (FILE *f)
+{
+  fprintf (f, "usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [OPTIONS] ID\n"
+              "commands: create, start, state, kill, delete, exec, update\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "root", required_argument, NULL, 'r' },      { "log", required_argument, NULL, 'l' },
+    { "log-format", required_argument, NULL, 'f' }, { "systemd-cgroup", no_argument, NULL, 's' },
+    { "debug", no_argument, NULL, 'd' },           { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'v' },         { NULL, 0, NULL, 0 },
+  };
+  struct global_opts g = { DEFAULT_ROOT };
+  const char *log_path = NULL, *log_format = NULL;
+  int systemd = 0, c;
+  while ((c = getopt_long (argc, argv, "+hv", longopts, NULL)) != -1)
+    {
+      switch (c)
+        {
+        case 'r': g.root = optarg; break;
+        case 'l': log_path = optarg; break;
+        case 'f': log_format = optarg; break;
+        case 's': systemd = 1; break;
+        case 'd': break;
+        case 'h': usage (stdout); return 0;
+        case 'v': printf ("berth-runtime version 0.1.0\nspec: 1.0.2\n"); return 0;
+        default: usage (stderr); return 2;
+        }
+    }
+  berth_error_t err = NULL;
+  if (rtlog_open (log_path, log_format, &err) < 0)
+    {
+      rtlog_report (&err);
+      return 1;
+    }
+  if (systemd)
+    {
+      berth_error (&err, 0, "--systemd-cgroup is not supported: berth-runtime manages cgroups with cgroupfs only");
+      rtlog_report (&err);
+      return 1;
+    }
+  if (optind >= argc)
+    {
+      usage (stderr);
+      return 2;
+    }
+  const char *name = argv[optind];
+  for (size_t i = 0; i < sizeof (commands) / sizeof (commands[0]); i++)
+    if (strcmp (commands[i].name, name) == 0)
+      return commands[i].fn (&g, argc - optind, argv + optind);
+  berth_error (&err, 0, "unknown command %s", name);
+  rtlog_report (&err);
+  return 1;
+}
