@@ -33,8 +33,6 @@ export interface ContainerFilter {
 
 /** How long a container may take to die after SIGKILL before StopContainer reports it. */
 const KILL_GRACE_MS = 10_000;
-// TEMPORARY until berth-monitor learns --oom-cgroup.
-const OOM_CGROUP_SUPPORTED = false;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -102,9 +100,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     const status = await readExit(files.exitFile);
     let exit: ContainerExit | undefined = status ? exitOf(status) : undefined;
     if (!exit && record.monitor && !(await isAlive(record.monitor))) {
+      // The monitor writes the exit file and then exits: read again, it may have done both since.
+      const late = await readExit(files.exitFile);
+      if (late) exit = exitOf(late);
       // Without its monitor nobody can learn the exit code; a container still running keeps its state.
-      if (record.pid && (await processStartTime(record.pid))) return record;
-      exit = { exitCode: 255, reason: 'Unknown', message: "the container's monitor is gone (reboot or kill); its exit code is unknown", finishedAt: nowNanos() };
+      else if (record.pid && (await processStartTime(record.pid))) return record;
+      else exit = { exitCode: 255, reason: 'Unknown', message: "the container's monitor is gone (reboot or kill); its exit code is unknown", finishedAt: nowNanos() };
     }
     if (!exit) return record;
     const updated: ContainerRecord = { ...record, state: 'exited', exit };
@@ -174,13 +175,21 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     if (logPath) await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
     const files = monitorFiles(stateDir);
     const runtimeLog = path.join(stateDir, 'runtime.log');
+    // Runtimes dial the console socket by path: it lives where the path stays short.
+    const consoleSocket = spec.process.tty ? path.join(this.config.state, 'console', id) : undefined;
+    if (consoleSocket) {
+      await fs.mkdir(path.dirname(consoleSocket), { recursive: true, mode: 0o700 });
+      undo.push(() => fs.rm(consoleSocket, { force: true }));
+    }
     let started;
     try {
       started = await startMonitor({
         files,
         logPath: logPath || '/dev/null',
-        command: runtime.createCommand(id, bundleDir, files.containerPidFile, { logFile: runtimeLog }),
-        oomCgroup: OOM_CGROUP_SUPPORTED ? controllerDir('memory', cgroup) : undefined,
+        command: runtime.createCommand(id, bundleDir, files.containerPidFile, { logFile: runtimeLog, consoleSocket }),
+        oomCgroup: controllerDir('memory', cgroup),
+        stdin: spec.process.stdin ? { once: spec.stdinOnce } : undefined,
+        consoleSocket,
       });
     } catch (err) {
       await runtime.delete(id, true).catch(() => undefined);
@@ -310,6 +319,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       await this.waitMonitorGone(record);
       unmountRootfs(rootfsLayout(record.containerDir, path.join(record.stateDir, 'bundle')));
       await fs.rm(record.stateDir, { recursive: true, force: true });
+      await fs.rm(path.join(this.config.state, 'console', record.id), { force: true });
       await fs.rm(record.containerDir, { recursive: true, force: true });
       await this.store.delete(record);
       this.log.info({ container: record.id }, 'container removed');

@@ -16,6 +16,10 @@ export interface MonitorFiles {
   containerPidFile: string;
   exitFile: string;
   monitorLog: string;
+  /** Attach clients connect here (SOCK_SEQPACKET; docs/monitor.md). */
+  attachSocket: string;
+  /** Line commands: `resize <rows> <cols>`, `reopen`. */
+  controlSocket: string;
 }
 
 export function monitorFiles(dir: string): MonitorFiles {
@@ -25,6 +29,8 @@ export function monitorFiles(dir: string): MonitorFiles {
     containerPidFile: path.join(dir, 'container.pid'),
     exitFile: path.join(dir, 'exit.json'),
     monitorLog: path.join(dir, 'monitor.log'),
+    attachSocket: path.join(dir, 'attach'),
+    controlSocket: path.join(dir, 'control'),
   };
 }
 
@@ -45,6 +51,10 @@ export interface MonitorOptions {
   command: string[];
   /** The container's memory cgroup dir, read for OOM kills when it exits. */
   oomCgroup?: string;
+  /** Keep a stdin pipe (closed after the first attach client with `stdinOnce`). */
+  stdin?: { once: boolean };
+  /** A terminal: the runtime sends the pty master to this socket (runc's --console-socket). */
+  consoleSocket?: string;
 }
 
 export interface StartedMonitor {
@@ -62,7 +72,11 @@ export async function startMonitor(opts: MonitorOptions, timeoutMs = 60_000): Pr
     '--exit-file', files.exitFile,
     '--pid-file', files.pidFile,
     '--container-pid-file', files.containerPidFile,
+    '--attach-socket', files.attachSocket,
+    '--control-socket', files.controlSocket,
     ...(opts.oomCgroup ? ['--oom-cgroup', opts.oomCgroup] : []),
+    ...(opts.stdin ? ['--stdin', ...(opts.stdin.once ? ['--stdin-once'] : [])] : []),
+    ...(opts.consoleSocket ? ['--tty', '--console-socket', opts.consoleSocket] : []),
     '--', ...opts.command,
   ];
   const stderr = openSync(files.monitorLog, 'a', 0o600);
