@@ -8,6 +8,8 @@
 
 #include "../common/cleanup.h"
 #include "cgroups.h"
+#include "devices_bpf.h"
+#include "rtlog.h"
 
 /* The dir of the container in the hierarchy of a controller; *dir NULL when that controller is absent. */
 static int
@@ -194,63 +196,51 @@ v1_hugetlb (const struct cg_layout *l, const char *path, json_t *limits, berth_e
   return 0;
 }
 
-/* Device rules runc allows in every container on top of the spec's (the usual character devices). */
-static const char *const default_device_rules[] = {
-  "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm", NULL,
-};
-
-static int
-device_rule (json_t *d, char *buf, size_t len, berth_error_t *err)
-{
-  const char *type = str (d, "type");
-  const char *access = str (d, "access");
-  int64_t major = -1, minor = -1;
-  char smaj[24] = "*", smin[24] = "*";
-  if (num (d, "major", &major) && major >= 0)
-    snprintf (smaj, sizeof (smaj), "%" PRId64, major);
-  if (num (d, "minor", &minor) && minor >= 0)
-    snprintf (smin, sizeof (smin), "%" PRId64, minor);
-  if (type == NULL)
-    type = "a";
-  if (strlen (type) != 1 || strchr ("acb", type[0]) == NULL)
-    return berth_error (err, 0, "invalid device rule type %s", type);
-  if (access == NULL)
-    access = "rwm";
-  if (strspn (access, "rwm") != strlen (access))
-    return berth_error (err, 0, "invalid device rule access %s", access);
-  if (type[0] == 'a')
-    snprintf (buf, len, "a *:* %s", access);
-  else
-    snprintf (buf, len, "%s %s:%s %s", type, smaj, smin, access);
-  return 0;
-}
-
 static int
 v1_devices (const struct cg_layout *l, const char *path, json_t *devices, berth_error_t *err)
 {
   cleanup_free char *dir = NULL;
-  if (ctl_dir (l, "devices", path, &dir, err) < 0)
+  cleanup_free struct dev_rule *rules = NULL;
+  size_t n = 0;
+  if (ctl_dir (l, "devices", path, &dir, err) < 0 || dev_rules_from_spec (devices, &rules, &n, err) < 0)
     return -1;
   if (dir == NULL)
     return 0;
-  /* Everything denied, then the spec's rules in order, then the defaults. */
+  /* Everything denied, then the rules in order (the spec's, then the defaults). */
   if (cg_write (dir, "devices.deny", "a *:* rwm", err) < 0)
     return -1;
-  size_t i;
-  json_t *d;
-  json_array_foreach (devices, i, d)
-  {
-    char rule[96];
-    if (device_rule (d, rule, sizeof (rule), err) < 0)
-      return -1;
-    int allow = json_is_true (json_object_get (d, "allow"));
-    if (cg_write (dir, allow ? "devices.allow" : "devices.deny", rule, err) < 0)
-      return -1;
-  }
-  for (i = 0; default_device_rules[i]; i++)
-    if (cg_write (dir, "devices.allow", default_device_rules[i], err) < 0)
-      return -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      char rule[96];
+      dev_rule_format (&rules[i], rule, sizeof (rule));
+      if (cg_write (dir, rules[i].allow ? "devices.allow" : "devices.deny", rule, err) < 0)
+        return -1;
+    }
+  /* A hybrid host also gets the cgroup v2 filter in its unified hierarchy (defense in depth, best effort). */
+  const struct cg_hierarchy *unified = NULL;
+  for (size_t i = 0; i < l->n; i++)
+    if (l->h[i].unified)
+      unified = &l->h[i];
+  cleanup_free char *udir = NULL;
+  if (unified && cg_dir (unified, path, &udir, err) < 0)
+    return -1;
+  berth_error_t warn = NULL;
+  if (udir && dev_bpf_attach (udir, rules, n, &warn) < 0)
+    {
+      rtlog_warn ("%s", warn && warn->msg ? warn->msg : "device filter");
+      berth_error_release (&warn);
+    }
   return 0;
+}
+
+static int
+v2_devices (const char *dir, json_t *devices, berth_error_t *err)
+{
+  cleanup_free struct dev_rule *rules = NULL;
+  size_t n = 0;
+  if (dev_rules_from_spec (devices, &rules, &n, err) < 0)
+    return -1;
+  return dev_bpf_attach (dir, rules, n, err);
 }
 
 static int
@@ -293,10 +283,12 @@ apply_v1 (const struct cg_layout *l, const char *path, json_t *r, int with_devic
 /* ---- cgroup v2 ---- */
 
 static int
-apply_v2 (const struct cg_layout *l, const char *path, json_t *r, berth_error_t *err)
+apply_v2 (const struct cg_layout *l, const char *path, json_t *r, int with_devices, berth_error_t *err)
 {
   cleanup_free char *dir = NULL;
   if (ctl_dir (l, "", path, &dir, err) < 0)
+    return -1;
+  if (with_devices && v2_devices (dir, json_object_get (r, "devices"), err) < 0)
     return -1;
   int64_t v, quota = 0, period = 0;
   json_t *cpu = json_object_get (r, "cpu");
@@ -386,6 +378,6 @@ cg_apply_resources (const struct cg_layout *l, const char *path, json_t *resourc
   if (!json_is_object (resources))
     return 0;
   if (l->v2)
-    return apply_v2 (l, path, resources, err);
+    return apply_v2 (l, path, resources, with_devices, err);
   return apply_v1 (l, path, resources, with_devices, err);
 }

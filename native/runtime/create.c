@@ -154,6 +154,7 @@ save_state (struct create_run *r, const struct create_opts *o, berth_error_t *er
   json_t *annotations = json_object_get (r->spec.json, "annotations");
   cleanup_free char *ann = json_is_object (annotations) && json_object_size (annotations) ? json_dumps (annotations, JSON_COMPACT) : NULL;
   cleanup_free char *seccomp = r->spec.seccomp ? json_dumps (r->spec.seccomp, JSON_COMPACT) : NULL;
+  cleanup_free char *process = json_dumps (json_object_get (r->spec.json, "process"), JSON_COMPACT);
   struct rt_state st = {
     .id = (char *) o->id,
     .dir = r->state_dir,
@@ -166,6 +167,7 @@ save_state (struct create_run *r, const struct create_opts *o, berth_error_t *er
     .ns_flags = ns_spec_flags (&r->spec),
     .annotations = ann,
     .seccomp = seccomp,
+    .process = process,
   };
   if (st.pid_start == 0)
     return berth_error (err, 0, "the container init (pid %d) exited during create", (int) r->init);

@@ -159,6 +159,23 @@ wait_child (pid_t child)
     }
 }
 
+/* As runc: a process without capabilities (or no_new_privs) gets the container's. */
+static void
+inherit_from_container (json_t *pj, const char *container_process)
+{
+  static const char *const keys[] = { "capabilities", "noNewPrivileges" };
+  json_t *cp = container_process && json_is_object (pj) ? json_loads (container_process, 0, NULL) : NULL;
+  if (cp == NULL)
+    return;
+  for (size_t i = 0; i < sizeof (keys) / sizeof (keys[0]); i++)
+    {
+      json_t *v = json_object_get (cp, keys[i]);
+      if (v && json_object_get (pj, keys[i]) == NULL)
+        json_object_set (pj, keys[i], v);
+    }
+  json_decref (cp);
+}
+
 static int
 run (struct exec_run *r, const struct exec_opts *o, const struct global_opts *g, berth_error_t *err)
 {
@@ -169,6 +186,7 @@ run (struct exec_run *r, const struct exec_opts *o, const struct global_opts *g,
     return berth_error (err, 0, "cannot exec in a stopped container");
   if (json_load_path (o->process, &pj, err) < 0)
     return -1;
+  inherit_from_container (pj, r->st.process);
   int pr = process_parse (pj, &r->proc, err);
   json_decref (pj);
   if (pr < 0)

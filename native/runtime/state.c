@@ -81,9 +81,12 @@ state_save (const struct rt_state *st, berth_error_t *err)
   json_t *seccomp = NULL;
   if (st->seccomp)
     seccomp = json_loads (st->seccomp, 0, NULL);
-  json_t *o = json_pack ("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o?, s:o?}", "id", st->id, "pid", (json_int_t) st->pid, "pid_start",
+  json_t *process = NULL;
+  if (st->process)
+    process = json_loads (st->process, 0, NULL);
+  json_t *o = json_pack ("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o?, s:o?, s:o?}", "id", st->id, "pid", (json_int_t) st->pid, "pid_start",
                          (json_int_t) st->pid_start, "bundle", st->bundle, "rootfs", st->rootfs, "created", st->created, "cgroup_path",
-                         st->cgroup_path, "namespaces", ns, "annotations", annotations, "seccomp", seccomp);
+                         st->cgroup_path, "namespaces", ns, "annotations", annotations, "seccomp", seccomp, "process", process);
   if (o == NULL)
     return berth_error (err, ENOMEM, "state.json");
   cleanup_free char *text = json_dumps (o, JSON_COMPACT);
@@ -150,6 +153,9 @@ state_load (const char *root, const char *id, struct rt_state *st, berth_error_t
       json_t *sc = json_object_get (o, "seccomp");
       if (json_is_object (sc))
         st->seccomp = json_dumps (sc, JSON_COMPACT);
+      json_t *pr = json_object_get (o, "process");
+      if (json_is_object (pr))
+        st->process = json_dumps (pr, JSON_COMPACT);
     }
   json_decref (o);
   return r;
@@ -166,6 +172,7 @@ state_free (struct rt_state *st)
   free (st->cgroup_path);
   free (st->annotations);
   free (st->seccomp);
+  free (st->process);
   memset (st, 0, sizeof (*st));
 }
 

@@ -22,6 +22,7 @@ struct rt_state
   int ns_flags;           /* CLONE_NEW* of every namespace the container has (new or joined) */
   char *annotations;      /* JSON text of the spec's annotations, or NULL */
   char *seccomp;          /* JSON text of linux.seccomp (exec applies it too), or NULL */
+  char *process;          /* JSON text of the spec's process (exec inherits its capabilities), or NULL */
 };
 
 enum rt_status

@@ -496,6 +496,50 @@ describe.each(RUNTIMES)('$name', (rt) => {
     seen[rt.name].settings = output;
   });
 
+  it('kill --all signals every process of a container that shares the host pid namespace', async () => {
+    const id = newId();
+    const c = await create(id, spec(id, { args: ['sleep 1000 & sleep 1000 & wait'], pidNamespace: 'node' }));
+    expect(c.code).toBe(0);
+    expect(runtime('start', id).status).toBe(0);
+    const procs = await waitFor('processes', () => {
+      const list = fs.readFileSync(`/sys/fs/cgroup/pids${CGROUP_PARENT}/${id}/cgroup.procs`, 'utf8').trim().split('\n').map(Number);
+      return list.length >= 3 ? list : undefined;
+    });
+    const killed = runtime('kill', '--all', id, 'KILL');
+    expect(killed.status, killed.stderr).toBe(0);
+    expect(await c.exit()).toBe(137);
+    await waitFor('all dead', () => (procs.every((pid) => !alive(pid)) ? true : undefined));
+  });
+
+  it('runs with --no-pivot (the rootfs moved onto / and chrooted)', async () => {
+    const id = newId();
+    const c = await create(id, spec(id, { args: ['ls /; exit 4'] }), ['--no-pivot']);
+    expect(c.code, c.output()).toBe(0);
+    expect(runtime('start', id).status).toBe(0);
+    expect(await c.exit()).toBe(4);
+    expect(c.output()).toMatch(/^bin$/m);
+    expect(c.output()).toMatch(/^tmp$/m);
+  });
+
+  // On cgroup v2 the device rules are an eBPF program on the container's cgroup (berth-runtime also adds it to
+  // the unified hierarchy of a hybrid host, where runc relies on the v1 devices controller alone). A process
+  // put in that cgroup of the unified hierarchy only is held by the program alone.
+  const unifiedRoot = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
+  const v2Only = unifiedRoot === '/sys/fs/cgroup';
+  it.runIf(fs.existsSync(unifiedRoot) && (v2Only || rt.name === 'berth-runtime'))('enforces the device rules with a cgroup v2 device filter', async () => {
+    const id = newId();
+    const c = await create(id, spec(id, { args: ['sleep 1000'] }));
+    expect(c.code, c.log()).toBe(0);
+    expect(c.log()).not.toMatch(/device filter/);
+    const probe = spawnSync(
+      'sh',
+      ['-c', `echo $$ > ${unifiedRoot}${CGROUP_PARENT}/${id}/cgroup.procs || exit 9; head -c 1 /dev/zero | wc -c; head -c 1 /dev/kmsg >/dev/null 2>&1 || echo kmsg-denied`],
+      { encoding: 'utf8' },
+    );
+    expect(probe.status, probe.stderr).toBe(0);
+    expect(probe.stdout).toBe('1\nkmsg-denied\n');
+  });
+
   it('gives a terminal through --console-socket', async () => {
     const id = newId();
     const sock = path.join(dir, `${id}.sock`);
