@@ -48,6 +48,12 @@ attach_accept (struct attach *a, berth_error_t *err)
           fprintf (stderr, "berth-monitor: accept an attach client: out of memory\n");
           return 0;
         }
+      /* Room for bursts of output while a client catches up: kernel memory, not the monitor's,
+       * and used only while the client lags. Beyond wmem_max only with CAP_NET_ADMIN (FORCE). */
+      int size = ATTACH_SNDBUF;
+      if (setsockopt (fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof (size)) < 0
+          && setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof (size)) < 0)
+        fprintf (stderr, "berth-monitor: enlarge an attach client's socket buffer: %s\n", strerror (errno));
       c->fd = fd;
       c->pidx = -1;
       c->next = a->clients;

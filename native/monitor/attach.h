@@ -4,9 +4,10 @@
  * stream id (ATTACH_STDOUT, ATTACH_STDERR) followed by the bytes, the same bytes the log gets.
  * From clients, messages of raw bytes for the container's stdin (at most ATTACH_INPUT_MAX each).
  *
- * Output is sent without blocking: a client whose socket buffer is full, one that fell too far
- * behind, is disconnected (never the container or the log waits for it), so a client never sees a
- * gap in the stream: it sees all of it from when it was accepted, or it is cut off. */
+ * Output is sent without blocking: a client whose socket buffer (ATTACH_SNDBUF) is full, one that
+ * fell that far behind, is disconnected (neither the container nor the log ever waits for it), so
+ * a client never sees a gap in the stream: it sees all of it from when it was accepted, or it is
+ * cut off. */
 #ifndef BERTH_MONITOR_ATTACH_H
 #define BERTH_MONITOR_ATTACH_H
 
@@ -19,6 +20,8 @@
 #define ATTACH_STDOUT 1
 #define ATTACH_STDERR 2
 #define ATTACH_INPUT_MAX 32768
+/* The send buffer asked for each client (the kernel doubles it): how far it may fall behind. */
+#define ATTACH_SNDBUF (2 << 20)
 
 struct attach_client
 {
