@@ -177,6 +177,9 @@ save_state (struct create_run *r, const struct create_opts *o, berth_error_t *er
 static int
 run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
 {
+  /* As runc: relative paths of the spec (mount sources) are relative to the bundle. */
+  if (chdir (o->bundle) < 0)
+    return berth_error (err, errno, "chdir %s", o->bundle);
   if (spec_load (o->bundle, &r->spec, err) < 0)
     return -1;
   if (r->spec.process.terminal && o->console_socket == NULL)

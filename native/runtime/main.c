@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cleanup.h"
 #include "rtlog.h"
 #include "runtime.h"
 
@@ -60,6 +61,13 @@ main (int argc, char **argv)
         }
     }
   berth_error_t err = NULL;
+  cleanup_free char *root = absolute_path (g.root);
+  if (root == NULL)
+    {
+      fprintf (stderr, "berth-runtime: out of memory\n");
+      return 1;
+    }
+  g.root = root;
   if (rtlog_open (log_path, log_format, &err) < 0)
     {
       rtlog_report (&err);

@@ -245,7 +245,7 @@ mount_cgroup (const struct rootfs_ctx *ctx, int rootfd, const struct rt_mount *m
         return berth_error (err, errno, "remount %s", m->destination);
       return 0;
     }
-  if (mount ("cgroup", target, "tmpfs", flags & ~MS_RDONLY, "mode=755") < 0)
+  if (mount ("tmpfs", target, "tmpfs", flags & ~MS_RDONLY, "mode=755") < 0)
     return berth_error (err, errno, "mount tmpfs on %s", m->destination);
   cleanup_close int top = open_in_root (rootfd, m->destination, 0, 0, err);
   if (top < 0)
