@@ -108,6 +108,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       const { graceful } = await server.shutdown(timeoutMs);
       if (!graceful) log.warn({ inflight: inflight.size, timeoutMs }, 'calls still in flight were cut at shutdown');
       await metricsServer?.close();
+      domain?.containers.close();
       log.info('berthd stopped');
     },
   };

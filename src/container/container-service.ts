@@ -3,7 +3,7 @@
 // berthd, and berthd reads the monitor's files to learn what happened while it was away.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
@@ -34,6 +34,9 @@ export interface ContainerFilter {
 /** How long a container may take to die after SIGKILL before StopContainer reports it. */
 const KILL_GRACE_MS = 10_000;
 
+/** How often every container is checked against its monitor's files, besides the exit watch. */
+const SWEEP_INTERVAL_MS = 10_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The lowest oom_score_adj berth may give a container: without CAP_SYS_RESOURCE, its own. */
@@ -42,6 +45,16 @@ function ownOomScoreAdj(): number {
     return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0;
   } catch {
     return 0;
+  }
+}
+
+/** Whether a process with this PID exists (signal 0 checks without sending anything). */
+function signalable(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -54,6 +67,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   private readonly store: RecordStore<ContainerRecord>;
   private readonly locks = new Map<string, Mutex>();
   private readonly minOomScoreAdj = ownOomScoreAdj();
+  private watcher: FSWatcher | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: BerthConfig,
@@ -75,6 +90,14 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     return path.join(this.config.state, 'containers', id);
   }
 
+  private exitsDir(): string {
+    return path.join(this.config.state, 'exits');
+  }
+
+  private filesOf(id: string, stateDir: string) {
+    return monitorFiles(stateDir, path.join(this.exitsDir(), `${id}.json`));
+  }
+
   private containerDirOf(id: string): string {
     return path.join(this.config.root, 'containers', id);
   }
@@ -86,8 +109,37 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   async recover(): Promise<void> {
     await fs.mkdir(path.join(this.config.root, 'containers'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.exitsDir(), { recursive: true, mode: 0o700 });
+    this.watchExits();
     for (const record of await this.store.load()) await this.refresh(record);
     this.log.info({ containers: this.store.list().length }, 'containers loaded');
+  }
+
+  /**
+   * Every monitor renames its exit file into one directory: one inotify watch tells berthd of every
+   * exit, so List and Status answer from memory. A sweep catches what a watch could miss (an
+   * overflowed queue, a monitor killed before it wrote anything).
+   */
+  private watchExits(): void {
+    this.watcher = watch(this.exitsDir(), (_event, name) => {
+      const id = typeof name === 'string' ? /^([a-f0-9]{64})\.json$/.exec(name)?.[1] : undefined;
+      const record = id ? this.store.get(id) : undefined;
+      if (record) void this.refresh(record).catch((err: unknown) => this.log.error({ container: id, error: messageOf(err) }, 'reading an exit file failed'));
+    });
+    this.watcher.on('error', (err) => this.log.error({ error: messageOf(err) }, 'watching exit files failed'));
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    for (const record of this.store.list()) {
+      await this.refresh(record).catch((err: unknown) => this.log.error({ container: record.id, error: messageOf(err) }, 'refreshing a container failed'));
+    }
+  }
+
+  close(): void {
+    this.watcher?.close();
+    if (this.sweeper) clearInterval(this.sweeper);
   }
 
   /**
@@ -96,7 +148,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
    */
   private async refresh(record: ContainerRecord): Promise<ContainerRecord> {
     if (record.state !== 'running' && record.state !== 'created') return record;
-    const files = monitorFiles(record.stateDir);
+    const files = this.filesOf(record.id, record.stateDir);
     const status = await readExit(files.exitFile);
     let exit: ContainerExit | undefined = status ? exitOf(status) : undefined;
     if (!exit && record.monitor && !(await isAlive(record.monitor))) {
@@ -108,7 +160,11 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       else exit = { exitCode: 255, reason: 'Unknown', message: "the container's monitor is gone (reboot or kill); its exit code is unknown", finishedAt: nowNanos() };
     }
     if (!exit) return record;
-    const updated: ContainerRecord = { ...record, state: 'exited', exit };
+    // Merge with the record as it is now: StartContainer may have saved it meanwhile.
+    const current = this.store.get(record.id);
+    if (!current) return { ...record, state: 'exited', exit };
+    if (current.state === 'exited') return current;
+    const updated: ContainerRecord = { ...current, state: 'exited', exit };
     await this.store.save(updated);
     return updated;
   }
@@ -173,7 +229,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
     const logPath = spec.logPath && pod.spec.logDirectory ? path.join(pod.spec.logDirectory, spec.logPath) : '';
     if (logPath) await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
-    const files = monitorFiles(stateDir);
+    const files = this.filesOf(id, stateDir);
+    undo.push(() => fs.rm(files.exitFile, { force: true }));
     const runtimeLog = path.join(stateDir, 'runtime.log');
     // Runtimes dial the console socket by path: it lives where the path stays short.
     const consoleSocket = spec.process.tty ? path.join(this.config.state, 'console', id) : undefined;
@@ -256,7 +313,10 @@ export class ContainerService implements UsageSource, PodContainerHooks {
         await this.store.save({ ...record, state: 'exited', startedAt: nowNanos(), exit });
         throw err;
       }
-      await this.store.save({ ...record, state: 'running', startedAt: nowNanos() });
+      const startedAt = nowNanos();
+      // The container may have exited already (and the exit watch recorded it): keep that.
+      const latest = this.store.get(id) ?? record;
+      await this.store.save({ ...latest, startedAt, state: latest.state === 'created' ? 'running' : latest.state });
       this.log.info({ container: id }, 'container started');
     });
   }
@@ -320,6 +380,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       unmountRootfs(rootfsLayout(record.containerDir, path.join(record.stateDir, 'bundle')));
       await fs.rm(record.stateDir, { recursive: true, force: true });
       await fs.rm(path.join(this.config.state, 'console', record.id), { force: true });
+      await fs.rm(this.filesOf(record.id, record.stateDir).exitFile, { force: true });
       await fs.rm(record.containerDir, { recursive: true, force: true });
       await this.store.delete(record);
       this.log.info({ container: record.id }, 'container removed');
@@ -340,8 +401,14 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     }
   }
 
+  /**
+   * From memory, as the exit watch keeps it; the disk is read only when the container's monitor is
+   * gone (a signal-0 probe: no I/O), which the watch alone would not notice until the next sweep.
+   */
   async status(idOrPrefix: string): Promise<ContainerRecord> {
-    return this.refresh(this.find(idOrPrefix));
+    const record = this.find(idOrPrefix);
+    if ((record.state === 'running' || record.state === 'created') && record.monitor && !signalable(record.monitor.pid)) return this.refresh(record);
+    return record;
   }
 
   async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
@@ -350,9 +417,9 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       if (filter.id && !r.id.startsWith(filter.id)) continue;
       if (filter.podId && !r.podId.startsWith(filter.podId)) continue;
       if (Object.entries(filter.labels ?? {}).some(([k, v]) => r.spec.labels[k] !== v)) continue;
-      const fresh = await this.refresh(r);
-      if (filter.state && fresh.state !== filter.state) continue;
-      out.push(fresh);
+      // State as the exit watch keeps it: listing never touches the disk.
+      if (filter.state && r.state !== filter.state) continue;
+      out.push(r);
     }
     return out;
   }

@@ -22,12 +22,13 @@ export interface MonitorFiles {
   controlSocket: string;
 }
 
-export function monitorFiles(dir: string): MonitorFiles {
+/** A monitor's files: its own in `dir`, and its exit file where berthd watches for every exit. */
+export function monitorFiles(dir: string, exitFile: string): MonitorFiles {
   return {
     dir,
     pidFile: path.join(dir, 'pid'),
     containerPidFile: path.join(dir, 'container.pid'),
-    exitFile: path.join(dir, 'exit.json'),
+    exitFile,
     monitorLog: path.join(dir, 'monitor.log'),
     attachSocket: path.join(dir, 'attach'),
     controlSocket: path.join(dir, 'control'),
