@@ -506,6 +506,23 @@ describe('berth-monitor', () => {
       expect(a.frames.every((f) => f.stream === 1)).toBe(true);
     });
 
+    it('ends the input of a terminal with ^D when the stdin-once client leaves', async () => {
+      const { id } = bundle('ttyonce', { tty: true, stdin: true, args: ['cat; echo "input ended"'] });
+      const consoleSocket = path.join(dir, 'console');
+      const attach = path.join(dir, 'attach');
+      await runContainer(
+        id,
+        ['--tty', '--console-socket', consoleSocket, '--stdin', '--stdin-once', '--attach-socket', attach],
+        ['--console-socket', consoleSocket],
+      );
+      const a = await AttachClient.connect(attach);
+      a.send('typed\n');
+      await until('the echo', () => a.text().includes('typed\r\ntyped\r\n'));
+      await a.disconnect();
+      expect(JSON.parse(await waitFor(files().exit))).toMatchObject({ exitCode: 0 });
+      expect(records().map((r) => r?.[2].replace(/\r$/, ''))).toEqual(['typed', 'typed', 'input ended']);
+    });
+
     it('fails the container with the runtime error when create fails', async () => {
       const { id } = bundle('bad', { args: ['true'] });
       const spec = JSON.parse(fs.readFileSync(path.join(dir, 'bundle', 'config.json'), 'utf8')) as { process: { args: string[] } };
