@@ -30,6 +30,8 @@ export class WsChannel extends Duplex {
   ) {
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
     if (!spec.read) this.push(null);
+    // Errors reach whoever pipes this channel; without one listening they must not bring berthd down.
+    this.on('error', () => undefined);
   }
 
   /** The client sent data on this channel; false when the reader is behind. */

@@ -36,6 +36,8 @@ export class SpdyStream extends Duplex {
     super({ readableHighWaterMark: DEFAULT_WINDOW, writableHighWaterMark: DEFAULT_WINDOW, allowHalfOpen: true });
     this.sendWindow = initialSendWindow;
     this.replyWaiter = opts.replied ? Promise.resolve() : new Promise((resolve) => (this.markReplied = resolve));
+    // Errors reach whoever pipes this stream; without one listening they must not bring berthd down.
+    this.on('error', () => undefined);
   }
 
   /** Bytes received and not yet read by the consumer. */
