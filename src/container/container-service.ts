@@ -18,6 +18,7 @@ import type { SandboxRecord } from '../pod/sandbox';
 import { RecordStore } from '../state/record-store';
 import { rootfsLayout, unmountRootfs } from '../storage/rootfs';
 import { Mutex } from '../util/mutex';
+import { PhaseTimer } from '../util/phase-timer';
 import { isAlive, processStartTime } from '../util/process';
 import { createBundle, imageConfigBody, type Undo } from './bundle';
 import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
@@ -187,10 +188,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     const id = randomBytes(32).toString('hex');
     if (!this.store.reserve(fullName, id)) throw new AlreadyExistsError(`container name ${fullName} is being created`);
     const undo: Undo[] = [];
+    const phases = new PhaseTimer();
     try {
-      const record = await this.createOnce(id, fullName, pod, spec, requestKey, undo);
+      const record = await this.createOnce(id, fullName, pod, spec, requestKey, undo, phases);
       await this.store.save(record);
-      this.log.info({ container: id, name: fullName, pod: pod.id, pid: record.pid }, 'container created');
+      phases.mark('record');
+      this.log.info({ container: id, name: fullName, pod: pod.id, pid: record.pid, ms: phases.result() }, 'container created');
       return id;
     } catch (err) {
       for (const step of undo.reverse()) {
@@ -201,7 +204,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     }
   }
 
-  private async createOnce(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string, undo: Undo[]): Promise<ContainerRecord> {
+  private async createOnce(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string, undo: Undo[], phases: PhaseTimer): Promise<ContainerRecord> {
     const runtime = this.runtimes.get(pod.spec.runtimeHandler);
     const image = await this.images.find(spec.image);
     if (!image) throw new NotFoundError(`image ${JSON.stringify(spec.image)} not found: pull it first`);
@@ -227,6 +230,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       undo,
     );
 
+    phases.mark('bundle');
     const logPath = spec.logPath && pod.spec.logDirectory ? path.join(pod.spec.logDirectory, spec.logPath) : '';
     if (logPath) await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
     const files = this.filesOf(id, stateDir);
@@ -257,6 +261,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       throw err;
     }
     undo.push(() => runtime.delete(id, true));
+    phases.mark('runtime');
     const body = imageConfigBody(imageConfig);
     return {
       id,
@@ -306,6 +311,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       if (record.state === 'running') throw new FailedPreconditionError(`container ${id} is already running`);
       if (record.state !== 'created') throw new FailedPreconditionError(`container ${id} is ${record.state}: only a created container can be started`);
       const runtime = this.runtimes.get(record.handler);
+      const t0 = BigInt(nowNanos());
       try {
         await runtime.start(id);
       } catch (err) {
@@ -317,7 +323,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       // The container may have exited already (and the exit watch recorded it): keep that.
       const latest = this.store.get(id) ?? record;
       await this.store.save({ ...latest, startedAt, state: latest.state === 'created' ? 'running' : latest.state });
-      this.log.info({ container: id }, 'container started');
+      this.log.info({ container: id, ms: Number(BigInt(startedAt) - t0) / 1e6 }, 'container started');
     });
   }
 
