@@ -117,6 +117,12 @@ middle (struct create_run *r, const struct create_opts *o)
   close (r->sync[0]);
   if (sync_expect (r->sync[1], SYNC_GO, &m, "wait for the cgroup", &err) < 0)
     _exit (1);
+  /* Not dumpable until execve: a container process cannot ptrace us or open /proc/PID/exe (our binary). */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    {
+      berth_error (&err, errno, "prctl PR_SET_DUMPABLE");
+      sync_fail (r->sync[1], &err);
+    }
   if (ns_enter_for_init (&r->spec, &err) < 0)
     sync_fail (r->sync[1], &err);
   pid_t pid = fork ();

@@ -108,6 +108,12 @@ middle (struct exec_run *r)
   close (r->sync[0]);
   if (sync_expect (r->sync[1], SYNC_GO, &m, "wait for the cgroup", &err) < 0)
     _exit (1);
+  /* Not dumpable until execve: a container process cannot ptrace us or open /proc/PID/exe (our binary). */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    {
+      berth_error (&err, errno, "prctl PR_SET_DUMPABLE");
+      sync_fail (r->sync[1], &err);
+    }
   if (ns_join_process (r->st.pid, r->st.ns_flags, &err) < 0)
     sync_fail (r->sync[1], &err);
   pid_t pid = fork ();

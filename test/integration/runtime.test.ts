@@ -15,6 +15,7 @@ import { tar } from '../support/oci/tar';
 
 const BERTH_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
 const RUNC = '/usr/bin/runc';
+const PINNS = path.join(packageRoot(), 'native', 'bin', 'berth-pinns');
 const CGROUP_PARENT = '/berth-rt-test';
 
 // A minimal subreaper standing in for berth-monitor: runs `create` with its stdout and stderr in OUT, then
@@ -385,6 +386,12 @@ describe.each(RUNTIMES)('$name', (rt) => {
     expect(exec.stdout).toContain('host=box uid=1000 groups=1000 10 init=1 cwd=/tmp');
     expect(exec.stdout).toMatch(/CapEff:\s+0000000000000000/);
     seen[rt.name].exec = exec.stdout;
+    // Signals sent to exec are forwarded to the process.
+    fs.writeFileSync(p, JSON.stringify({ ...s.process, args: ['sh', '-c', 'trap "exit 33" TERM; echo trapped; while :; do sleep 0.1; done'] }));
+    const forwarded = spawn(rt.bin, ['--root', root, 'exec', '--process', p, id], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => forwarded.stdout.once('data', () => resolve()));
+    forwarded.kill('SIGTERM');
+    expect(await new Promise((resolve) => forwarded.once('exit', (code) => resolve(code)))).toBe(33);
     // Killed by a signal: 128 + signal, as a shell reports it.
     fs.writeFileSync(p, JSON.stringify({ ...s.process, args: ['sh', '-c', 'kill -9 $$'] }));
     expect(runtime('exec', '--process', p, id).status).toBe(137);
@@ -496,6 +503,54 @@ describe.each(RUNTIMES)('$name', (rt) => {
     seen[rt.name].settings = output;
   });
 
+  it('applies seccomp argument conditions and ambient capabilities', async () => {
+    const id = newId();
+    const s = spec(
+      id,
+      { args: ['grep -E "^Cap(Eff|Amb)" /proc/self/status; unshare -n true 2>/dev/null; echo net=$?; unshare -u true 2>/dev/null; echo uts=$?'] },
+      { uid: 1000, gid: 1000, additionalGids: [], home: '/home/berth' },
+    );
+    const caps = ['CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN'];
+    s.process.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: caps, ambient: caps };
+    // unshare is refused only when its flags hold CLONE_NEWNET.
+    s.linux.seccomp = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ['SCMP_ARCH_X86_64'],
+      syscalls: [{ names: ['unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, args: [{ index: 0, value: 0x40000000, valueTwo: 0x40000000, op: 'SCMP_CMP_MASKED_EQ' }] }],
+    };
+    const { exitCode, output } = await run(id, s);
+    expect(exitCode).toBe(0);
+    expect(output).toMatch(/^CapEff:\s+0000000000200400$/m);
+    expect(output).toMatch(/^CapAmb:\s+0000000000200400$/m);
+    expect(output).toContain('net=1\nuts=0');
+    seen[rt.name].seccompArgs = output;
+  });
+
+  it.runIf(fs.existsSync(PINNS))('joins namespaces given by path', async () => {
+    const id = newId();
+    const pins = path.join(dir, `${id}-ns`);
+    const pinned = spawnSync(PINNS, ['--dir', pins, '--id', 'pod', '--net', '--ipc', '--uts'], { encoding: 'utf8' });
+    expect(pinned.status, pinned.stderr).toBe(0);
+    try {
+      const s = spec(id, { args: ['sleep 1000'] });
+      s.linux.namespaces = [
+        { type: 'mount' },
+        { type: 'pid' },
+        { type: 'network', path: path.join(pins, 'net', 'pod') },
+        { type: 'ipc', path: path.join(pins, 'ipc', 'pod') },
+        { type: 'uts', path: path.join(pins, 'uts', 'pod') },
+      ];
+      const c = await create(id, s);
+      expect(c.code, c.output()).toBe(0);
+      for (const ns of ['net', 'ipc', 'uts']) {
+        expect(fs.readlinkSync(`/proc/${c.pid}/ns/${ns}`)).toBe(`${ns}:[${fs.statSync(path.join(pins, ns, 'pod')).ino}]`);
+      }
+      expect(fs.readlinkSync(`/proc/${c.pid}/ns/mnt`)).not.toBe(fs.readlinkSync('/proc/self/ns/mnt'));
+    } finally {
+      for (const ns of ['net', 'ipc', 'uts']) spawnSync('umount', [path.join(pins, ns, 'pod')]);
+    }
+  });
+
   it('kill --all signals every process of a container that shares the host pid namespace', async () => {
     const id = newId();
     const c = await create(id, spec(id, { args: ['sleep 1000 & sleep 1000 & wait'], pidNamespace: 'node' }));
@@ -556,6 +611,28 @@ describe.each(RUNTIMES)('$name', (rt) => {
       return t.includes('/dev/') ? t : undefined;
     });
     expect(text).toMatch(/has-tty\r?\n\/dev\/(pts\/\d+|console)/);
+  });
+
+  it('execs a detached process with a terminal through --console-socket', async () => {
+    const id = newId();
+    const s = spec(id, { args: ['sleep 1000'] });
+    const c = await create(id, s);
+    expect(c.code, c.output()).toBe(0);
+    expect(runtime('start', id).status).toBe(0);
+    const sock = path.join(dir, `${id}.sock`);
+    const out = path.join(dir, `${id}.console`);
+    const receiver = spawn('python3', [path.join(dir, 'console.py'), sock, out], { stdio: 'ignore' });
+    helpers.push(receiver);
+    await waitFor('console socket', () => (fs.existsSync(`${out}.ready`) ? true : undefined));
+    const p = path.join(dir, `${id}-process.json`);
+    fs.writeFileSync(p, JSON.stringify({ ...s.process, terminal: true, args: ['sh', '-c', 'test -t 0 && echo exec-has-tty'] }));
+    const exec = runtime('exec', '--detach', '--tty', '--console-socket', sock, '--process', p, id);
+    expect(exec.status, exec.stderr).toBe(0);
+    const text = await waitFor('console output', () => {
+      const t = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+      return t.includes('exec-has-tty') ? t : undefined;
+    });
+    expect(text).toMatch(/exec-has-tty/);
   });
 });
 
