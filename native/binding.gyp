@@ -8,7 +8,8 @@
         "addon/mount.cc",
         "addon/statfs.cc",
         "addon/mknod.cc",
-        "addon/xattr.cc"
+        "addon/xattr.cc",
+        "addon/netns.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lsetxattr", Napi::Function::New(env, berth::Lsetxattr, "lsetxattr"));
   exports.Set("lgetxattr", Napi::Function::New(env, berth::Lgetxattr, "lgetxattr"));
   exports.Set("llistxattr", Napi::Function::New(env, berth::Llistxattr, "llistxattr"));
+  exports.Set("netnsConnect", Napi::Function::New(env, berth::NetnsConnect, "netnsConnect"));
   return exports;
 }
 

@@ -12,5 +12,6 @@ Napi::Value Makedev(const Napi::CallbackInfo &info);
 Napi::Value Lsetxattr(const Napi::CallbackInfo &info);
 Napi::Value Lgetxattr(const Napi::CallbackInfo &info);
 Napi::Value Llistxattr(const Napi::CallbackInfo &info);
+Napi::Value NetnsConnect(const Napi::CallbackInfo &info);
 
 }  // namespace berth

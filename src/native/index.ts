@@ -27,6 +27,7 @@ interface Addon {
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
+  netnsConnect(nsPath: string, address: string, port: number): number;
 }
 
 /** An error from a syscall, shaped like Node's own fs errors. */
@@ -87,4 +88,9 @@ export function lgetxattr(target: string, name: string): Buffer | null {
 
 export function llistxattr(target: string): string[] {
   return load().llistxattr(target);
+}
+
+/** A TCP connection to address:port inside the network namespace at nsPath; returns the socket's fd. */
+export function netnsConnect(nsPath: string, address: string, port: number): number {
+  return load().netnsConnect(nsPath, address, port);
 }
