@@ -70,6 +70,8 @@ export class SpdySession extends EventEmitter implements StreamOwner {
   private goneAway = false;
   private sentGoAway = false;
   private closing = false;
+  /** The socket is gone while frames read before are still being handled: nobody is waited for. */
+  private socketGone = false;
   private closed = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -83,9 +85,14 @@ export class SpdySession extends EventEmitter implements StreamOwner {
     this.nextPingId = opts.isServer ? 2 : 1;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.ingest(chunk));
-    socket.on('end', () => this.destroy());
+    // Frames already read are handled before the streams learn that the connection is gone.
+    socket.on('end', () => void this.inTail.then(() => this.destroy()));
     socket.on('error', () => this.destroy());
-    socket.on('close', () => this.onSocketClose());
+    socket.on('close', () => {
+      this.socketGone = true;
+      for (const stream of this.streams.values()) stream.releaseReader();
+      void this.inTail.then(() => this.onSocketClose());
+    });
     if (opts.idleTimeoutMs) {
       this.idleTimer = setTimeout(() => void this.close(), opts.idleTimeoutMs);
       this.idleTimer.unref();
@@ -153,12 +160,13 @@ export class SpdySession extends EventEmitter implements StreamOwner {
   async sendData(stream: SpdyStream, chunk: Buffer, fin: boolean): Promise<void> {
     let offset = 0;
     for (;;) {
+      if (stream.orphaned) return;
       let n = Math.min(chunk.length - offset, MAX_DATA_PAYLOAD);
       if (n > 0 && this.enforceWindows) {
         await this.whenSendable(stream);
         n = Math.min(n, stream.sendWindow, this.sessionSendWindow);
       }
-      if (stream.destroyed || this.closed) return;
+      if (stream.destroyed || stream.orphaned || this.closed) return;
       const piece = chunk.subarray(offset, offset + n);
       offset += n;
       stream.sendWindow -= n;
@@ -272,7 +280,7 @@ export class SpdySession extends EventEmitter implements StreamOwner {
         if (frame.flags & FLAG_FIN) this.streams.get(p.readUInt32BE(0) & 0x7fffffff)?.onRemoteFin();
         return;
       case FrameType.RST_STREAM:
-        this.streams.get(p.readUInt32BE(0) & 0x7fffffff)?.destroy();
+        this.streams.get(p.readUInt32BE(0) & 0x7fffffff)?.orphan();
         return;
       case FrameType.SETTINGS:
         return this.onSettings(p);
@@ -331,7 +339,7 @@ export class SpdySession extends EventEmitter implements StreamOwner {
     if (payload.length) stream.onData(payload);
     if (flags & FLAG_FIN) stream.onRemoteFin();
     // A peer within its window never waits here; one that ignores windows waits for the reader (TCP backpressure).
-    if (stream.unread > DEFAULT_WINDOW) await stream.whenRead();
+    if (stream.unread > DEFAULT_WINDOW && !this.socketGone) await stream.whenRead();
   }
 
   private onSettings(p: Buffer): void {
@@ -384,7 +392,8 @@ export class SpdySession extends EventEmitter implements StreamOwner {
     this.closed = true;
     clearTimeout(this.idleTimer);
     clearTimeout(this.graceTimer);
-    for (const stream of [...this.streams.values()]) stream.destroy();
+    // Streams keep what they received (readers see the end after it); nothing more can be sent.
+    for (const stream of [...this.streams.values()]) stream.orphan();
     this.streams.clear();
     this.wakeSessionWaiters();
     for (const resolve of this.pings.values()) resolve();

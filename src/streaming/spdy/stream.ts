@@ -21,6 +21,8 @@ export class SpdyStream extends Duplex {
   sendWindow: number;
   remoteEnded = false;
   localEnded = false;
+  /** The peer reset the stream or the connection is gone: writes are dropped, reads end after the buffer. */
+  orphaned = false;
   private wakeWriters: Array<() => void> = [];
   private wakeReader: (() => void) | undefined;
   private replyWaiter: Promise<void>;
@@ -62,10 +64,35 @@ export class SpdyStream extends Duplex {
     this.maybeDone();
   }
 
+  /**
+   * The peer reset the stream (or the connection ended). As in spdystream, what arrived before stays
+   * readable and the reader then sees the end; nothing more can be sent.
+   */
+  orphan(): void {
+    if (this.orphaned || this.destroyed) return;
+    this.orphaned = true;
+    this.wake();
+    this.markReplied();
+    this.owner.streamDone(this);
+    if (!this.remoteEnded) {
+      this.remoteEnded = true;
+      this.push(null);
+    }
+    if (this.readableLength === 0 || this.readableEnded) this.destroy();
+    else this.once('end', () => this.destroy());
+  }
+
   /** Resolves when the consumer has read enough that the buffer is below one window again. */
   whenRead(): Promise<void> {
-    if (this.readableLength <= DEFAULT_WINDOW || this.destroyed) return Promise.resolve();
+    if (this.readableLength <= DEFAULT_WINDOW || this.destroyed || this.orphaned) return Promise.resolve();
     return new Promise((resolve) => (this.wakeReader = resolve));
+  }
+
+  /** Stops holding up the connection for this stream's reader. */
+  releaseReader(): void {
+    const wake = this.wakeReader;
+    this.wakeReader = undefined;
+    wake?.();
   }
 
   addSendWindow(delta: number): void {
@@ -80,17 +107,19 @@ export class SpdyStream extends Duplex {
   }
 
   override _read(): void {
-    this.owner.streamConsumed(this);
+    if (!this.orphaned) this.owner.streamConsumed(this);
     const wake = this.wakeReader;
     this.wakeReader = undefined;
     wake?.();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.orphaned) return cb();
     this.replyWaiter.then(() => this.owner.sendData(this, chunk, false)).then(() => cb(), cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    if (this.orphaned) return cb();
     this.replyWaiter
       .then(() => this.owner.sendData(this, Buffer.alloc(0), true))
       .then(() => {
