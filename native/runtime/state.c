@@ -61,7 +61,7 @@ state_create_dir (const char *root, const char *id, char **dir, berth_error_t *e
       free (*dir);
       *dir = NULL;
       if (saved == EEXIST)
-        return berth_error (err, 0, "container with id exists: %s", id);
+        return berth_error (err, 0, "container with given ID already exists: %s", id);
       return berth_error (err, saved, "mkdir %s/%s", root, id);
     }
   return 0;

@@ -34,7 +34,7 @@ enum rt_status
 
 int state_valid_id (const char *id, berth_error_t *err);
 
-/* ROOT/ID, created (exclusively: "container with id exists"). */
+/* ROOT/ID, created (exclusively: "container with given ID already exists"). */
 int state_create_dir (const char *root, const char *id, char **dir, berth_error_t *err);
 
 int state_save (const struct rt_state *st, berth_error_t *err);

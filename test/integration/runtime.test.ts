@@ -114,6 +114,10 @@ function cgroupDirs(id: string): string[] {
   return found;
 }
 
+// CAP_SYS_RESOURCE is bit 24 of the bounding set; the hard limit on open files this process (and create) has.
+const noSysResource = (BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]}`) & (1n << 24n)) === 0n;
+const hardNofile = Number(/^Max open files\s+\d+\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))![1]);
+
 const baseRequest = (): ContainerRequest => ({
   command: ['sh', '-c'],
   args: ['true'],
@@ -459,6 +463,13 @@ describe.each(RUNTIMES)('$name', (rt) => {
     const cases: Array<[string, (s: OciSpec) => void, RegExp]> = [
       ['missing binary', (s) => (s.process.args = ['/nonexistent/binary']), /nonexistent/],
       ['bad mount', (s) => s.mounts.push({ destination: '/data', type: 'bind', source: path.join(dir, 'no-such-dir'), options: ['rbind', 'ro'] }), /no-such-dir|no such file/i],
+      // Without CAP_SYS_RESOURCE in the host's bounding set these cannot be granted: create fails, as runc's does.
+      ...(noSysResource
+        ? ([
+            ['rlimit above the hard limit', (s: OciSpec) => (s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: hardNofile * 2, hard: hardNofile * 2 }]), /rlimit/i],
+            ['oom_score_adj below the current one', (s: OciSpec) => (s.process.oomScoreAdj = -1000), /oom_score_adj|unable to start/],
+          ] as Array<[string, (s: OciSpec) => void, RegExp]>)
+        : []),
     ];
     for (const [what, change, message] of cases) {
       const id = newId();
