@@ -414,6 +414,8 @@ freeze (const struct cg_layout *l, const char *path, int frozen, berth_error_t *
     return -1;
   const char *file = l->v2 ? "cgroup.freeze" : "freezer.state";
   const char *value = l->v2 ? (frozen ? "1" : "0") : (frozen ? "FROZEN" : "THAWED");
+  if (access (dir, F_OK) < 0 && errno == ENOENT)
+    return 0; /* no cgroup (any more): nothing to freeze */
   if (cg_write (dir, file, value, err) < 0)
     return -1;
   if (!frozen)
