@@ -15,6 +15,8 @@ import { PodService } from './pod/pod-service';
 import { ContainerService } from './container/container-service';
 import { StatsCollector } from './container/stats-collector';
 import { RuntimeRegistry } from './oci/runtime';
+import { ContainerStreams } from './container/container-streams';
+import { StreamingServer } from './streaming/server';
 import type { ServerDeps } from './server/deps';
 
 export interface Daemon {
@@ -27,6 +29,7 @@ interface Domain {
   network: NetworkManager;
   containers: ContainerService;
   stats: StatsCollector;
+  streaming: StreamingServer;
 }
 
 /** Opens every domain module from its state on disk. */
@@ -38,12 +41,30 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   const network = new NetworkManager(config.network, config.root);
   const pods = new PodService(config, network, log.child({ module: 'pod' }));
   await pods.recover();
-  const containers = new ContainerService(config, pods, images, new RuntimeRegistry(config), log.child({ module: 'container' }));
+  const runtimes = new RuntimeRegistry(config);
+  const containers = new ContainerService(config, pods, images, runtimes, log.child({ module: 'container' }));
   await containers.recover();
   images.addUsageSource(containers);
   pods.setContainerHooks(containers);
+  const streaming = await startStreaming(config, log, new ContainerStreams(containers, pods, runtimes, config.state, log.child({ module: 'streaming' })));
   log.info({ root: config.root, state: config.state }, 'recovery done');
-  return { images, pods, network, containers, stats: new StatsCollector() };
+  return { images, pods, network, containers, stats: new StatsCollector(), streaming };
+}
+
+async function startStreaming(config: BerthConfig, log: Logger, backend: ContainerStreams): Promise<StreamingServer> {
+  const s = config.streaming;
+  if (Boolean(s.tls_cert_file) !== Boolean(s.tls_key_file)) throw new Error('streaming: tls_cert_file and tls_key_file must be set together');
+  const server = new StreamingServer({
+    backend,
+    address: s.address,
+    port: s.port,
+    ...(s.tls_cert_file ? { tls: { certFile: s.tls_cert_file, keyFile: s.tls_key_file } } : {}),
+    tokenTtlMs: s.url_ttl_seconds * 1000,
+    idleTimeoutMs: s.idle_timeout_seconds * 1000,
+    log: log.child({ module: 'streaming' }),
+  });
+  await server.listen();
+  return server;
 }
 
 function serverDeps(config: BerthConfig, log: Logger, version: string, domain: () => Domain | undefined): ServerDeps {
@@ -70,6 +91,9 @@ function serverDeps(config: BerthConfig, log: Logger, version: string, domain: (
     },
     get stats() {
       return ready().stats;
+    },
+    get streaming() {
+      return ready().streaming;
     },
   };
 }
@@ -109,6 +133,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       if (!graceful) log.warn({ inflight: inflight.size, timeoutMs }, 'calls still in flight were cut at shutdown');
       await metricsServer?.close();
       domain?.containers.close();
+      await domain?.streaming.close();
       log.info('berthd stopped');
     },
   };

@@ -86,6 +86,15 @@ export const configSchema = table('berth configuration', {
     registries: mapOf('Per-registry settings, keyed by registry host.', registry, {}, 'docker.io'),
   }),
 
+  streaming: table('The streaming server Exec, Attach and PortForward point clients to.', {
+    address: str('Address it listens on (the kubelet, or crictl, connects there).', '127.0.0.1'),
+    port: int('Port it listens on; 0 picks a free port.', 0, { min: 0, max: 65535 }),
+    tls_cert_file: str('Serve HTTPS with this PEM certificate (and tls_key_file); empty for plain HTTP.', '', { allowEmpty: true }),
+    tls_key_file: str('PEM private key of tls_cert_file.', '', { allowEmpty: true }),
+    url_ttl_seconds: int('How long a URL an Exec, Attach or PortForward call returned stays usable.', 60, { min: 1, max: 3600 }),
+    idle_timeout_seconds: int('A session with no traffic for this long is closed.', 4 * 3600, { min: 1, max: 7 * 86400 }),
+  }),
+
   network: table('CNI networking.', {
     conf_dir: str('Directory of CNI network configurations (.conflist, .conf, .json).', '/etc/cni/net.d', {
       absolutePath: true,

@@ -10,7 +10,7 @@ import type { BerthConfig } from '../config/schema';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
 import type { ImageService } from '../image/image-service';
 import type { UsageSource } from '../image/gc';
-import { readExit, reopenLog, startMonitor, monitorFiles, CreateFailedError, type ExitStatus } from '../monitor/monitor';
+import { readExit, reopenLog, startMonitor, monitorFiles, CreateFailedError, type ExitStatus, type MonitorFiles } from '../monitor/monitor';
 import { lastRuntimeError, type RuntimeRegistry } from '../oci/runtime';
 import { controllerDir } from '../pod/cgroups';
 import type { PodContainerHooks, PodService } from '../pod/pod-service';
@@ -95,7 +95,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     return path.join(this.config.state, 'exits');
   }
 
-  private filesOf(id: string, stateDir: string) {
+  filesOf(id: string, stateDir: string): MonitorFiles {
     return monitorFiles(stateDir, path.join(this.exitsDir(), `${id}.json`));
   }
 

@@ -72,10 +72,10 @@ export async function execSync(runtime: OciRuntime, id: string, bundleDir: strin
   }
 }
 
-/** Kills the exec'd process itself (the runtime cannot forward SIGKILL), then the runtime. */
-async function killExec(pidFile: string, runtimePid: number | undefined): Promise<void> {
+/** Kills an exec'd process itself (a runtime cannot forward SIGKILL), then the processes around it. */
+export async function killExec(pidFile: string, ...others: Array<number | undefined>): Promise<void> {
   const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
-  for (const p of [pid, runtimePid]) {
+  for (const p of [pid, ...others]) {
     if (!p) continue;
     try {
       process.kill(p, 'SIGKILL');

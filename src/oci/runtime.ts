@@ -41,8 +41,9 @@ export class OciRuntime {
     ];
   }
 
-  execCommand(id: string, processFile: string, pidFile: string): string[] {
-    return [this.binary, '--root', this.root, 'exec', '--process', processFile, '--pid-file', pidFile, id];
+  execCommand(id: string, processFile: string, pidFile: string, opts: { consoleSocket?: string } = {}): string[] {
+    const terminal = opts.consoleSocket ? ['--console-socket', opts.consoleSocket] : [];
+    return [this.binary, '--root', this.root, 'exec', '--process', processFile, '--pid-file', pidFile, ...terminal, id];
   }
 
   async start(id: string): Promise<void> {

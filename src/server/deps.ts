@@ -6,6 +6,7 @@ import type { NetworkManager } from '../network/network-manager';
 import type { PodService } from '../pod/pod-service';
 import type { ContainerService } from '../container/container-service';
 import type { StatsCollector } from '../container/stats-collector';
+import type { StreamingServer } from '../streaming/server';
 
 export interface ServerDeps {
   config: BerthConfig;
@@ -18,4 +19,5 @@ export interface ServerDeps {
   readonly network: NetworkManager;
   readonly containers: ContainerService;
   readonly stats: StatsCollector;
+  readonly streaming: StreamingServer;
 }

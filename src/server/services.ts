@@ -26,6 +26,9 @@ import { containerStats } from './handlers/container-stats';
 import { listContainerStats } from './handlers/list-container-stats';
 import { podSandboxStats } from './handlers/pod-sandbox-stats';
 import { listPodSandboxStats } from './handlers/list-pod-sandbox-stats';
+import { exec } from './handlers/exec';
+import { attach } from './handlers/attach';
+import { portForward } from './handlers/port-forward';
 import { listImages } from './handlers/list-images';
 import { imageStatus } from './handlers/image-status';
 import { removeImage } from './handlers/remove-image';
@@ -43,6 +46,9 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     PodSandboxStatus: podSandboxStatus(deps),
     ListPodSandbox: listPodSandbox(deps),
     UpdateRuntimeConfig: updateRuntimeConfig(deps),
+    Exec: exec(deps),
+    Attach: attach(deps),
+    PortForward: portForward(deps),
     CreateContainer: createContainer(deps),
     StartContainer: startContainer(deps),
     StopContainer: stopContainer(deps),

@@ -25,7 +25,7 @@ import {
   wsPortForwardProtocolNames,
 } from './protocols';
 import { classify, type Registered, type StreamingRequest } from './requests';
-import type { ActiveSession, SessionContext } from './session-context';
+import { within, type ActiveSession, type SessionContext } from './session-context';
 import { serveSpdyCommand } from './spdy-remote-command';
 import { serveSpdyPortForward } from './spdy-port-forward';
 import { TokenCache } from './token-cache';
@@ -53,6 +53,8 @@ export interface StreamingServerOptions {
   log?: Logger;
 }
 
+/** How long close() waits for backends to settle once their sessions are closed. */
+const CLOSE_SETTLE_MS = 5000;
 const ROUTE = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]+)$/;
 
 export class StreamingServer {
@@ -125,7 +127,10 @@ export class StreamingServer {
     this.tokens.clear();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
-    await Promise.all([...this.sessions].map((s) => s.close().catch(() => undefined)));
+    const sessions = [...this.sessions];
+    await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+    // Their backends have been told (signal); give them a moment to settle, but never hang on one.
+    await within(Promise.all(sessions.map((s) => s.done)), CLOSE_SETTLE_MS);
     this.wss.close();
     await stopped;
   }
@@ -210,6 +215,7 @@ export class StreamingServer {
 
   private track(session: ActiveSession): void {
     this.sessions.add(session);
-    void session.done.finally(() => this.sessions.delete(session));
+    const forget = (): void => void this.sessions.delete(session);
+    session.done.then(forget, forget);
   }
 }
