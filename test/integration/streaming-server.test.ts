@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { Readable, type Duplex } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Duplex } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawData } from 'ws';
 import { StreamingServer } from '../../src/streaming/server';
 import type { StreamIO, StreamingBackend, TerminalSize } from '../../src/streaming/backend';
@@ -136,3 +136,212 @@ describe('exec over WebSocket', () => {
     expect(JSON.parse(r.error)).toEqual({ metadata: {}, status: 'Success' });
   });
 });
+
+describe('throughput and concurrency', () => {
+  it('moves 100 MB of stdout at full speed without growing the server', async () => {
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    let bytes = 0;
+    const started = Date.now();
+    try {
+      const r = await spdyExec(exec(['head', '-c', String(100 * 1024 * 1024), '/dev/zero']), {
+        stdout: true,
+        stderr: true,
+        onStdout: (c) => (bytes += c.length),
+      });
+      expect(exitCodeOf(r)).toBe(0);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(bytes).toBe(100 * 1024 * 1024);
+    // Client and server share this process: the bound covers both, and holds only with backpressure.
+    expect(peak - before).toBeLessThan(50 * 1024 * 1024);
+    console.log(`100 MB over SPDY in ${Date.now() - started} ms, RSS growth ${((peak - before) / 1048576).toFixed(1)} MiB`);
+  });
+
+  it('moves 100 MB over WebSocket v5 within the same bound', async () => {
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    let bytes = 0;
+    try {
+      const r = await wsExec(exec(['head', '-c', String(100 * 1024 * 1024), '/dev/zero']), {
+        protocol: 'v5.channel.k8s.io',
+        onStdout: (c) => (bytes += c.length),
+      });
+      expect(exitCodeOf(r)).toBe(0);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(bytes).toBe(100 * 1024 * 1024);
+    expect(peak - before).toBeLessThan(50 * 1024 * 1024);
+  });
+
+  it('runs 50 exec sessions at once', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        i % 2
+          ? spdyExec(exec(['sh', '-c', `echo session ${i}; exit ${i % 5}`]), { stdout: true, stderr: true })
+          : wsExec(exec(['sh', '-c', `echo session ${i}; exit ${i % 5}`]), { protocol: 'v4.channel.k8s.io' }),
+      ),
+    );
+    results.forEach((r, i) => {
+      expect(r.stdout.toString()).toBe(`session ${i}\n`);
+      expect(exitCodeOf(r)).toBe(i % 5);
+    });
+  });
+});
+
+describe('tty and attach', () => {
+  it('delivers resize messages to the backend (SPDY v4 and WebSocket v5)', async () => {
+    backend.resizes.length = 0;
+    const tty = { tty: true, stderr: false, stdout: true };
+    const spdy = await spdyExec(exec(['sh', '-c', 'echo in a tty'], tty), {
+      stdout: true,
+      tty: true,
+      resizes: [{ width: 80, height: 24 }, { width: 132, height: 43 }],
+    });
+    expect(spdy.stdout.toString()).toContain('in a tty');
+    const ws = await wsExec(exec(['sh', '-c', 'sleep 0.2'], tty), { protocol: 'v5.channel.k8s.io', resizes: [{ width: 100, height: 30 }] });
+    expect(exitCodeOf(ws)).toBe(0);
+    expect(backend.resizes).toEqual(expect.arrayContaining([{ width: 80, height: 24 }, { width: 132, height: 43 }, { width: 100, height: 30 }]));
+  });
+
+  it('attaches over SPDY and WebSocket', async () => {
+    const attach = (): string => server.register({ containerId: 'c1', stdin: true, stdout: true, stderr: false, tty: false });
+    const spdy = await spdyExec(attach(), { stdin: Buffer.from('hello attach\n'), stdout: true });
+    expect(spdy.stdout.toString()).toBe('HELLO ATTACH\n');
+    expect(JSON.parse(spdy.error)).toEqual({ metadata: {}, status: 'Success' });
+    const ws = await wsExec(attach(), { protocol: 'v5.channel.k8s.io', stdin: Buffer.from('over ws\n') });
+    expect(ws.stdout.toString()).toBe('OVER WS\n');
+  });
+});
+
+describe('port forward', () => {
+  let echo: net.Server;
+  let port: number;
+
+  beforeAll(async () => {
+    echo = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    port = (echo.address() as net.AddressInfo).port;
+  });
+
+  afterAll(() => {
+    echo.close();
+  });
+
+  const roundTrip = (stream: Duplex, text: string): Promise<string> =>
+    new Promise((resolve) => {
+      let got = '';
+      stream.on('data', (d: Buffer) => {
+        got += d.toString();
+        if (got.length >= text.length) resolve(got);
+      });
+      stream.write(text);
+    });
+
+  it('forwards two request IDs at once over SPDY', async () => {
+    const pf = await SpdyPortForwarder.connect(server.register({ podId: 'p1', ports: [] }));
+    const [a, b] = await Promise.all([pf.forward(port), pf.forward(port)]);
+    const [ra, rb] = await Promise.all([roundTrip(a.data, 'first connection'), roundTrip(b.data, 'second connection')]);
+    expect([ra, rb]).toEqual(['first connection', 'second connection']);
+    a.data.end();
+    b.data.end();
+    expect(await a.error).toBe('');
+    await pf.close();
+  });
+
+  it('reports a refused target on the error stream', async () => {
+    const pf = await SpdyPortForwarder.connect(server.register({ podId: 'p1', ports: [] }));
+    const closedPort = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const f = await pf.forward(closedPort);
+    const message = JSON.parse(await f.error) as { closeConnection: boolean; message: string };
+    expect(message.closeConnection).toBe(true);
+    expect(message.message).toMatch(new RegExp(`^error forwarding port ${closedPort} to pod p1, uid : .*ECONNREFUSED`));
+    await pf.close();
+  });
+
+  it('forwards two ports over WebSocket, each channel announcing its port', async () => {
+    const got = new Map<number, Buffer[]>();
+    const ws = await wsConnect(server.register({ podId: 'p1', ports: [port, port] }), ['v4.channel.k8s.io'], (data: RawData) => {
+      const { channel, payload } = decodeWsMessage(data, false);
+      got.set(channel, [...(got.get(channel) ?? []), payload]);
+    });
+    const text = (ch: number): string => Buffer.concat((got.get(ch) ?? []).slice(1)).toString();
+    await waitFor(() => got.size === 4);
+    for (const ch of [0, 1, 2, 3]) expect(got.get(ch)?.[0].readUInt16LE(0)).toBe(port);
+    ws.send(encodeWsMessage(0, Buffer.from('to the first'), false));
+    ws.send(encodeWsMessage(2, Buffer.from('to the second'), false));
+    await waitFor(() => text(0) === 'to the first' && text(2) === 'to the second');
+    ws.close();
+  });
+});
+
+describe('URLs and protocols', () => {
+  it('refuses a used, unknown or expired token with 404', async () => {
+    const url = exec(['true']);
+    await spdyExec(url, { stdout: true, stderr: true });
+    await expect(spdyExec(url, { stdout: true, stderr: true })).rejects.toMatchObject({ status: 404 });
+    await expect(spdyExec(url.replace(/[^/]+$/, 'nosuchtoken'), { stdout: true })).rejects.toMatchObject({ status: 404 });
+    await expect(wsExec(url.replace('/exec/', '/attach/'), { protocol: 'v5.channel.k8s.io' })).rejects.toMatchObject({ status: 404 });
+
+    const short = new StreamingServer({ backend, tokenTtlMs: 100 });
+    await short.listen();
+    try {
+      const expiring = short.register({ containerId: 'c1', cmd: ['true'], stdin: false, stdout: true, stderr: false, tty: false });
+      await new Promise((r) => setTimeout(r, 200));
+      await expect(spdyExec(expiring, { stdout: true })).rejects.toMatchObject({ status: 404 });
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('refuses an unknown protocol version with 403 and names the ones it accepts', async () => {
+    const err = (await spdyConnect(exec(['true']), ['v9.channel.k8s.io']).catch((e: unknown) => e)) as HttpStatusError;
+    expect(err).toBeInstanceOf(HttpStatusError);
+    expect(err.status).toBe(403);
+    expect(err.headers['x-accepted-stream-protocol-versions']).toContain('v4.channel.k8s.io');
+    await expect(wsConnect(exec(['true']), ['v9.channel.k8s.io'])).rejects.toMatchObject({ status: 403 });
+    await expect(spdyConnect(server.register({ podId: 'p1', ports: [] }), ['v4.channel.k8s.io'])).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('refuses requests no protocol can serve', () => {
+    expect(() => exec(['true'], { stdin: false, stdout: false, stderr: false })).toThrow(InvalidArgumentError);
+    expect(() => exec(['true'], { tty: true, stderr: true })).toThrow(/tty and stderr/);
+    expect(() => server.register({ containerId: 'c1', tty: true, stdin: true, stdout: true, stderr: true })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('close()', () => {
+  it('ends open sessions and aborts their backends', async () => {
+    const own = new StreamingServer({ backend });
+    await own.listen();
+    const reg = (): string => own.register({ containerId: 'closing', cmd: ['sleep', '60'], stdin: false, stdout: true, stderr: false, tty: false });
+    const spdy = spdyExec(reg(), { stdout: true });
+    const ws = wsExec(reg(), { protocol: 'v5.channel.k8s.io' });
+    await waitFor(() => own.sessionCount === 2);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await own.close();
+    expect(Date.now() - started).toBeLessThan(3000);
+    await Promise.all([spdy, ws]);
+    expect(own.sessionCount).toBe(0);
+    expect(backend.aborted.filter((id) => id === 'closing').length).toBe(2);
+    expect(() => reg()).toThrow(/not running/);
+  });
+});
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

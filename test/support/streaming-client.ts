@@ -142,10 +142,14 @@ export function wsUrl(url: string): string {
   return url.replace(/^http/, 'ws');
 }
 
-/** Opens a WebSocket with the given subprotocols (none for []); rejects with the HTTP status when refused. */
-export function wsConnect(url: string, protocols: string[]): Promise<WebSocket> {
+/**
+ * Opens a WebSocket with the given subprotocols (none for []); rejects with the HTTP status when refused.
+ * onMessage is attached before the handshake: the server may send in the same packet as its 101.
+ */
+export function wsConnect(url: string, protocols: string[], onMessage?: (data: RawData) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl(url), protocols, { perMessageDeflate: false });
+    if (onMessage) ws.on('message', onMessage);
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req: http.ClientRequest, res: http.IncomingMessage) => {
       let body = '';
@@ -175,12 +179,11 @@ export function encodeWsMessage(channel: number, payload: Buffer, base64: boolea
 
 /** remotecommand over WebSocket: stdin on channel 0 (v5 closes it with the CLOSE signal), output by channel. */
 export async function wsExec(url: string, opts: CommandOptions & { protocol: string }): Promise<CommandResult> {
-  const ws = await wsConnect(url, opts.protocol ? [opts.protocol] : []);
   const base64 = opts.protocol.includes('base64');
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const error: Buffer[] = [];
-  ws.on('message', (data: RawData) => {
+  const ws = await wsConnect(url, opts.protocol ? [opts.protocol] : [], (data: RawData) => {
     const { channel, payload } = decodeWsMessage(data, base64);
     if (channel === 1) (opts.onStdout ? opts.onStdout(payload) : out.push(payload));
     else if (channel === 2) err.push(payload);
