@@ -459,7 +459,7 @@ describe.each(RUNTIMES)('$name', (rt) => {
     expect(fs.existsSync(path.join(root, id))).toBe(false);
   });
 
-  it('a create that fails (missing binary, bad mount) reports why and leaves nothing behind', async () => {
+  it('a create that fails (missing binary, bad mount, an rlimit or oom_score_adj the host refuses) reports why and leaves nothing behind', async () => {
     const cases: Array<[string, (s: OciSpec) => void, RegExp]> = [
       ['missing binary', (s) => (s.process.args = ['/nonexistent/binary']), /nonexistent/],
       ['bad mount', (s) => s.mounts.push({ destination: '/data', type: 'bind', source: path.join(dir, 'no-such-dir'), options: ['rbind', 'ro'] }), /no-such-dir|no such file/i],
