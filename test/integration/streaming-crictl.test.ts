@@ -122,6 +122,18 @@ describe.skipIf(!CRICTL)('crictl (client-go SPDY) against the streaming server',
     expect(r.stdout.length).toBe(1048576);
   });
 
+  it('exec -it under a pseudo-terminal (tty, resize stream)', async () => {
+    // script gives crictl a terminal, so client-go asks for a tty and opens the resize stream.
+    const inner = [CRICTL, '--runtime-endpoint', endpoint, '--image-endpoint', endpoint, 'exec', '-it', 'c1', 'echo', 'in-tty'].join(' ');
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile('script', ['-qfec', inner, '/dev/null'], { timeout: 30_000 }, (err, stdout) =>
+        resolve({ code: err ? 1 : 0, stdout }),
+      );
+    });
+    expect(r.stdout).toContain('in-tty');
+    expect(r.code).toBe(0);
+  });
+
   it('attach: stdin and stdout', async () => {
     const r = await crictl(['attach', '-i', 'c1'], 'hello\n');
     expect(r.stdout).toBe('attached\nHELLO\n');
