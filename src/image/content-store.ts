@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors';
 import { fsyncDir } from '../state/atomic-file';
 import { Singleflight } from '../util/mutex';
-import { COALESCE_BYTES, Coalescer } from '../util/coalesce';
+import { COALESCE_BYTES } from '../util/coalesce';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 /** Manifests and configs are read whole; nothing that size is legitimate. */
@@ -125,7 +125,8 @@ export class ContentStore {
     const verifier = new Verifier(digest, expectedSize, opts.onProgress);
     const out = fs.createWriteStream(temp, { mode: 0o600, flags: 'wx', highWaterMark: COALESCE_BYTES });
     try {
-      await pipeline(source, verifier, new Coalescer(), out, { signal: opts.signal });
+      // The write stream gathers what arrives while a write is in flight into one writev.
+      await pipeline(source, verifier, out, { signal: opts.signal });
       const actual = `sha256:${verifier.hash.digest('hex')}`;
       if (expectedSize !== undefined && verifier.bytes !== expectedSize) {
         throw new InvalidArgumentError(`blob ${digest}: received ${verifier.bytes} bytes, expected ${expectedSize}`);

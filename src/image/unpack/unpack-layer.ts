@@ -188,11 +188,15 @@ class LayerWriter {
     let pendingSize = 0;
     const flush = async () => {
       if (pendingSize === 0) return;
-      const data = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingSize);
+      // One writev of the pieces as they are: no copy into a larger buffer.
+      let pieces = pending;
       pending = [];
       pendingSize = 0;
-      let off = 0;
-      while (off < data.length) off += (await fd.write(data, off, data.length - off)).bytesWritten;
+      while (pieces.length) {
+        let written = (await fd.writev(pieces)).bytesWritten;
+        while (pieces.length && written >= pieces[0].length) written -= (pieces.shift() as Buffer).length;
+        if (written > 0) pieces = [pieces[0].subarray(written), ...pieces.slice(1)];
+      }
     };
     try {
       await reader.readBody(async (chunk) => {
