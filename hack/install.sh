@@ -27,7 +27,7 @@ PACKAGES=(
   libseccomp-dev libcap-dev libjansson-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc
-  docker-registry apache2-utils busybox-static zstd
+  docker-registry apache2-utils busybox-static zstd nginx apache2-bin
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do
