@@ -4,12 +4,15 @@
  * file berthd reads. docs/monitor.md describes the command line, the files and the sockets.
  *
  *   berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE]
- *                 [--stdin [--stdin-once]] [--tty --console-socket PATH] [--attach-socket PATH]
- *                 [--control-socket PATH] [--oom-cgroup DIR] -- CMD...
+ *                 [--stdin [--stdin-once]] [--tty --console-socket PATH]
+ *                 [--attach-socket PATH [--wait-attach]] [--control-socket PATH] [--oom-cgroup DIR]
+ *                 -- CMD...
  *
  * CMD is either the container process itself, or an OCI runtime's `create` (with
  * --container-pid-file naming the pid file the runtime writes): then the container's init, left behind
- * by the runtime, is reparented to the monitor and watched. SIGUSR1 reopens the log (after rotation).
+ * by the runtime, is reparented to the monitor and watched. With --wait-attach, CMD runs only once the
+ * first attach client connected (for exec sessions, whose output must not go before berthd is there).
+ * SIGUSR1 reopens the log (after rotation).
  *
  * The monitor runs one poll loop and never blocks elsewhere: the container's output is read as it
  * comes, written to the log and sent to attach clients without waiting for any of them. */
@@ -45,8 +48,10 @@
 #define DRAIN_GRACE_MS 1000
 /* Children reaped before the runtime told the container's pid, remembered in case one was it. */
 #define REAPED_MAX 16
-/* Reads of one output fd, and messages of one attach client, per turn of the loop. */
+/* Reads of one output fd, and of one attach client, per turn of the loop. */
 #define TURN_MAX 16
+/* How long attach clients may take to receive the end of the output and the exit status. */
+#define FINISH_MS 10000
 
 struct options
 {
@@ -58,7 +63,7 @@ struct options
   const char *console_socket;
   const char *attach_socket;
   const char *control_socket;
-  bool stdin_pipe, stdin_once, tty;
+  bool stdin_pipe, stdin_once, tty, wait_attach;
   char **cmd;
 };
 
@@ -68,6 +73,8 @@ struct state
   int log_fd;
   struct log_stream out, err;
   int out_fd, err_fd;
+  int child_in, child_out, child_err;  /* CMD's stdio, held until it runs */
+  bool started;           /* CMD runs (or ran) */
   pid_t runtime_pid;      /* the `create` process, when there is one */
   pid_t container_pid;    /* 0 until known */
   bool done;              /* the container exited, or was never created */
@@ -82,7 +89,7 @@ struct state
   struct attach attach;
   struct control control;
   struct input input;
-  struct attach_client *stdin_owner;  /* the first client that sent stdin (for --stdin-once) */
+  struct attach_client *stdin_owner;  /* the first client that sent stdin or half-closed (--stdin-once) */
   bool stdin_owned;
   bool have_winsize;                  /* a resize that came before the pty master did */
   struct winsize winsize;
@@ -90,12 +97,13 @@ struct state
 
 /* Output is read in chunks of this size; each chunk is one attach frame. */
 static char chunk[8192];
-static char client_msg[ATTACH_INPUT_MAX];
+static char client_input[ATTACH_INPUT_MAX];
 
 static const char usage[] =
   "usage: berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE]\n"
-  "                     [--stdin [--stdin-once]] [--tty --console-socket PATH] [--attach-socket PATH]\n"
-  "                     [--control-socket PATH] [--oom-cgroup DIR] -- CMD...\n";
+  "                     [--stdin [--stdin-once]] [--tty --console-socket PATH]\n"
+  "                     [--attach-socket PATH [--wait-attach]] [--control-socket PATH] [--oom-cgroup DIR]\n"
+  "                     -- CMD...\n";
 
 static int
 parse_options (int argc, char **argv, struct options *o)
@@ -112,6 +120,7 @@ parse_options (int argc, char **argv, struct options *o)
     { "stdin", no_argument, NULL, 'i' },
     { "stdin-once", no_argument, NULL, 'o' },
     { "tty", no_argument, NULL, 't' },
+    { "wait-attach", no_argument, NULL, 'w' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -130,6 +139,7 @@ parse_options (int argc, char **argv, struct options *o)
         case 'i': o->stdin_pipe = true; break;
         case 'o': o->stdin_once = true; break;
         case 't': o->tty = true; break;
+        case 'w': o->wait_attach = true; break;
         default: return -1;
         }
     }
@@ -143,6 +153,11 @@ parse_options (int argc, char **argv, struct options *o)
   if (o->stdin_once && !o->stdin_pipe)
     {
       fprintf (stderr, "berth-monitor: --stdin-once needs --stdin\n");
+      return -1;
+    }
+  if (o->wait_attach && !o->attach_socket)
+    {
+      fprintf (stderr, "berth-monitor: --wait-attach needs --attach-socket\n");
       return -1;
     }
   o->cmd = argv + optind;
@@ -185,6 +200,39 @@ spawn (char **cmd, int in_r, int out_w, int err_w, berth_error_t *err)
       _exit (127);
     }
   return pid;
+}
+
+static void
+close_child_fds (struct state *st)
+{
+  int *fds[] = { &st->child_in, &st->child_out, &st->child_err };
+  for (size_t i = 0; i < sizeof (fds) / sizeof (fds[0]); i++)
+    if (*fds[i] >= 0)
+      {
+        close (*fds[i]);
+        *fds[i] = -1;
+      }
+}
+
+/* Runs CMD on the stdio setup made for it, and lets go of the child's ends of it. */
+static int
+start_cmd (struct state *st, berth_error_t *err)
+{
+  const struct options *o = st->o;
+  pid_t child = spawn (o->cmd, st->child_in, st->child_out, st->child_err, err);
+  if (child < 0)
+    return -1;
+  st->started = true;
+  close_child_fds (st);
+  if (o->container_pid_file)
+    st->runtime_pid = child;
+  else
+    {
+      st->container_pid = child;
+      if (write_pid_file (o->pid_file, child, err) < 0)
+        return -1;
+    }
+  return 0;
 }
 
 static int
@@ -245,10 +293,17 @@ on_control (void *ctx, const struct control_cmd *cmd, berth_error_t *err)
   return berth_error (err, 0, "unknown command");
 }
 
+/* A client's stdin ended (it half-closed, was cut off or left). With --stdin-once, the end of the
+ * first client that sent stdin, or that half-closed, is the end of the container's stdin. */
 static void
-on_attach_leave (void *ctx, struct attach_client *c)
+on_input_end (void *ctx, struct attach_client *c)
 {
   struct state *st = ctx;
+  if (c->half_closed && !st->stdin_owned && st->input.fd >= 0)
+    {
+      st->stdin_owner = c;
+      st->stdin_owned = true;
+    }
   if (c != st->stdin_owner)
     return;
   st->stdin_owner = NULL;
@@ -417,20 +472,17 @@ read_client (struct state *st, struct attach_client *c)
 {
   for (int turn = 0; turn < TURN_MAX && !input_pending (&st->input); turn++)
     {
-      ssize_t n = attach_recv (c, client_msg, sizeof (client_msg));
-      if (n < 0)
+      ssize_t n = attach_recv (&st->attach, c, client_input, sizeof (client_input));
+      if (n == ATTACH_GONE)
+        attach_drop (&st->attach, c, NULL);
+      if (n <= 0)
         return;
-      if (n == 0)
-        {
-          attach_drop (&st->attach, c, NULL);
-          return;
-        }
       if (st->input.fd >= 0 && !st->stdin_owned)
         {
           st->stdin_owner = c;
           st->stdin_owned = true;
         }
-      input_write (&st->input, client_msg, (size_t) n);
+      input_write (&st->input, client_input, (size_t) n);
     }
 }
 
@@ -496,12 +548,14 @@ loop (struct state *st, int sfd, berth_error_t *err)
       fds[P_CONTROL] = (struct pollfd) { st->control.listen_fd, POLLIN, 0 };
       fds[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
       size_t i = P_FIXED;
-      /* While the container has not taken the last input, clients are not read (nor polled, which
-       * would spin on their pending data): their own sends block, not the monitor. */
+      /* While the container has not taken the last input, clients are not read (nor polled for
+       * input, which would spin on their pending data): their own sends block, not the monitor.
+       * They are polled for output they have pending, and half-closed ones for leaving. */
       for (struct attach_client *c = st->attach.clients; c; c = c->next)
         {
-          c->pidx = pending ? -1 : (int) i;
-          fds[i++] = (struct pollfd) { pending ? -1 : c->fd, POLLIN, 0 };
+          int events = attach_events (c, !pending);
+          c->pidx = (int) i;
+          fds[i++] = (struct pollfd) { events < 0 ? -1 : c->fd, (short) (events < 0 ? 0 : events), 0 };
         }
       for (struct control_client *c = st->control.clients; c; c = c->next)
         {
@@ -519,6 +573,8 @@ loop (struct state *st, int sfd, berth_error_t *err)
       if ((ready (&fds[P_CONSOLE_LISTEN]) || ready (&fds[P_CONSOLE_CONN])) && service_console (st, err) < 0)
         return -1;
       if (ready (&fds[P_ATTACH]) && attach_accept (&st->attach, err) < 0)
+        return -1;
+      if (!st->started && st->attach.clients && start_cmd (st, err) < 0)
         return -1;
       if (ready (&fds[P_CONTROL]) && control_accept (&st->control, err) < 0)
         return -1;
@@ -544,12 +600,18 @@ loop (struct state *st, int sfd, berth_error_t *err)
       for (struct attach_client *c = st->attach.clients; c; c = anext)
         {
           anext = c->next;
-          if (c->pidx >= 0 && ready (&fds[c->pidx]))
+          if (c->pidx < 0 || !ready (&fds[c->pidx]))
+            continue;
+          short revents = fds[c->pidx].revents;
+          if (attach_service (&st->attach, c, revents))
+            continue;
+          if (!c->input_done && (revents & (POLLIN | POLLHUP | POLLERR)))
             read_client (st, c);
         }
     }
 }
 
+/* Opens the log, the sockets and CMD's stdio; runs CMD unless it waits for an attach client. */
 static int
 setup (struct state *st, int *sfd, berth_error_t *err)
 {
@@ -601,22 +663,15 @@ setup (struct state *st, int *sfd, berth_error_t *err)
   if (set_nonblock (out_r, err) < 0 || set_nonblock (err_r, err) < 0)
     return -1;
 
-  pid_t child = spawn (o->cmd, in_r, out_w, err_w, err);
-  if (child < 0)
-    return -1;
+  st->child_in = steal_fd (&in_r);
+  st->child_out = steal_fd (&out_w);
+  st->child_err = steal_fd (&err_w);
   st->out_fd = steal_fd (&out_r);
   st->err_fd = steal_fd (&err_r);
   if (in_w >= 0 && input_set (&st->input, steal_fd (&in_w), false, err) < 0)
     return -1;
-  if (o->container_pid_file)
-    st->runtime_pid = child;
-  else
-    {
-      st->container_pid = child;
-      if (write_pid_file (o->pid_file, child, err) < 0)
-        return -1;
-    }
-  return 0;
+  /* With --wait-attach, the loop starts CMD when the first attach client is accepted. */
+  return o->wait_attach ? 0 : start_cmd (st, err);
 }
 
 /* The monitor's state: static, for its buffers (the log's line buffers, the pending stdin) are the
@@ -629,11 +684,12 @@ run (const struct options *o, berth_error_t *err)
   struct state *st = &state;
   st->o = o;
   st->log_fd = st->out_fd = st->err_fd = -1;
+  st->child_in = st->child_out = st->child_err = -1;
   st->out.name = "stdout";
   st->err.name = "stderr";
   console_init (&st->console);
   attach_init (&st->attach);
-  st->attach.on_leave = on_attach_leave;
+  st->attach.on_input_end = on_input_end;
   st->attach.ctx = st;
   control_init (&st->control, on_control, st);
   input_init (&st->input);
@@ -645,11 +701,16 @@ run (const struct options *o, berth_error_t *err)
   if (ret == 0 && st->log_fd >= 0)
     ret = log_flush (st->log_fd, &st->out, err) < 0 || log_flush (st->log_fd, &st->err, err) < 0 ? -1 : 0;
   /* The exit file first: a client that sees its attach connection end can read it. */
+  char json[EXIT_JSON_MAX];
+  int len = -1;
   if (ret == 0 && st->done)
-    ret = write_exit_file (o->exit_file, st->status, st->oom_killed, st->error, err);
+    {
+      len = exit_json (json, sizeof (json), st->status, st->oom_killed, st->error, err);
+      ret = len < 0 ? -1 : write_exit_file (o->exit_file, json, (size_t) len, err);
+    }
 
+  close_child_fds (st);
   input_close (&st->input);
-  attach_close (&st->attach);
   control_close (&st->control);
   console_close (&st->console);
   if (st->out_fd >= 0)
@@ -658,6 +719,11 @@ run (const struct options *o, berth_error_t *err)
     close (st->err_fd);
   if (st->log_fd >= 0)
     close (st->log_fd);
+  /* Last, for it may wait for clients: the end of the output, then the exit status, then EOF. */
+  if (ret == 0 && st->done)
+    attach_finish (&st->attach, json, (size_t) len, FINISH_MS);
+  else
+    attach_close (&st->attach);
   return ret;
 }
 

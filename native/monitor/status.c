@@ -62,7 +62,7 @@ json_escape (const char *s, char *out, size_t size)
 }
 
 int
-write_exit_file (const char *path, int status, bool oom_killed, const char *error, berth_error_t *err)
+exit_json (char *buf, size_t size, int status, bool oom_killed, const char *error, berth_error_t *err)
 {
   struct timespec ts;
   struct tm tm;
@@ -76,10 +76,15 @@ write_exit_file (const char *path, int status, bool oom_killed, const char *erro
   int sig = WIFSIGNALED (status) ? WTERMSIG (status) : 0;
   char escaped[256];
   json_escape (error ? error : "", escaped, sizeof (escaped));
-  char buf[512];
-  int len = snprintf (buf, sizeof (buf), "{\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"finishedAt\":\"%s\",\"error\":\"%s\"}\n", code, sig,
+  int len = snprintf (buf, size, "{\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s,\"finishedAt\":\"%s\",\"error\":\"%s\"}\n", code, sig,
                       oom_killed ? "true" : "false", when, escaped);
-  if (len < 0 || (size_t) len >= sizeof (buf))
-    return berth_error (err, EOVERFLOW, "format %s", path);
-  return write_file_atomic (path, buf, (size_t) len, 0644, err);
+  if (len < 0 || (size_t) len >= size)
+    return berth_error (err, EOVERFLOW, "format the exit status");
+  return len;
+}
+
+int
+write_exit_file (const char *path, const char *json, size_t len, berth_error_t *err)
+{
+  return write_file_atomic (path, json, len, 0644, err);
 }
