@@ -59,6 +59,7 @@ export interface PushedCritestImage {
   /** e.g. `127.0.0.1:5001/e2e-test-images/busybox:1.29-2`. */
   references: string[];
   digest: string;
+  built: BuiltImage;
 }
 
 /**
@@ -70,10 +71,11 @@ export async function pushCritestImages(host: string, only?: readonly string[], 
   if (!images.length) throw new Error(`no critest image matches ${only?.join(', ')}`);
   const pushed: PushedCritestImage[] = [];
   for (const image of images) {
-    const digest = await pushImage({ host, repository: image.repository }, image.build(), image.tags);
+    const built = image.build();
+    const digest = await pushImage({ host, repository: image.repository }, built, image.tags);
     const references = image.tags.map((t) => `${host}/${image.repository}:${t}`);
     log(`${references.join(' ')} ${digest}`);
-    pushed.push({ image, references, digest });
+    pushed.push({ image, references, digest, built });
   }
   return pushed;
 }
