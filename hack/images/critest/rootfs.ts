@@ -154,13 +154,20 @@ export function debPackageRoot(pkg: string, opts: { version?: string; sameVersio
   const debName = () => fs.readdirSync(cache).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb') && (!version || decodeURIComponent(f).includes(`_${version}_`)));
   let deb = debName();
   if (!deb) {
+    const download = (what: string) => execFileSync('apt-get', ['download', '-q', what], { cwd: cache, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
     try {
-      execFileSync('apt-get', ['download', '-q', spec], { cwd: cache, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+      try {
+        download(spec);
+      } catch (err) {
+        // The pinned version may be gone from the mirror after an update: take apt's candidate then.
+        if (spec === pkg) throw err;
+        download(pkg);
+      }
     } catch (err) {
       const stderr = `${(err as { stderr?: Buffer }).stderr ?? ''}`.trim();
       throw new Error(`apt-get download ${spec} failed (Debian's package mirror must be reachable once; the .deb is then cached in ${cache}): ${stderr || (err as Error).message}`);
     }
-    deb = debName() ?? fs.readdirSync(cache).find((f) => !before.has(f) && f.endsWith('.deb'));
+    deb = debName() ?? fs.readdirSync(cache).find((f) => !before.has(f) && f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download ${spec} left no .deb in ${cache}`);
   }
   const tmp = `${root}.tmp-${process.pid}`;
@@ -168,8 +175,15 @@ export function debPackageRoot(pkg: string, opts: { version?: string; sameVersio
   fs.mkdirSync(tmp, { recursive: true });
   execFileSync('dpkg-deb', ['-x', path.join(cache, deb), tmp], { stdio: ['ignore', 'pipe', 'pipe'] });
   fs.writeFileSync(path.join(tmp, '.complete'), `${deb}\n`);
-  fs.rmSync(root, { recursive: true, force: true });
-  fs.renameSync(tmp, root);
+  try {
+    if (fs.existsSync(root) && !fs.existsSync(path.join(root, '.complete'))) fs.rmSync(root, { recursive: true, force: true });
+    fs.renameSync(tmp, root);
+  } catch (err) {
+    // Another build (a test and hack/critest.sh at once) unpacked it first: use that one.
+    if (!fs.existsSync(path.join(root, '.complete'))) throw err;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
   return root;
 }
 
