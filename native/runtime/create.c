@@ -2,6 +2,7 @@
  * namespaces by a short-lived middle process; `create` exits once the init waits for `start`. On any
  * failure the init, the cgroup and the state dir are removed. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -180,6 +181,35 @@ save_state (struct create_run *r, const struct create_opts *o, berth_error_t *er
   return state_save (&st, err);
 }
 
+/* The middle process reports the init's pid and the init reports that it is ready, on the same
+ * socket and racing each other: either may come first. */
+static int
+await_init (struct create_run *r, berth_error_t *err)
+{
+  bool have_pid = false, ready = false;
+  while (!have_pid || !ready)
+    {
+      struct sync_msg m;
+      int got = sync_recv (r->sync[0], &m, err);
+      if (got < 0)
+        return -1;
+      if (got == 0)
+        return berth_error (err, 0, "start the container init: the child exited without a word");
+      if (m.type == SYNC_ERROR)
+        return berth_error (err, 0, "%s", m.text);
+      if (m.type == SYNC_PID && !have_pid)
+        {
+          r->init = (pid_t) m.value;
+          have_pid = true;
+        }
+      else if (m.type == SYNC_READY && !ready)
+        ready = true;
+      else
+        return berth_error (err, 0, "start the container init: unexpected message %d on the sync socket", m.type);
+    }
+  return 0;
+}
+
 static int
 run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
 {
@@ -224,17 +254,13 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
     middle (r, o);
   close (r->sync[1]);
   r->sync[1] = -1;
-  struct sync_msg m;
   if (cg_enter (&r->cg, r->cg_path, r->middle, err) < 0 || sync_send (r->sync[0], SYNC_GO, 0, NULL, err) < 0
-      || sync_expect (r->sync[0], SYNC_PID, &m, "start the container init", err) < 0)
+      || await_init (r, err) < 0)
     return -1;
-  r->init = (pid_t) m.value;
   int status;
   if (waitpid (r->middle, &status, 0) < 0)
     return berth_error (err, errno, "wait for the middle process");
   r->middle = 0;
-  if (sync_expect (r->sync[0], SYNC_READY, &m, "container init", err) < 0)
-    return -1;
   if (save_state (r, o, err) < 0)
     return -1;
   if (o->pid_file && write_pid_file (o->pid_file, r->init, err) < 0)

@@ -14,6 +14,9 @@ export interface ExecResult {
   exitCode: number;
 }
 
+/** How long a runtime's exec gets to reap the process killed at the timeout, before it is killed too. */
+const RUNTIME_GRACE_MS = 2000;
+
 /** Output beyond this is dropped (the kubelet only reads probe output for its messages). */
 export const MAX_EXEC_OUTPUT = 16 << 20;
 
@@ -57,7 +60,10 @@ export async function execSync(runtime: OciRuntime, id: string, bundleDir: strin
       timeoutSeconds > 0
         ? setTimeout(() => {
             timedOut = true;
-            void killExec(pidFile, child.pid);
+            // The process only: its runtime must live on to reap it (or it lingers as a zombie in
+            // the container's PID namespace); the runtime itself goes only if it does not follow.
+            void killExec(pidFile);
+            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), RUNTIME_GRACE_MS).unref();
           }, timeoutSeconds * 1000)
         : undefined;
     const exitCode = await new Promise<number>((resolve, reject) => {
