@@ -26,7 +26,7 @@ PACKAGES=(
   build-essential pkg-config python3 make g++ musl-tools
   libseccomp-dev libcap-dev libjansson-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
-  runc
+  runc openssl
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
 )
 missing=()
@@ -37,11 +37,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages such as nginx start their services on install; berth wants only their files.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1; fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
 fi
 # Debian's docker-registry package starts a registry on :5000 for the whole machine; berth's tests
 # start their own on loopback, so the system one is not needed.
 if systemctl is-enabled docker-registry >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+# nginx is installed only for critest's images (hack/images/critest); its service is not wanted.
+if systemctl is-enabled nginx >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
