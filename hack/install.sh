@@ -39,10 +39,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   # Packages such as nginx start their services on install; berth wants only their files.
   policy=/usr/sbin/policy-rc.d
-  own_policy=0
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1; fi
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
 fi
 # Debian's docker-registry package starts a registry on :5000 for the whole machine; berth's tests
 # start their own on loopback, so the system one is not needed.
