@@ -26,8 +26,11 @@
 #define ATTACH_HEADER 5
 /* The most stdin read from a client at once. */
 #define ATTACH_INPUT_MAX 32768
-/* The send buffer asked for each client (the kernel doubles it): how far it may fall behind. */
+/* The send buffer asked for each client (the kernel doubles it): how far it may fall behind. (A
+ * build with a small one, -DATTACH_SNDBUF=4096, sends frames in parts: a test of pending output.) */
+#ifndef ATTACH_SNDBUF
 #define ATTACH_SNDBUF (2 << 20)
+#endif
 /* attach_recv: the client closed its connection (or broke it); the caller drops it. */
 #define ATTACH_GONE (-2)
 

@@ -4,7 +4,7 @@
 
 #include "../common/error.h"
 
-/* Binds and listens on a unix socket of the given type (SOCK_STREAM, SOCK_SEQPACKET) at path, mode
+/* Binds and listens on a unix socket of the given type (SOCK_STREAM) at path, mode
  * 0600, non-blocking and close-on-exec. A stale socket at path is replaced; any other file is not.
  * A path longer than sun_path is bound through /proc/self/fd/N of its directory. Returns the fd. */
 int sock_listen (const char *path, int type, berth_error_t *err);

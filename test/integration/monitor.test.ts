@@ -15,7 +15,8 @@ import { unpackLayer } from '../../src/image/unpack/unpack-layer';
 import { packageRoot } from '../../src/util/package-root';
 import { tar } from '../support/oci/tar';
 
-const MONITOR = path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
+// BERTH_MONITOR runs the tests against another build (e.g. one with sanitizers).
+const MONITOR = process.env.BERTH_MONITOR ?? path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
 // (Content may hold a \r, from a terminal.)
 const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (P|F) ([^\n]*)$/;
 const HAVE_RUNC = fs.existsSync('/usr/bin/runc');
@@ -53,58 +54,35 @@ interface Exit {
   error: string;
 }
 
-// Node has no SOCK_SEQPACKET: attach clients are this small Python program. It prints one JSON line
-// per event ({"connected"}, {"stream","data"} per frame received, {"eof"} when the monitor closed the
-// connection) and sends each JSON string it reads on stdin as one message; at the end of its stdin
-// it disconnects. With "noread" it never reads the socket (a client that fell behind).
-const ATTACH_CLIENT = `
-import json, os, socket, sys, threading
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(sys.argv[1])
-lock = threading.Lock()
-def out(o):
-    with lock:
-        sys.stdout.write(json.dumps(o) + "\\n")
-        sys.stdout.flush()
-def rx():
-    while True:
-        m = s.recv(1 << 20)
-        if not m:
-            break
-        out({"stream": m[0], "data": m[1:].decode("latin1")})
-    out({"eof": True})
-if sys.argv[2] != "noread":
-    threading.Thread(target=rx, daemon=True).start()
-out({"connected": True})
-for line in iter(sys.stdin.readline, ""):
-    s.send(json.loads(line).encode("latin1"))
-s.close()
-`;
-
+// Attach clients are plain unix stream sockets: frames [stream id][u32 BE length][payload] come in
+// (1 stdout, 2 stderr, 3 the exit status at the end), stdin goes out raw; end() half-closes (this
+// client's stdin is done), destroy() closes the connection. With "noread" the client never reads
+// until resume() (a client that fell behind).
 class AttachClient {
   readonly frames: { stream: number; data: string }[] = [];
   eof = false;
-  private connected = false;
-  private constructor(readonly proc: ChildProcess) {
-    let buf = '';
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buf += chunk;
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const ev = JSON.parse(buf.slice(0, nl)) as { connected?: boolean; eof?: boolean; stream?: number; data?: string };
-        buf = buf.slice(nl + 1);
-        if (ev.connected) this.connected = true;
-        if (ev.eof) this.eof = true;
-        if (ev.stream !== undefined) this.frames.push({ stream: ev.stream, data: ev.data ?? '' });
+  error: Error | undefined;
+  private buf: Buffer = Buffer.alloc(0);
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+      while (this.buf.length >= 5) {
+        const length = this.buf.readUInt32BE(1);
+        if (this.buf.length < 5 + length) break;
+        this.frames.push({ stream: this.buf[0], data: this.buf.subarray(5, 5 + length).toString('latin1') });
+        this.buf = this.buf.subarray(5 + length);
       }
     });
+    socket.on('end', () => (this.eof = true));
+    socket.on('error', (err) => (this.error = err));
   }
 
   static async connect(socketPath: string, mode: 'read' | 'noread' = 'read'): Promise<AttachClient> {
-    const proc = spawn('python3', ['-c', ATTACH_CLIENT, socketPath, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
-    clients.push(proc);
-    const c = new AttachClient(proc);
-    await until('the attach client to connect', () => c.connected || proc.exitCode !== null);
-    if (!c.connected) throw new Error(`attach client exited with ${proc.exitCode}`);
+    const socket = net.connect({ path: socketPath, allowHalfOpen: true });
+    if (mode === 'noread') socket.pause();
+    clients.push(socket);
+    const c = new AttachClient(socket);
+    await once(socket, 'connect');
     return c;
   }
 
@@ -113,13 +91,34 @@ class AttachClient {
     return this.frames.filter((f) => f.stream === stream).map((f) => f.data).join('');
   }
 
+  /** The exit frame's JSON, once it came. */
+  exit(): Exit | undefined {
+    const f = this.frames.find((x) => x.stream === 3);
+    return f && (JSON.parse(f.data) as Exit);
+  }
+
+  /** Bytes received after the last whole frame (a broken frame, at the end). */
+  get leftover(): number {
+    return this.buf.length;
+  }
+
   send(data: string): void {
-    this.proc.stdin!.write(`${JSON.stringify(data)}\n`);
+    this.socket.write(Buffer.from(data, 'latin1'));
+  }
+
+  /** Half-closes: this client's stdin is done, its output keeps coming. */
+  halfClose(): void {
+    this.socket.end();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   async disconnect(): Promise<void> {
-    this.proc.stdin!.end();
-    if (this.proc.exitCode === null) await once(this.proc, 'exit');
+    if (this.socket.destroyed) return;
+    this.socket.destroy();
+    await once(this.socket, 'close');
   }
 }
 
@@ -136,7 +135,7 @@ async function control(socketPath: string, ...lines: string[]): Promise<string[]
   return text.trimEnd().split('\n');
 }
 
-let clients: ChildProcess[] = [];
+let clients: net.Socket[] = [];
 
 describe('berth-monitor', () => {
   let dir: string;
@@ -151,7 +150,7 @@ describe('berth-monitor', () => {
   });
 
   afterEach(async () => {
-    for (const c of clients) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const c of clients) c.destroy();
     for (const m of monitors) {
       if (m.proc.exitCode !== null || m.proc.signalCode !== null) continue;
       // The monitor's container first (its own child, still watched, so its pid is not reused).
@@ -233,6 +232,28 @@ describe('berth-monitor', () => {
     expect(a.text(1)).toBe('out go\n');
     expect(a.text(2)).toBe('err go\n');
     expect(readExit().exitCode).toBe(0);
+    expect(a.frames.at(-1)?.stream).toBe(3);
+  });
+
+  it('ends with an exit frame carrying the exit file, then EOF, to every client', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--stdin', '--attach-socket', attach], ['/bin/sh', '-c', 'read x; echo "bye $x"; exit 4']);
+    await waitFor(files().pid);
+    const a = await AttachClient.connect(attach);
+    // Like berthd's exec without stdin: half-closed at once, reading to the end.
+    const watcher = await AttachClient.connect(attach);
+    watcher.halfClose();
+    a.send('now\n');
+    await until('both connections to end', () => a.eof && watcher.eof);
+    const exitFile = fs.readFileSync(files().exit, 'utf8');
+    for (const c of [a, watcher]) {
+      expect(c.text()).toBe('bye now\n');
+      expect(c.frames.map((f) => f.stream)).toEqual([1, 3]);
+      expect(c.frames[1].data).toBe(exitFile);
+      expect(c.exit()).toMatchObject({ exitCode: 4, signal: 0, oomKilled: false, error: '' });
+      expect(c.leftover).toBe(0);
+      expect(c.error).toBeUndefined();
+    }
   });
 
   it('carries on when attach clients disconnect, without --stdin-once', async () => {
@@ -276,6 +297,73 @@ describe('berth-monitor', () => {
     expect(watcher.text()).toBe('last words\nstdin closed\n');
   });
 
+  it('ends stdin when the stdin-once client half-closes, and keeps sending it the output', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--stdin', '--stdin-once', '--attach-socket', attach], ['/bin/sh', '-c', 'cat; echo "stdin closed"; sleep 0.3; echo "still here" >&2']);
+    await waitFor(files().pid);
+    const idle = await AttachClient.connect(attach);
+    await idle.disconnect(); // a full close of a client that sent nothing: stdin stays open
+    const a = await AttachClient.connect(attach);
+    a.send('part one\n');
+    await until('the echo', () => a.text() === 'part one\n');
+    await sleep(100);
+    expect(fs.existsSync(files().exit)).toBe(false);
+    a.halfClose();
+    await until('the end of the output', () => a.eof);
+    expect(a.text(1)).toBe('part one\nstdin closed\n');
+    expect(a.text(2)).toBe('still here\n');
+    expect(a.exit()).toMatchObject({ exitCode: 0 });
+    expect(readExit()).toMatchObject({ exitCode: 0 });
+  });
+
+  it('counts a client that half-closes before sending anything as the stdin-once client', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--stdin', '--stdin-once', '--attach-socket', attach], ['/bin/sh', '-c', 'cat; echo "stdin closed"']);
+    await waitFor(files().pid);
+    const watcher = await AttachClient.connect(attach);
+    const a = await AttachClient.connect(attach);
+    a.halfClose();
+    await until('both connections to end', () => a.eof && watcher.eof);
+    for (const c of [a, watcher]) {
+      expect(c.text()).toBe('stdin closed\n');
+      expect(c.exit()).toMatchObject({ exitCode: 0 });
+    }
+    // Without --stdin-once, a half-close leaves the container's stdin open.
+    fs.rmSync(files().exit);
+    fs.rmSync(files().pid);
+    const attach2 = path.join(dir, 'attach2');
+    start(['--stdin', '--attach-socket', attach2], ['/bin/sh', '-c', 'cat; echo "stdin closed"']);
+    const pid = Number(await waitFor(files().pid));
+    const b = await AttachClient.connect(attach2);
+    b.halfClose();
+    await sleep(300);
+    expect(fs.existsSync(files().exit)).toBe(false);
+    expect(b.eof).toBe(false);
+    const c = await AttachClient.connect(attach2);
+    c.send('more\n');
+    await until('the echo to the half-closed client', () => b.text() === 'more\n');
+    process.kill(pid, 'SIGTERM');
+    await until('the end', () => b.eof && c.eof);
+    expect(b.exit()).toMatchObject({ exitCode: 143, signal: 15 });
+  });
+
+  it('runs CMD only once the first attach client connected, with --wait-attach', async () => {
+    const attach = path.join(dir, 'attach');
+    start(['--attach-socket', attach, '--wait-attach'], ['echo', 'early']);
+    await until('the socket', () => fs.existsSync(attach));
+    await sleep(300);
+    expect(fs.existsSync(files().pid)).toBe(false);
+    expect(fs.existsSync(files().exit)).toBe(false);
+    const a = await AttachClient.connect(attach);
+    a.halfClose();
+    await until('the connection to end', () => a.eof);
+    expect(a.text()).toBe('early\n');
+    expect(a.exit()).toMatchObject({ exitCode: 0 });
+    expect(records()).toEqual([['stdout', 'F', 'early']]);
+    expect(Number(fs.readFileSync(files().pid, 'utf8'))).toBeGreaterThan(1);
+    expect(() => execFileSync(MONITOR, [...baseArgs(), '--wait-attach', '--', 'true'], { stdio: 'pipe' })).toThrow(/usage/);
+  });
+
   it('disconnects a client that does not read, and neither the container nor the log waits for it', async () => {
     const attach = path.join(dir, 'attach');
     const go = path.join(dir, 'go');
@@ -295,9 +383,17 @@ describe('berth-monitor', () => {
     expect(m.stderr()).toMatch(/attach client disconnected: it does not read fast enough/);
     // A client that keeps up gets the output whole; one cut off got a beginning of it, without gaps.
     await until('the reader to be disconnected', () => reader.eof);
-    expect(`${LONG}\n`.repeat(200000).startsWith(reader.text())).toBe(true);
+    const all = `${LONG}\n`.repeat(200000);
+    expect(all.startsWith(reader.text())).toBe(true);
     expect(reader.text().length).toBeGreaterThan(0);
-    await slow.disconnect();
+    // The client cut off gets whole frames, a beginning of the output, then EOF (no exit frame).
+    slow.resume();
+    await until('the slow client to see EOF', () => slow.eof);
+    expect(slow.leftover).toBe(0);
+    expect(slow.text().length).toBeGreaterThan(0);
+    expect(slow.text().length).toBeLessThan(all.length);
+    expect(all.startsWith(slow.text())).toBe(true);
+    expect(slow.exit()).toBeUndefined();
   }, 60_000);
 
   it('takes resize and reopen on the control socket, and reopens the log on SIGUSR1 too', async () => {
@@ -503,7 +599,8 @@ describe('berth-monitor', () => {
       expect(lines).toEqual(['stdout F hello', 'stdout F 30 100', 'stdout F got hello']);
       await until('the connection to end', () => a.eof);
       expect(a.text()).toBe('hello\r\n30 100\r\ngot hello\r\n');
-      expect(a.frames.every((f) => f.stream === 1)).toBe(true);
+      expect(a.frames.slice(0, -1).every((f) => f.stream === 1)).toBe(true);
+      expect(a.exit()).toMatchObject({ exitCode: 5 });
     });
 
     it('ends the input of a terminal with ^D when the stdin-once client leaves', async () => {
@@ -521,6 +618,25 @@ describe('berth-monitor', () => {
       await a.disconnect();
       expect(JSON.parse(await waitFor(files().exit))).toMatchObject({ exitCode: 0 });
       expect(records().map((r) => r?.[2].replace(/\r$/, ''))).toEqual(['typed', 'typed', 'input ended']);
+    });
+
+    it('ends the input of a terminal with ^D when the stdin-once client half-closes, and sends it the rest', async () => {
+      const { id } = bundle('ttyhalf', { tty: true, stdin: true, args: ['cat; echo "input ended"; exit 6'] });
+      const consoleSocket = path.join(dir, 'console');
+      const attach = path.join(dir, 'attach');
+      await runContainer(
+        id,
+        ['--tty', '--console-socket', consoleSocket, '--stdin', '--stdin-once', '--attach-socket', attach],
+        ['--console-socket', consoleSocket],
+      );
+      const a = await AttachClient.connect(attach);
+      a.send('typed\n');
+      await until('the echo', () => a.text().includes('typed\r\ntyped\r\n'));
+      a.halfClose();
+      await until('the connection to end', () => a.eof);
+      expect(a.text().replace(/\r/g, '')).toMatch(/typed\ntyped\n.*input ended\n$/s);
+      expect(a.exit()).toMatchObject({ exitCode: 6 });
+      expect(readExit()).toMatchObject({ exitCode: 6 });
     });
 
     it('fails the container with the runtime error when create fails', async () => {
