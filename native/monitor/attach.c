@@ -138,6 +138,13 @@ append_pending (struct attach_client *c, const void *data, size_t len)
   return true;
 }
 
+/* Queues a whole frame for a client (backpressure mode). */
+static bool
+append_frame (struct attach_client *c, const unsigned char *hdr, const char *data, size_t len)
+{
+  return append_pending (c, hdr, ATTACH_HEADER) && append_pending (c, data, len);
+}
+
 static void
 frame_header (unsigned char *hdr, int stream, size_t len)
 {
@@ -230,6 +237,18 @@ attach_broadcast (struct attach *a, int stream, const char *data, size_t len)
       next = c->next;
       if (c->output_done || c->closing)
         continue;
+      if (a->backpressure)
+        {
+          /* Nothing is lost: what the socket does not take waits for POLLOUT, and the monitor reads
+           * no more of the container's output until this client has it (attach_blocked). */
+          if (c->pending == NULL && send_frame (c, hdr, data, len) == 0)
+            continue;
+          if (c->pending == NULL && errno != EAGAIN && errno != EWOULDBLOCK)
+            lost_output (a, c, errno);
+          else if (!append_frame (c, hdr, data, len))
+            attach_drop (a, c, "out of memory for its pending output");
+          continue;
+        }
       if (c->pending)
         {
           /* The rest of its last frame is still waiting: it is behind by a whole socket buffer.
@@ -246,6 +265,17 @@ attach_broadcast (struct attach *a, int stream, const char *data, size_t len)
       else
         lost_output (a, c, errno);
     }
+}
+
+bool
+attach_blocked (const struct attach *a)
+{
+  if (!a->backpressure)
+    return false;
+  for (const struct attach_client *c = a->clients; c; c = c->next)
+    if (c->pending && !c->output_done)
+      return true;
+  return false;
 }
 
 int

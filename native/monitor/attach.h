@@ -56,14 +56,20 @@ struct attach
    * or is dropped. For stdin-once. */
   void (*on_input_end) (void *ctx, struct attach_client *c);
   void *ctx;
+  /* Hold the container's output while a client is behind, instead of cutting the client off: for
+   * exec sessions, whose one client is the only reader (no log to keep up with). */
+  bool backpressure;
 };
 
 void attach_init (struct attach *a);
 int attach_listen (struct attach *a, const char *path, berth_error_t *err);
 /* Accepts every waiting client. */
 int attach_accept (struct attach *a, berth_error_t *err);
-/* Sends one frame to every client, cutting off those that cannot take it now. */
+/* Sends one frame to every client, cutting off those that cannot take it now (with backpressure:
+ * keeping it pending for them). */
 void attach_broadcast (struct attach *a, int stream, const char *data, size_t len);
+/* With backpressure: whether a client still has output pending, so no more should be read now. */
+bool attach_blocked (const struct attach *a);
 /* The poll events a client wants: POLLIN when want_input (the container's stdin can take input)
  * and its stdin has not ended, POLLOUT while output is pending, none (but POLLHUP) while it is
  * half-closed and waits for output; -1 when it needs no polling now. */

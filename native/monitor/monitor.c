@@ -63,7 +63,7 @@ struct options
   const char *console_socket;
   const char *attach_socket;
   const char *control_socket;
-  bool stdin_pipe, stdin_once, tty, wait_attach;
+  bool stdin_pipe, stdin_once, tty, wait_attach, backpressure;
   char **cmd;
 };
 
@@ -102,7 +102,8 @@ static char client_input[ATTACH_INPUT_MAX];
 static const char usage[] =
   "usage: berth-monitor --log FILE --exit-file FILE --pid-file FILE [--container-pid-file FILE]\n"
   "                     [--stdin [--stdin-once]] [--tty --console-socket PATH]\n"
-  "                     [--attach-socket PATH [--wait-attach]] [--control-socket PATH] [--oom-cgroup DIR]\n"
+  "                     [--attach-socket PATH [--wait-attach] [--attach-backpressure]] [--control-socket PATH]\n"
+  "                     [--oom-cgroup DIR]\n"
   "                     -- CMD...\n";
 
 static int
@@ -121,6 +122,7 @@ parse_options (int argc, char **argv, struct options *o)
     { "stdin-once", no_argument, NULL, 'o' },
     { "tty", no_argument, NULL, 't' },
     { "wait-attach", no_argument, NULL, 'w' },
+    { "attach-backpressure", no_argument, NULL, 'B' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -140,6 +142,7 @@ parse_options (int argc, char **argv, struct options *o)
         case 'o': o->stdin_once = true; break;
         case 't': o->tty = true; break;
         case 'w': o->wait_attach = true; break;
+        case 'B': o->backpressure = true; break;
         default: return -1;
         }
     }
@@ -155,9 +158,9 @@ parse_options (int argc, char **argv, struct options *o)
       fprintf (stderr, "berth-monitor: --stdin-once needs --stdin\n");
       return -1;
     }
-  if (o->wait_attach && !o->attach_socket)
+  if ((o->wait_attach || o->backpressure) && !o->attach_socket)
     {
-      fprintf (stderr, "berth-monitor: --wait-attach needs --attach-socket\n");
+      fprintf (stderr, "berth-monitor: --wait-attach and --attach-backpressure need --attach-socket\n");
       return -1;
     }
   o->cmd = argv + optind;
@@ -444,7 +447,7 @@ on_signals (struct state *st, int sfd, berth_error_t *err)
 static int
 drain (struct state *st, int *fd, struct log_stream *s, int stream, berth_error_t *err)
 {
-  for (int turn = 0; turn < TURN_MAX; turn++)
+  for (int turn = 0; turn < TURN_MAX && !attach_blocked (&st->attach); turn++)
     {
       ssize_t n = read (*fd, chunk, sizeof (chunk));
       if (n < 0 && errno == EINTR)
@@ -519,9 +522,10 @@ loop (struct state *st, int sfd, berth_error_t *err)
           if (st->out_fd < 0 && st->err_fd < 0 && st->console.master_fd < 0)
             return 0;
           long left = DRAIN_GRACE_MS - ms_since (&st->done_at);
-          if (left <= 0)
+          /* With backpressure the rest waits for the client, however long it takes. */
+          if (left <= 0 && !attach_blocked (&st->attach))
             return 0;
-          timeout = (int) left;
+          timeout = left > 0 ? (int) left : -1;
         }
 
       size_t n = P_FIXED;
@@ -538,10 +542,12 @@ loop (struct state *st, int sfd, berth_error_t *err)
           cap = n * 2;
         }
       bool pending = input_pending (&st->input);
+      /* With backpressure, the container's output waits in its pipe while a client is behind. */
+      bool hold = attach_blocked (&st->attach);
       fds[P_SIGNAL] = (struct pollfd) { sfd, POLLIN, 0 };
-      fds[P_OUT] = (struct pollfd) { st->out_fd, POLLIN, 0 };
-      fds[P_ERR] = (struct pollfd) { st->err_fd, POLLIN, 0 };
-      fds[P_MASTER] = (struct pollfd) { st->console.master_fd, POLLIN, 0 };
+      fds[P_OUT] = (struct pollfd) { hold ? -1 : st->out_fd, POLLIN, 0 };
+      fds[P_ERR] = (struct pollfd) { hold ? -1 : st->err_fd, POLLIN, 0 };
+      fds[P_MASTER] = (struct pollfd) { hold ? -1 : st->console.master_fd, POLLIN, 0 };
       fds[P_CONSOLE_LISTEN] = (struct pollfd) { st->console.listen_fd, POLLIN, 0 };
       fds[P_CONSOLE_CONN] = (struct pollfd) { st->console.conn_fd, POLLIN, 0 };
       fds[P_ATTACH] = (struct pollfd) { st->attach.listen_fd, POLLIN, 0 };
@@ -638,6 +644,7 @@ setup (struct state *st, int *sfd, berth_error_t *err)
   /* The console socket must be there before the runtime runs. */
   if (o->console_socket && console_listen (&st->console, o->console_socket, err) < 0)
     return -1;
+  st->attach.backpressure = o->backpressure;
   if (o->attach_socket && attach_listen (&st->attach, o->attach_socket, err) < 0)
     return -1;
   if (o->control_socket && control_listen (&st->control, o->control_socket, err) < 0)

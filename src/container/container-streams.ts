@@ -43,6 +43,9 @@ export class ContainerStreams implements StreamingBackend {
   }
 
   async exec(containerId: string, cmd: string[], io: StreamIO): Promise<{ exitCode: number }> {
+    // Listen before the first await: the client's first resize comes with the session's start, and
+    // is applied once the session's monitor listens.
+    const resize = new LatestSize(io);
     const record = await this.running(containerId);
     const runtime = this.runtimes.get(record.handler);
     const tag = randomBytes(8).toString('hex');
@@ -60,7 +63,7 @@ export class ContainerStreams implements StreamingBackend {
     io.signal.addEventListener('abort', kill, { once: true });
     try {
       const socket = await connectWhenReady(files.attachSocket, monitor.exited);
-      const exit = await pump(socket, io, io.tty ? files.controlSocket : undefined, this.log);
+      const exit = await pump(socket, io, io.tty ? files.controlSocket : undefined, this.log, resize);
       return { exitCode: exit?.exitCode ?? 255 };
     } finally {
       io.signal.removeEventListener('abort', kill);
@@ -78,7 +81,10 @@ export class ContainerStreams implements StreamingBackend {
       '--attach-socket', files.attachSocket,
       '--control-socket', files.controlSocket,
       '--wait-attach',
-      ...(io.stdin ? ['--stdin'] : []),
+      // The session's one client paces the command's output (no log has to keep up).
+      '--attach-backpressure',
+      // A session's stdin ends when its one client's does.
+      ...(io.stdin ? ['--stdin', '--stdin-once'] : []),
       ...(consoleSocket ? ['--tty', '--console-socket', consoleSocket] : []),
       '--', ...command,
     ];
@@ -96,13 +102,14 @@ export class ContainerStreams implements StreamingBackend {
   }
 
   async attach(containerId: string, io: StreamIO): Promise<void> {
+    const resize = new LatestSize(io);
     const record = await this.running(containerId);
     const files = this.containers.filesOf(record.id, record.stateDir);
     const socket = await connectUnix(files.attachSocket);
     const detach = () => socket.destroy();
     io.signal.addEventListener('abort', detach, { once: true });
     try {
-      await pump(socket, io, record.spec.process.tty ? files.controlSocket : undefined, this.log);
+      await pump(socket, io, record.spec.process.tty ? files.controlSocket : undefined, this.log, resize);
     } finally {
       io.signal.removeEventListener('abort', detach);
     }
@@ -142,6 +149,24 @@ function copy(from: Duplex, to: Duplex): Promise<void> {
   });
 }
 
+/** Terminal sizes a client sends: remembered until there is somewhere to apply them, then passed on. */
+class LatestSize {
+  private last: TerminalSize | undefined;
+  private sink: ((size: TerminalSize) => void) | undefined;
+
+  constructor(io: StreamIO) {
+    io.resize?.on('resize', (size: TerminalSize) => {
+      this.last = size;
+      this.sink?.(size);
+    });
+  }
+
+  apply(sink: (size: TerminalSize) => void): void {
+    this.sink = sink;
+    if (this.last) sink(this.last);
+  }
+}
+
 /** Waits for an exec monitor's attach socket to accept (it appears once the monitor runs). */
 async function connectWhenReady(socketPath: string, exited: Promise<void>): Promise<net.Socket> {
   let gone = false;
@@ -163,15 +188,15 @@ async function connectWhenReady(socketPath: string, exited: Promise<void>): Prom
  * client when it is behind), stdin to the socket, resizes to the control socket. Resolves with the
  * exit status when the monitor sends one, when the output ends otherwise.
  */
-async function pump(socket: net.Socket, io: StreamIO, controlSocket: string | undefined, log: Logger): Promise<ReturnType<typeof parseExitFrame> | undefined> {
+async function pump(socket: net.Socket, io: StreamIO, controlSocket: string | undefined, log: Logger, sizes: LatestSize): Promise<ReturnType<typeof parseExitFrame> | undefined> {
   if (io.stdin) {
     io.stdin.pipe(socket, { end: true });
     io.stdin.on('error', () => socket.end());
   } else {
     socket.end();
   }
-  if (controlSocket && io.resize) {
-    io.resize.on('resize', (size: TerminalSize) => {
+  if (controlSocket) {
+    sizes.apply((size) => {
       controlCommand(controlSocket, `resize ${size.height} ${size.width}`).catch((err: unknown) => log.debug({ error: messageOf(err) }, 'resize not applied'));
     });
   }

@@ -257,7 +257,8 @@ export function buildOciSpec(
       ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
     },
     root: { path: rootfs, readonly: req.readonlyRootfs },
-    hostname: pod.hostname,
+    // Only a container with the pod's own UTS namespace has a hostname to set (runtimes refuse otherwise).
+    ...(pod.utsns ? { hostname: pod.hostname } : {}),
     mounts: mergeMounts(defaultMounts(pod, !req.privileged), criMounts(req)),
     linux,
   };

@@ -72,8 +72,13 @@ export function parseExitFrame(payload: Buffer): Partial<ExitStatus> {
   return JSON.parse(payload.toString('utf8')) as Partial<ExitStatus>;
 }
 
-/** Sends one command line to a monitor's control socket and returns its reply ("ok" or "error ..."). */
-export async function controlCommand(socketPath: string, line: string): Promise<string> {
+/** Sends one command line to a monitor's control socket; rejects unless it answers "ok". */
+export async function controlCommand(socketPath: string, line: string): Promise<void> {
+  const reply = await controlExchange(socketPath, line);
+  if (reply !== 'ok') throw new Error(`monitor refused ${JSON.stringify(line)}: ${reply || 'no reply'}`);
+}
+
+async function controlExchange(socketPath: string, line: string): Promise<string> {
   const socket = await connectUnix(socketPath);
   return new Promise<string>((resolve, reject) => {
     let reply = '';

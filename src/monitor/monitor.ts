@@ -16,7 +16,7 @@ export interface MonitorFiles {
   containerPidFile: string;
   exitFile: string;
   monitorLog: string;
-  /** Attach clients connect here (SOCK_SEQPACKET; docs/monitor.md). */
+  /** Attach clients connect here (SOCK_STREAM, framed; docs/monitor.md). */
   attachSocket: string;
   /** Line commands: `resize <rows> <cols>`, `reopen`. */
   controlSocket: string;

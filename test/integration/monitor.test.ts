@@ -364,6 +364,21 @@ describe('berth-monitor', () => {
     expect(() => execFileSync(MONITOR, [...baseArgs(), '--wait-attach', '--', 'true'], { stdio: 'pipe' })).toThrow(/usage/);
   });
 
+  it('holds the output for a client that does not read, with --attach-backpressure, and loses nothing', async () => {
+    const attach = path.join(dir, 'attach');
+    const LONG = '0123456789'.repeat(10);
+    start(['--attach-socket', attach, '--wait-attach', '--attach-backpressure'], ['/bin/sh', '-c', `yes ${LONG} | head -n 200000`]);
+    await until('the socket', () => fs.existsSync(attach));
+    const slow = await AttachClient.connect(attach, 'noread');
+    // 20 MB, five times what its socket buffer holds: the command waits on its pipe meanwhile.
+    await sleep(1500);
+    expect(fs.existsSync(files().exit)).toBe(false);
+    slow.resume();
+    await until('the end', () => slow.eof, 30_000);
+    expect(slow.text()).toBe(`${LONG}\n`.repeat(200000));
+    expect(slow.exit()).toMatchObject({ exitCode: 0 });
+  }, 60_000);
+
   it('disconnects a client that does not read, and neither the container nor the log waits for it', async () => {
     const attach = path.join(dir, 'attach');
     const go = path.join(dir, 'go');
@@ -506,6 +521,8 @@ describe('berth-monitor', () => {
       );
       // Without pod namespaces to join, the container gets new ones of its own.
       spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
+      // berth sets a hostname only with the pod's UTS namespace to join: here the container has its own.
+      spec.hostname = 'box';
       spec.process.terminal = full.tty;
       fs.writeFileSync(path.join(dir, 'bundle', 'config.json'), JSON.stringify(spec));
       const runcRoot = path.join(dir, 'runc');

@@ -203,6 +203,7 @@ describe.each(RUNTIMES)('$name', (rt) => {
     );
     // Without pod namespaces to join, the container gets new ones of its own.
     s.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
+    s.hostname = 'box';
     return s;
   };
 

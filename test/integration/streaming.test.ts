@@ -1,0 +1,193 @@
+// Exec, Attach and PortForward end to end: a real berthd, its streaming server, berth-monitor and
+// berth-runtime, driven by a client speaking SPDY and WebSocket as client-go does.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busyboxImage } from '../../hack/images/busybox';
+import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
+import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
+import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { pushImage } from '../support/oci/push';
+import { startRegistry, type TestRegistry } from '../support/registry';
+import { exitCodeOf, HttpStatusError, spdyExec, SpdyPortForwarder, wsExec } from '../support/streaming-client';
+
+const tag = `${process.pid % 10000}`;
+const bridge = `bstr${tag}`;
+const SUBNET = `10.126.${process.pid % 250}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const rssKiB = (pid: number): number => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+
+describe('streaming through berthd', () => {
+  let registry: TestRegistry;
+  let berthd: BerthdHandle;
+  let dir: string;
+  let image: string;
+  let pod: { id: string; config: PodSandboxConfig };
+  let shell: string;
+
+  const rt = () => berthd.client.runtime;
+
+  const ctr = (name: string, script: string, extra: Partial<ContainerConfig> = {}): ContainerConfig => ({
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command: ['sh', '-c', script],
+    log_path: `${name}.log`,
+    ...extra,
+  });
+
+  async function runIn(p: { id: string; config: PodSandboxConfig }, config: ContainerConfig): Promise<string> {
+    const { container_id } = await rt().CreateContainer({ pod_sandbox_id: p.id, config, sandbox_config: p.config });
+    await rt().StartContainer({ container_id });
+    return container_id;
+  }
+
+  async function runPod(name: string, extra: Partial<PodSandboxConfig> = {}) {
+    const config: PodSandboxConfig = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, log_directory: path.join(dir, 'logs', name), ...extra };
+    return { id: (await rt().RunPodSandbox({ config })).pod_sandbox_id, config };
+  }
+
+  const execUrl = async (cmd: string[], opts: { tty?: boolean; stdin?: boolean; stderr?: boolean } = {}) =>
+    (await rt().Exec({ container_id: shell, cmd, tty: opts.tty ?? false, stdin: opts.stdin ?? false, stdout: true, stderr: opts.stderr ?? !opts.tty })).url;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stream-'));
+    registry = await startRegistry();
+    await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
+    image = `${registry.host}/busybox:latest`;
+    const cniDir = path.join(dir, 'cni');
+    fs.mkdirSync(cniDir);
+    fs.writeFileSync(
+      path.join(cniDir, '10-test.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: `str${tag}`,
+        plugins: [{ type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]], routes: [{ dst: '0.0.0.0/0' }] } }],
+      }),
+    );
+    berthd = await startBerthd({ args: ['--cni-conf-dir', cniDir] });
+    await berthd.client.image.PullImage({ image: { image } });
+    pod = await runPod('stream');
+    shell = await runIn(pod, ctr('shell', 'sleep 3600'));
+  }, 60_000);
+
+  afterAll(async () => {
+    if (berthd) {
+      for (const p of (await rt().ListPodSandbox({})).items) await rt().RemovePodSandbox({ pod_sandbox_id: p.id });
+      await berthd.cleanup();
+    }
+    await registry?.stop();
+    try {
+      execFileSync('ip', ['link', 'del', bridge]);
+    } catch {
+      // never made
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('execs over SPDY with stdout, stderr and the exit code', async () => {
+    const result = await spdyExec(await execUrl(['sh', '-c', 'echo out; echo err >&2; exit 3']), { stdout: true, stderr: true });
+    expect(result.protocol).toBe('v4.channel.k8s.io');
+    expect(result.stdout.toString()).toBe('out\n');
+    expect(result.stderr.toString()).toBe('err\n');
+    expect(exitCodeOf(result)).toBe(3);
+    const ok = await spdyExec(await execUrl(['true']), { stdout: true, stderr: true });
+    expect(exitCodeOf(ok)).toBe(0);
+  });
+
+  it('feeds stdin and ends it when the client does', async () => {
+    const result = await spdyExec(await execUrl(['sh', '-c', 'cat; echo done; exit 7'], { stdin: true }), { stdin: Buffer.from('from stdin\n'), stdout: true, stderr: true });
+    expect(result.stdout.toString()).toBe('from stdin\ndone\n');
+    expect(exitCodeOf(result)).toBe(7);
+  });
+
+  it('execs over WebSocket v5 (stdin closed with its CLOSE signal) and v4', async () => {
+    const v5 = await wsExec(await execUrl(['sh', '-c', 'cat; exit 4'], { stdin: true }), { protocol: 'v5.channel.k8s.io', stdin: Buffer.from('via v5'), stdout: true, stderr: true });
+    expect(v5.stdout.toString()).toBe('via v5');
+    expect(exitCodeOf(v5)).toBe(4);
+    // v4 has no way to close stdin: a command that reads it would wait forever (as with the kubelet).
+    const v4 = await wsExec(await execUrl(['sh', '-c', 'echo via v4; exit 5']), { protocol: 'v4.channel.k8s.io', stdout: true, stderr: true });
+    expect(v4.stdout.toString()).toBe('via v4\n');
+    expect(exitCodeOf(v4)).toBe(5);
+  });
+
+  it('gives a tty exec a terminal and applies resizes', async () => {
+    const result = await spdyExec(await execUrl(['sh', '-c', 'tty; sleep 0.5; stty size'], { tty: true, stdin: true }), {
+      tty: true,
+      stdin: Buffer.alloc(0),
+      stdout: true,
+      resizes: [{ width: 120, height: 40 }],
+    });
+    expect(result.stdout.toString()).toMatch(/\/dev\/pts\/\d+\r?\n40 120/);
+    expect(exitCodeOf(result)).toBe(0);
+  });
+
+  it('moves 100 MB of exec output at full speed without berthd growing', async () => {
+    const before = rssKiB(berthd.process.pid!);
+    let bytes = 0;
+    const t0 = Date.now();
+    const result = await spdyExec(await execUrl(['sh', '-c', 'head -c 100000000 /dev/zero']), { stdout: true, stderr: true, onStdout: (c) => (bytes += c.length) });
+    const seconds = (Date.now() - t0) / 1000;
+    expect(bytes).toBe(100_000_000);
+    expect(exitCodeOf(result)).toBe(0);
+    expect(rssKiB(berthd.process.pid!) - before).toBeLessThan(50 * 1024);
+    expect(seconds).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('runs 50 exec sessions at once', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_x, i) => spdyExec(await execUrl(['sh', '-c', `echo session-${i}; exit ${i % 5}`]), { stdout: true, stderr: true })),
+    );
+    results.forEach((r, i) => {
+      expect(r.stdout.toString()).toBe(`session-${i}\n`);
+      expect(exitCodeOf(r)).toBe(i % 5);
+    });
+  }, 60_000);
+
+  it('attaches to a container reading stdin and leaves it running after detach', async () => {
+    const reader = await runIn(pod, ctr('reader', 'while read line; do echo "got:$line"; done; echo eof', { stdin: true, stdin_once: true }));
+    const url = (await rt().Attach({ container_id: reader, stdin: true, stdout: true, stderr: true, tty: false })).url;
+    const result = await spdyExec(url, { stdin: Buffer.from('one\ntwo\n'), stdout: true, stderr: true });
+    expect(result.stdout.toString()).toBe('got:one\ngot:two\neof\n');
+    const watcher = await runIn(pod, ctr('watcher', 'while true; do echo tick; sleep 0.1; done'));
+    const url2 = (await rt().Attach({ container_id: watcher, stdin: false, stdout: true, stderr: true, tty: false })).url;
+    let seen = '';
+    const session = spdyExec(url2, { stdout: true, stderr: true, onStdout: (c) => (seen += c.toString()) });
+    await sleep(500);
+    await rt().StopContainer({ container_id: watcher, timeout: 0 });
+    await session;
+    expect(seen).toContain('tick');
+    await expect(rt().Attach({ container_id: reader, stdin: true, stdout: true, stderr: false, tty: false })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+  });
+
+  it('forwards ports into a pod network namespace and a hostNetwork pod', async () => {
+    await runIn(pod, ctr('web', 'while true; do nc -l -p 8080 -e echo served-in-pod; done'));
+    const hostPort = 19000 + (process.pid % 1000);
+    const hostPod = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE' } } } });
+    await runIn(hostPod, ctr('web', `while true; do nc -l -p ${hostPort} -e echo served-on-host; done`));
+    await sleep(400);
+    for (const [p, port, text] of [[pod, 8080, 'served-in-pod'], [hostPod, hostPort, 'served-on-host']] as const) {
+      const forwarder = await SpdyPortForwarder.connect((await rt().PortForward({ pod_sandbox_id: p.id, port: [port] })).url);
+      const { data } = await forwarder.forward(port);
+      const got = await new Promise<string>((resolve) => {
+        let out = '';
+        data.on('data', (c: Buffer) => (out += c.toString()));
+        data.on('end', () => resolve(out));
+      });
+      expect(got.trim()).toBe(text);
+      await forwarder.close();
+    }
+  });
+
+  it('refuses a used URL and bad requests', async () => {
+    const url = await execUrl(['true']);
+    await spdyExec(url, { stdout: true, stderr: true });
+    await expect(spdyExec(url, { stdout: true, stderr: true })).rejects.toBeInstanceOf(HttpStatusError);
+    await expect(rt().Exec({ container_id: shell, cmd: ['true'], tty: true, stdout: true, stderr: true })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(rt().Exec({ container_id: 'nope', cmd: ['true'], stdout: true })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(rt().PortForward({ pod_sandbox_id: 'nope', port: [80] })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+});
