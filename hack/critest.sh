@@ -8,14 +8,14 @@
 #   bash hack/critest.sh -ginkgo.skip 'Streaming|Windows'
 #   bash hack/critest.sh -ginkgo.focus 'Image Manager'
 #
-# Environment: BERTH_HANDLER (runtime handler, default runc), BERTH_CRITEST_KEEP=1 (keep the temp dir:
+# Environment: BERTH_HANDLER (runtime handler, default berth; runc works too), BERTH_CRITEST_KEEP=1 (keep the temp dir:
 # berthd.log, critest.log, berth.toml), BERTH_NO_BUILD=1 (use dist/ as it is), TMPDIR.
 # Run as root. critest's specs need host ports 12000-12003 free.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 repo=$PWD
-handler=${BERTH_HANDLER:-runc}
+handler=${BERTH_HANDLER:-berth}
 
 log() { echo "critest.sh: $*" >&2; }
 

@@ -213,21 +213,22 @@ describe('pod sandboxes', () => {
     const veths = () => execFileSync('ip', ['-o', 'link', 'show', 'master', bridge], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
     const mounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(berthd.state)).length;
     const ipamFiles = () => fs.readdirSync(path.join(dir, 'ipam', `pods${tag}`)).filter((f) => f.startsWith(SUBNET)).length;
-    const cgroups = () => {
-      const root = cgroupLayout().v1[0] ?? cgroupLayout().unified ?? '';
-      const d = path.join(root, 'berth');
-      return fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).length : 0;
-    };
+    // Other test files' pods come and go under /berth meanwhile: this test checks its own pods' cgroups.
+    const cgroupRoot = path.join(cgroupLayout().v1[0] ?? cgroupLayout().unified ?? '', 'berth');
+    const ids: string[] = [];
     // Warm up once so lazily opened fds (logs, sockets) are counted in the baseline.
     const warm = (await run(podConfig('leak-warm'))).pod_sandbox_id;
     await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: warm });
-    const base = { fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups(), inits: inits() };
+    const base = { fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), inits: inits() };
     for (let i = 0; i < cycles; i++) {
       const id = (await run(podConfig(`leak-${i}`))).pod_sandbox_id;
+      ids.push(id);
+      expect(fs.existsSync(path.join(cgroupRoot, id))).toBe(true);
       await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
       await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: id });
     }
-    expect({ fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), cgroups: cgroups(), inits: inits() }).toEqual(base);
+    expect({ fds: fdCount(), veths: veths(), mounts: mounts(), ips: ipamFiles(), inits: inits() }).toEqual(base);
+    expect(ids.filter((id) => fs.existsSync(path.join(cgroupRoot, id)))).toEqual([]);
     for (const kind of ['net', 'ipc', 'uts']) {
       const live = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => p.id);
       const pins = fs.existsSync(path.join(berthd.state, 'ns', kind)) ? fs.readdirSync(path.join(berthd.state, 'ns', kind)) : [];
