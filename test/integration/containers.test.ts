@@ -10,6 +10,7 @@ import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerCo
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { controllerDir } from '../../src/pod/cgroups';
 import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { bridgeNetwork, type BridgeNetwork } from '../support/bridge-network';
 import { pushImage } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 
@@ -29,6 +30,7 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
   let berthd: BerthdHandle;
   let dir: string;
   let image: string;
+  let network: BridgeNetwork;
 
   const podConfig = (name: string, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig => ({
     metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
@@ -95,20 +97,8 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     registry = await startRegistry();
     await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
     image = `${registry.host}/busybox:latest`;
-    const cniDir = path.join(dir, 'cni');
-    fs.mkdirSync(cniDir);
-    fs.writeFileSync(
-      path.join(cniDir, '10-test.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: `ctr${tag}`,
-        plugins: [
-          { type: 'bridge', bridge, isGateway: true, ipMasq: false, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]], routes: [{ dst: '0.0.0.0/0' }] } },
-          { type: 'portmap', capabilities: { portMappings: true } },
-        ],
-      }),
-    );
-    berthd = await startBerthd({ args: ['--cni-conf-dir', cniDir] });
+    network = bridgeNetwork(dir, { name: `ctr${tag}`, bridge, subnet: SUBNET });
+    berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir] });
     await berthd.client.image.PullImage({ image: { image } });
   }, 60_000);
 
@@ -118,11 +108,7 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
       await berthd.cleanup();
     }
     await registry?.stop();
-    try {
-      execFileSync('ip', ['link', 'del', bridge]);
-    } catch {
-      // never made
-    }
+    network?.remove();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -379,7 +365,7 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     await berthd.stop('SIGKILL');
     await sleep(2500);
     const before = stdoutOf(pod, 'long').split('\n').length;
-    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', path.join(dir, 'cni')] });
+    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', network.confDir] });
     expect(await status(long)).toMatchObject({ state: 'CONTAINER_RUNNING' });
     expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
     expect(await status(short)).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 42 });

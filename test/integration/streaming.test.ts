@@ -1,6 +1,5 @@
 // Exec, Attach and PortForward end to end: a real berthd, its streaming server, berth-monitor and
 // berth-runtime, driven by a client speaking SPDY and WebSocket as client-go does.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { busyboxImage } from '../../hack/images/busybox';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { bridgeNetwork, type BridgeNetwork } from '../support/bridge-network';
 import { pushImage } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { exitCodeOf, HttpStatusError, spdyExec, SpdyPortForwarder, wsExec } from '../support/streaming-client';
@@ -28,6 +28,7 @@ describe('streaming through berthd', () => {
   let image: string;
   let pod: { id: string; config: PodSandboxConfig };
   let shell: string;
+  let network: BridgeNetwork;
 
   const rt = () => berthd.client.runtime;
 
@@ -58,17 +59,8 @@ describe('streaming through berthd', () => {
     registry = await startRegistry();
     await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
     image = `${registry.host}/busybox:latest`;
-    const cniDir = path.join(dir, 'cni');
-    fs.mkdirSync(cniDir);
-    fs.writeFileSync(
-      path.join(cniDir, '10-test.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: `str${tag}`,
-        plugins: [{ type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: `${SUBNET}.0/24` }]], routes: [{ dst: '0.0.0.0/0' }] } }],
-      }),
-    );
-    berthd = await startBerthd({ args: ['--cni-conf-dir', cniDir] });
+    network = bridgeNetwork(dir, { name: `str${tag}`, bridge, subnet: SUBNET, portmap: false });
+    berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir] });
     await berthd.client.image.PullImage({ image: { image } });
     pod = await runPod('stream');
     shell = await runIn(pod, ctr('shell', 'sleep 3600'));
@@ -80,11 +72,7 @@ describe('streaming through berthd', () => {
       await berthd.cleanup();
     }
     await registry?.stop();
-    try {
-      execFileSync('ip', ['link', 'del', bridge]);
-    } catch {
-      // never made
-    }
+    network?.remove();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
