@@ -348,9 +348,12 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
       if (i % 2) await rt().StopContainer({ container_id: id, timeout: 0 });
       await rt().RemoveContainer({ container_id: id });
     }
-    // A leak grows with the cycles; one or two fds come and go with gRPC connections.
-    expect(fds()).toBeLessThanOrEqual(before.fds + 2);
-    expect({ mounts: mounts(), monitors: monitors() }).toEqual({ mounts: before.mounts, monitors: before.monitors });
+    // A leak grows with the cycles; one or two fds come and go with gRPC connections, and on a busy
+    // machine the last monitor may take a moment to go: measured until settled, for at most 5 s.
+    const leaks = () => ({ extraFds: Math.max(0, fds() - before.fds - 2), mounts: mounts() - before.mounts, monitors: monitors() - before.monitors });
+    const none = { extraFds: 0, mounts: 0, monitors: 0 };
+    for (let i = 0; i < 50 && JSON.stringify(leaks()) !== JSON.stringify(none); i++) await sleep(100);
+    expect(leaks()).toEqual(none);
     const memDir = controllerDir('memory', podCgroup)!;
     expect(fs.readdirSync(memDir, { withFileTypes: true }).filter((d) => d.isDirectory())).toEqual([]);
     expect(stateDirs()).toEqual(before.stateDirs);
