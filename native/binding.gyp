@@ -9,7 +9,8 @@
         "addon/statfs.cc",
         "addon/mknod.cc",
         "addon/xattr.cc",
-        "addon/netns.cc"
+        "addon/netns.cc",
+        "addon/spawn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -13,6 +13,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lgetxattr", Napi::Function::New(env, berth::Lgetxattr, "lgetxattr"));
   exports.Set("llistxattr", Napi::Function::New(env, berth::Llistxattr, "llistxattr"));
   exports.Set("netnsConnect", Napi::Function::New(env, berth::NetnsConnect, "netnsConnect"));
+  exports.Set("spawn", Napi::Function::New(env, berth::Spawn, "spawn"));
+  exports.Set("reap", Napi::Function::New(env, berth::Reap, "reap"));
   return exports;
 }
 

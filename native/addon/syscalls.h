@@ -13,5 +13,7 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo &info);
 Napi::Value Lgetxattr(const Napi::CallbackInfo &info);
 Napi::Value Llistxattr(const Napi::CallbackInfo &info);
 Napi::Value NetnsConnect(const Napi::CallbackInfo &info);
+Napi::Value Spawn(const Napi::CallbackInfo &info);
+Napi::Value Reap(const Napi::CallbackInfo &info);
 
 }  // namespace berth

@@ -330,7 +330,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   /** Waits for the monitor to record the exit; false at the deadline. */
   private async waitExit(record: ContainerRecord, ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    for (let delay = 2; ; delay = Math.min(delay * 2, 10)) {
       const fresh = await this.refresh(record);
       if (fresh.state === 'exited') return true;
       if (Date.now() >= deadline) return false;

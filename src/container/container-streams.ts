@@ -172,7 +172,7 @@ async function connectWhenReady(socketPath: string, exited: Promise<void>): Prom
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + SESSION_START_MS;
-  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+  for (let delay = 1; ; delay = Math.min(delay * 2, 4)) {
     try {
       return await connectUnix(socketPath);
     } catch (err) {

@@ -1,11 +1,10 @@
 // Starting a container's berth-monitor and reading what it records. The monitor is started detached:
 // berthd may exit or be killed at any time, the monitor and its container carry on.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../util/package-root';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
+import { spawnDetached } from '../util/spawn';
 
 export const MONITOR_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
 
@@ -80,20 +79,18 @@ export async function startMonitor(opts: MonitorOptions, timeoutMs = 60_000): Pr
     ...(opts.consoleSocket ? ['--tty', '--console-socket', opts.consoleSocket] : []),
     '--', ...opts.command,
   ];
-  const stderr = openSync(files.monitorLog, 'a', 0o600);
-  let pid: number | undefined;
+  let pid: number;
   try {
-    const child = spawn(MONITOR_BINARY, args, { detached: true, stdio: ['ignore', 'ignore', stderr] });
-    child.on('error', () => undefined);
-    child.unref();
-    pid = child.pid;
-  } finally {
-    closeSync(stderr);
+    pid = spawnDetached([MONITOR_BINARY, ...args], files.monitorLog);
+  } catch (err) {
+    throw new CreateFailedError(`could not start ${MONITOR_BINARY}: ${(err as Error).message}`);
   }
   if (!pid) throw new CreateFailedError(`could not start ${MONITOR_BINARY}`);
   const monitor = { pid, startTime: (await processStartTime(pid)) ?? '' };
   const deadline = Date.now() + timeoutMs;
-  for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 20)) {
+  // The pid file is a small read on tmpfs: polling every 2 ms costs less than the milliseconds a
+  // coarser poll would add to every CreateContainer.
+  for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 2)) {
     const containerPid = await readPid(files.pidFile);
     if (containerPid) return { monitor, containerPid };
     const exit = await readExit(files.exitFile);

@@ -28,6 +28,8 @@ interface Addon {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   netnsConnect(nsPath: string, address: string, port: number): number;
+  spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean): number;
+  reap(pid: number): { code: number | null; signal: number | null } | null;
 }
 
 /** An error from a syscall, shaped like Node's own fs errors. */
@@ -93,4 +95,14 @@ export function llistxattr(target: string): string[] {
 /** A TCP connection to address:port inside the network namespace at nsPath; returns the socket's fd. */
 export function netnsConnect(nsPath: string, address: string, port: number): number {
   return load().netnsConnect(nsPath, address, port);
+}
+
+/** posix_spawn: the child's pid. stdin is /dev/null; an output fd of -1 means /dev/null. */
+export function posixSpawn(file: string, argv: string[], opts: { stdoutFd?: number; stderrFd?: number; newSession?: boolean } = {}): number {
+  return load().spawn(file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false);
+}
+
+/** waitpid(pid, WNOHANG): null while it runs, its end once it has exited. */
+export function reapChild(pid: number): { code: number | null; signal: number | null } | null {
+  return load().reap(pid);
 }

@@ -1,14 +1,12 @@
 // One OCI runtime handler: a binary with runc's command line (berth-runtime, runc or crun) and the
 // state directory it keeps its containers in. berthd only ever drives a runtime through this class.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { packageRoot } from '../util/package-root';
-
-const run = promisify(execFile);
+import { runCommand, type CommandResult } from '../util/spawn';
 
 export const BUILTIN_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
 
@@ -52,14 +50,13 @@ export class OciRuntime {
 
   /** The runtime's view of a container; undefined when it does not know the container. */
   async state(id: string): Promise<RuntimeState | undefined> {
-    try {
-      const { stdout } = await run(this.binary, ['--root', this.root, 'state', id], { timeout: 30_000 });
-      const s = JSON.parse(stdout) as { status: RuntimeStatus; pid: number };
+    const result = await this.exec(['state', id]);
+    if (result.code === 0) {
+      const s = JSON.parse(result.stdout) as { status: RuntimeStatus; pid: number };
       return { status: s.status, pid: s.pid };
-    } catch (err) {
-      if (/does not exist|not found|no such/i.test(stderrOf(err))) return undefined;
-      throw this.failure(['state', id], err);
     }
+    if (/does not exist|not found|no such/i.test(stderrText(result.stderr))) return undefined;
+    throw this.failure(['state', id], result);
   }
 
   /** Signals the container's init, or with `all` every process of its cgroup. */
@@ -89,26 +86,30 @@ export class OciRuntime {
   }
 
   private async call(args: string[]): Promise<void> {
-    try {
-      await run(this.binary, ['--root', this.root, ...args], { timeout: 60_000 });
-    } catch (err) {
-      throw this.failure(args, err);
-    }
+    const result = await this.exec(args);
+    if (result.code !== 0) throw this.failure(args, result);
   }
 
-  private failure(args: string[], err: unknown): Error {
-    const detail = stderrOf(err) || (err as Error).message;
+  private exec(args: string[]): Promise<CommandResult> {
+    // Output is captured through files in the runtime's own state dir.
+    mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    return runCommand([this.binary, '--root', this.root, ...args], this.root);
+  }
+
+  private failure(args: string[], result: CommandResult): Error {
+    const detail = stderrText(result.stderr) || (result.signal ? `killed by signal ${result.signal}` : `exit code ${result.code}`);
     const message = `${this.handler} runtime (${path.basename(this.binary)}) ${args[0]} failed: ${detail}`;
     if (/does not exist|not found/i.test(detail) && args[0] !== 'create') return new NotFoundError(message);
     return new RuntimeError(message);
   }
 }
 
-function stderrOf(err: unknown): string {
-  const text = String((err as { stderr?: unknown }).stderr ?? '').trim();
-  // runc with --log-format json also prints JSON lines: keep their messages only.
-  return text
+/** A runtime's stderr as one line; runc with --log-format json writes JSON lines: their messages only. */
+function stderrText(stderr: string): string {
+  return stderr
+    .trim()
     .split('\n')
+    .filter(Boolean)
     .map((line) => {
       try {
         const entry = JSON.parse(line) as { msg?: string };
