@@ -3,7 +3,6 @@
 // only when its blob digest and its diffID both check out. Concurrent pulls of one image, and of one
 // layer across images, are joined into one.
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, messageOf } from '../errors';
@@ -24,7 +23,7 @@ import {
   selectPlatform,
   type Descriptor,
 } from './registry/manifest';
-import { unpackLayer } from './unpack/unpack-layer';
+import { UnpackPool } from './unpack/unpack-pool';
 
 /** Where missing blobs come from during a pull; an import has none (every blob must be in the store). */
 interface Download {
@@ -66,9 +65,12 @@ export class Puller {
   /** Layers and blobs of pulls in progress: the garbage collector must not free them. */
   private readonly pinnedLayers = new Map<string, number>();
   private readonly pinnedBlobs = new Map<string, number>();
+  /** Layers are unpacked on threads of their own, beside the downloads on this one. */
+  private readonly unpacker: UnpackPool;
 
   constructor(private readonly deps: PullerDeps) {
     this.downloads = new Semaphore(deps.config.max_concurrent_downloads);
+    this.unpacker = new UnpackPool(1);
   }
 
   get inFlight(): number {
@@ -240,8 +242,7 @@ export class Puller {
         if (!download) throw new InvalidArgumentError(`layer blob ${layer.digest} is missing`);
         await this.downloads.run(() => this.ensureBlob(layer, download));
       }
-      const source = fs.createReadStream(content.path(layer.digest), { highWaterMark: 256 * 1024 });
-      const result = await unpackLayer(source, layer.mediaType, diffDir, {
+      const result = await this.unpacker.unpack(content.path(layer.digest), layer.mediaType, diffDir, {
         limits,
         signal: download?.signal,
         onProgress: () => download?.progress.touch(),
