@@ -158,9 +158,10 @@ export function debPackageRoot(pkg: string, opts: { version?: string; sameVersio
     try {
       try {
         download(spec);
-      } catch (err) {
-        // The pinned version may be gone from the mirror after an update: take apt's candidate then.
-        if (spec === pkg) throw err;
+      } catch {
+        // The pinned version may be gone from the mirror, or apt's lists missing or stale (a fresh
+        // machine whose packages were all there): refresh the lists once and take apt's candidate.
+        execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
         download(pkg);
       }
     } catch (err) {
