@@ -100,3 +100,27 @@ write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, 
     }
   return fsync_parent (path, err);
 }
+
+int
+read_pid_file (const char *path, pid_t *pid, berth_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_error (err, errno, "open %s", path);
+  cleanup_free char *text = NULL;
+  if (read_all_fd (fd, path, &text, NULL, err) < 0)
+    return -1;
+  long v = strtol (text, NULL, 10);
+  if (v <= 0)
+    return berth_error (err, EINVAL, "%s holds no pid", path);
+  *pid = (pid_t) v;
+  return 0;
+}
+
+int
+write_pid_file (const char *path, pid_t pid, berth_error_t *err)
+{
+  char buf[32];
+  int n = snprintf (buf, sizeof (buf), "%d", (int) pid);
+  return write_file_atomic (path, buf, (size_t) n, 0644, err);
+}

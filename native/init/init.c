@@ -145,9 +145,7 @@ main (int argc, char **argv)
   if (pid == 0)
     _exit (run_init ());
 
-  char buf[32];
-  int len = snprintf (buf, sizeof (buf), "%d\n", (int) pid);
-  if ((pin && pin_ns (pid, pin, &err) < 0) || write_file_atomic (pid_file, buf, (size_t) len, 0644, &err) < 0)
+  if ((pin && pin_ns (pid, pin, &err) < 0) || write_pid_file (pid_file, pid, &err) < 0)
     {
       berth_error_print (stderr, "berth-init", err);
       berth_error_release (&err);

@@ -1,4 +1,4 @@
-/* The files the monitor shares with berthd: the container's pid and its exit status. */
+/* The exit file the monitor shares with berthd (pid files: common/util.h). */
 #ifndef BERTH_MONITOR_STATUS_H
 #define BERTH_MONITOR_STATUS_H
 
@@ -8,9 +8,6 @@
 
 #include "../common/error.h"
 
-int read_pid_file (const char *path, pid_t *pid, berth_error_t *err);
-/* Writes "<pid>\n" atomically. */
-int write_pid_file (const char *path, pid_t pid, berth_error_t *err);
 /* Room for what exit_json writes. */
 #define EXIT_JSON_MAX 512
 /* Formats the exit file's line, {"exitCode","signal","oomKilled","finishedAt","error"} and "\n",

@@ -146,14 +146,6 @@ middle (struct create_run *r, const struct create_opts *o)
 }
 
 static int
-write_pid_file (const char *path, pid_t pid, berth_error_t *err)
-{
-  char buf[32];
-  int n = snprintf (buf, sizeof (buf), "%d", (int) pid);
-  return write_file_atomic (path, buf, (size_t) n, 0644, err);
-}
-
-static int
 save_state (struct create_run *r, const struct create_opts *o, berth_error_t *err)
 {
   char created[64];

@@ -242,13 +242,8 @@ run (struct exec_run *r, const struct exec_opts *o, const struct global_opts *g,
       r->child = 0;
       return berth_error (err, 0, "%s", m.type == SYNC_ERROR ? m.text : "unexpected message from the exec'd process");
     }
-  if (o->pid_file)
-    {
-      char buf[32];
-      int n = snprintf (buf, sizeof (buf), "%d", (int) r->child);
-      if (write_file_atomic (o->pid_file, buf, (size_t) n, 0644, err) < 0)
-        return -1;
-    }
+  if (o->pid_file && write_pid_file (o->pid_file, r->child, err) < 0)
+    return -1;
   return 0;
 }
 
