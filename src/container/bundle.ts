@@ -7,13 +7,12 @@ import type { ImageConfigJson } from '../image/image-service';
 import type { SandboxRecord } from '../pod/sandbox';
 import { mountRootfs, rootfsLayout, unmountRootfs, type RootfsLayout } from '../storage/rootfs';
 import { writeFileAtomic } from '../state/atomic-file';
+import type { Undo } from '../util/undo';
 import type { ContainerSpec } from './container';
 import { hostCapabilities } from './defaults';
 import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
 import { readFileInRoot } from './rootfs-files';
 import { parseGroup, parsePasswd, resolveUser } from './users';
-
-export type Undo = () => Promise<void>;
 
 export interface BundleInput {
   id: string;

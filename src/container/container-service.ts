@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
@@ -17,10 +18,11 @@ import type { PodContainerHooks, PodService } from '../pod/pod-service';
 import type { SandboxRecord } from '../pod/sandbox';
 import { RecordStore } from '../state/record-store';
 import { rootfsLayout, unmountRootfs } from '../storage/rootfs';
-import { Mutex } from '../util/mutex';
+import { KeyedMutex } from '../util/mutex';
+import { rollBack, type Undo } from '../util/undo';
 import { PhaseTimer } from '../util/phase-timer';
 import { isAlive, processStartTime } from '../util/process';
-import { createBundle, imageConfigBody, type Undo } from './bundle';
+import { createBundle, imageConfigBody } from './bundle';
 import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
 import { execSync, type ExecResult } from './exec-sync';
 import { ociResources, type ContainerRequest } from './oci-spec';
@@ -37,8 +39,6 @@ const KILL_GRACE_MS = 10_000;
 
 /** How often every container is checked against its monitor's files, besides the exit watch. */
 const SWEEP_INTERVAL_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The lowest oom_score_adj berth may give a container: without CAP_SYS_RESOURCE, its own. */
 function ownOomScoreAdj(): number {
@@ -66,7 +66,7 @@ export function exitOf(status: ExitStatus): ContainerExit {
 
 export class ContainerService implements UsageSource, PodContainerHooks {
   private readonly store: RecordStore<ContainerRecord>;
-  private readonly locks = new Map<string, Mutex>();
+  private readonly locks = new KeyedMutex();
   private readonly minOomScoreAdj = ownOomScoreAdj();
   private watcher: FSWatcher | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -79,12 +79,6 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     private readonly log: Logger,
   ) {
     this.store = new RecordStore<ContainerRecord>(path.join(config.root, 'containers'));
-  }
-
-  private lock(id: string): Mutex {
-    let m = this.locks.get(id);
-    if (!m) this.locks.set(id, (m = new Mutex()));
-    return m;
   }
 
   private stateDirOf(id: string): string {
@@ -196,9 +190,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       this.log.info({ container: id, name: fullName, pod: pod.id, pid: record.pid, ms: phases.result() }, 'container created');
       return id;
     } catch (err) {
-      for (const step of undo.reverse()) {
-        await step().catch((e: unknown) => this.log.error({ container: id, error: messageOf(e) }, 'cleanup after a failed CreateContainer failed'));
-      }
+      await rollBack(undo, (e) => this.log.error({ container: id, error: messageOf(e) }, 'cleanup after a failed CreateContainer failed'));
       this.store.release(fullName, id);
       throw err;
     }
@@ -306,12 +298,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   async start(idOrPrefix: string): Promise<void> {
     const { id } = this.find(idOrPrefix);
-    await this.lock(id).run(async () => {
+    await this.locks.run(id, async () => {
       const record = await this.refresh(this.find(id));
       if (record.state === 'running') throw new FailedPreconditionError(`container ${id} is already running`);
       if (record.state !== 'created') throw new FailedPreconditionError(`container ${id} is ${record.state}: only a created container can be started`);
       const runtime = this.runtimes.get(record.handler);
-      const t0 = BigInt(nowNanos());
+      const phases = new PhaseTimer();
       try {
         await runtime.start(id);
       } catch (err) {
@@ -320,10 +312,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
         throw err;
       }
       const startedAt = nowNanos();
+      phases.mark('runtime');
       // The container may have exited already (and the exit watch recorded it): keep that.
       const latest = this.store.get(id) ?? record;
       await this.store.save({ ...latest, startedAt, state: latest.state === 'created' ? 'running' : latest.state });
-      this.log.info({ container: id, ms: Number(BigInt(startedAt) - t0) / 1e6 }, 'container started');
+      phases.mark('record');
+      this.log.info({ container: id, ms: phases.result() }, 'container started');
     });
   }
 
@@ -342,7 +336,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   async stop(idOrPrefix: string, timeoutSeconds: number): Promise<void> {
     const found = this.store.resolve(idOrPrefix);
     if (!found) throw new NotFoundError(`container ${JSON.stringify(idOrPrefix)} not found`);
-    await this.lock(found.id).run(() => this.stopLocked(found.id, timeoutSeconds));
+    await this.locks.run(found.id, () => this.stopLocked(found.id, timeoutSeconds));
   }
 
   private async stopLocked(id: string, timeoutSeconds: number): Promise<void> {
@@ -377,7 +371,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   async remove(idOrPrefix: string): Promise<void> {
     const found = this.store.resolve(idOrPrefix);
     if (!found) return;
-    await this.lock(found.id).run(async () => {
+    await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
       if (!record) return;
       await this.stopLocked(record.id, 0);
@@ -391,7 +385,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       await this.store.delete(record);
       this.log.info({ container: record.id }, 'container removed');
     });
-    this.locks.delete(found.id);
+    this.locks.forget(found.id);
   }
 
   /** The monitor exits once the container's output is drained; it is killed if it lingers. */

@@ -10,7 +10,8 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError, messageOf } fr
 import { MNT_DETACH, mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2, isNativeError } from '../native';
 import type { NetworkManager } from '../network/network-manager';
 import { writeFileAtomic } from '../state/atomic-file';
-import { Mutex } from '../util/mutex';
+import { KeyedMutex } from '../util/mutex';
+import { rollBack, type Undo } from '../util/undo';
 import { createCgroup, joinCgroup, removeCgroup, validateCgroupPath } from './cgroups';
 import { pinNamespaces, unpin, type PinnedKind } from './namespaces';
 import { isAlive, startPodInit, stopPodInit } from './pod-init';
@@ -57,8 +58,6 @@ export function validateSpec(spec: SandboxSpec): void {
   checkSysctls(spec);
 }
 
-type Undo = () => Promise<void>;
-
 /** What the pod service asks of the containers in a pod when the pod stops or goes. */
 export interface PodContainerHooks {
   stopPodContainers(podId: string): Promise<void>;
@@ -68,7 +67,7 @@ export interface PodContainerHooks {
 export class PodService {
   private readonly store: RecordStore<SandboxRecord>;
   /** One lifecycle operation per sandbox at a time; different sandboxes proceed in parallel. */
-  private readonly locks = new Map<string, Mutex>();
+  private readonly locks = new KeyedMutex();
   /** RunPodSandbox calls in progress, by name: an identical retry joins the first instead of failing. */
   private readonly running = new Map<string, { requestKey: string; result: Promise<string> }>();
   private hooks: PodContainerHooks | undefined;
@@ -87,12 +86,6 @@ export class PodService {
 
   private nsDir(): string {
     return path.join(this.config.state, 'ns');
-  }
-
-  private lock(id: string): Mutex {
-    let m = this.locks.get(id);
-    if (!m) this.locks.set(id, (m = new Mutex()));
-    return m;
   }
 
   /** Loads every record; a sandbox whose volatile side is gone (a reboot) is reported not ready. */
@@ -143,9 +136,7 @@ export class PodService {
       this.log.info({ pod: id, name: fullName, ips: record.ips }, 'sandbox ready');
       return id;
     } catch (err) {
-      for (const step of undo.reverse()) {
-        await step().catch((e: unknown) => this.log.error({ pod: id, error: messageOf(e) }, 'cleanup after a failed RunPodSandbox failed'));
-      }
+      await rollBack(undo, (e) => this.log.error({ pod: id, error: messageOf(e) }, 'cleanup after a failed RunPodSandbox failed'));
       this.store.release(fullName, id);
       throw err;
     }
@@ -241,7 +232,7 @@ export class PodService {
     const found = this.store.resolve(idOrPrefix);
     if (!found) return;
     await this.hooks?.stopPodContainers(found.id);
-    await this.lock(found.id).run(async () => {
+    await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
       if (!record || record.state === 'notready') return;
       if (record.network && record.pins.net) {
@@ -262,7 +253,7 @@ export class PodService {
     if (!found) return;
     await this.stop(found.id);
     await this.hooks?.removePodContainers(found.id);
-    await this.lock(found.id).run(async () => {
+    await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
       if (!record) return;
       for (const p of Object.values(record.pins)) if (p) await unpin(p);
@@ -278,7 +269,7 @@ export class PodService {
       await this.store.delete(record);
       this.log.info({ pod: record.id }, 'sandbox removed');
     });
-    this.locks.delete(found.id);
+    this.locks.forget(found.id);
   }
 
   status(idOrPrefix: string): SandboxRecord {

@@ -13,6 +13,22 @@ export class Mutex {
   }
 }
 
+/** One Mutex per key (a pod's or a container's ID): different keys proceed in parallel. */
+export class KeyedMutex {
+  private readonly mutexes = new Map<string, Mutex>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let m = this.mutexes.get(key);
+    if (!m) this.mutexes.set(key, (m = new Mutex()));
+    return m.run(fn);
+  }
+
+  /** Drops a key that is gone for good (its record was removed). */
+  forget(key: string): void {
+    this.mutexes.delete(key);
+  }
+}
+
 /** Joins concurrent calls with the same key into one: the second caller awaits the first's promise. */
 export class Singleflight<T> {
   private readonly inflight = new Map<string, Promise<T>>();
