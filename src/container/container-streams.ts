@@ -10,6 +10,7 @@ import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, messageOf } from '../errors';
 import { connectUnix, controlCommand, FrameDecoder, parseExitFrame, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT, type AttachFrame } from '../monitor/attach-client';
@@ -21,8 +22,6 @@ import type { StreamIO, StreamingBackend, TerminalSize } from '../streaming/back
 import type { ContainerRecord } from './container';
 import type { ContainerService } from './container-service';
 import { execProcess, killExec } from './exec-sync';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long an exec session's monitor may take to open its attach socket. */
 const SESSION_START_MS = 30_000;

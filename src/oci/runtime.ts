@@ -20,6 +20,8 @@ export interface RuntimeState {
 export class RuntimeError extends Error {}
 
 export class OciRuntime {
+  private rootMade = false;
+
   constructor(
     readonly handler: string,
     readonly binary: string,
@@ -91,8 +93,11 @@ export class OciRuntime {
   }
 
   private exec(args: string[]): Promise<CommandResult> {
-    // Output is captured through files in the runtime's own state dir.
-    mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    // Output is captured through files in the runtime's own state dir, made on first use.
+    if (!this.rootMade) {
+      mkdirSync(this.root, { recursive: true, mode: 0o711 });
+      this.rootMade = true;
+    }
     return runCommand([this.binary, '--root', this.root, ...args], this.root);
   }
 

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { posixSpawn, reapChild } from '../native';
 
 export interface CommandResult {
@@ -12,8 +13,6 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs argv to its end, capturing its output through files in scratchDir (tmpfs: no pipes to pump). */
 export async function runCommand(argv: string[], scratchDir: string, timeoutMs = 60_000): Promise<CommandResult> {
