@@ -1,18 +1,14 @@
 // Containers end to end: a real berthd, a real registry, real CNI plugins and an OCI runtime.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage } from '../../hack/images/busybox';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { controllerDir } from '../../src/pod/cgroups';
 import { startBerthd, type BerthdHandle } from '../support/berthd';
-import { bridgeNetwork, type BridgeNetwork } from '../support/bridge-network';
-import { pushImage } from '../support/oci/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
+import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
 const tag = `${process.pid % 10000}`;
 const bridge = `bctr${tag}`;
@@ -26,11 +22,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HANDLERS = ['berth', 'runc'];
 
 describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
-  let registry: TestRegistry;
+  let env: PodDaemon | undefined;
   let berthd: BerthdHandle;
   let dir: string;
   let image: string;
-  let network: BridgeNetwork;
 
   const podConfig = (name: string, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig => ({
     metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
@@ -93,24 +88,11 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
       .join('\n');
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ctr-'));
-    registry = await startRegistry();
-    await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
-    image = `${registry.host}/busybox:latest`;
-    network = bridgeNetwork(dir, { name: `ctr${tag}`, bridge, subnet: SUBNET });
-    berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir] });
-    await berthd.client.image.PullImage({ image: { image } });
+    env = await startPodDaemon('berth-ctr', { name: `ctr${tag}`, bridge, subnet: SUBNET });
+    ({ dir, image, berthd } = env);
   }, 60_000);
 
-  afterAll(async () => {
-    if (berthd) {
-      for (const p of (await rt().ListPodSandbox({})).items) await rt().RemovePodSandbox({ pod_sandbox_id: p.id });
-      await berthd.cleanup();
-    }
-    await registry?.stop();
-    network?.remove();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopPodDaemon(env, berthd));
 
   it('runs a container: created, running, exited with its code, logs in the CRI format', async () => {
     const pod = await runPod('life');
@@ -368,7 +350,7 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     await berthd.stop('SIGKILL');
     await sleep(2500);
     const before = stdoutOf(pod, 'long').split('\n').length;
-    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', network.confDir] });
+    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', env!.network.confDir] });
     expect(await status(long)).toMatchObject({ state: 'CONTAINER_RUNNING' });
     expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
     expect(await status(short)).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 42 });

@@ -7,13 +7,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { busyboxEntries } from '../../hack/images/busybox';
-import { buildOciSpec, type ContainerRequest } from '../../src/container/oci-spec';
-import { unpackLayer } from '../../src/image/unpack/unpack-layer';
+import type { ContainerRequest } from '../../src/container/oci-spec';
 import { packageRoot } from '../../src/util/package-root';
-import { tar } from '../support/oci/tar';
+import { busyboxRootfs, containerRequest, standaloneSpec } from '../support/bundle';
 
 // BERTH_MONITOR runs the tests against another build (e.g. one with sanitizers).
 const MONITOR = process.env.BERTH_MONITOR ?? path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
@@ -480,49 +477,20 @@ describe('berth-monitor', () => {
 
     beforeEach(async () => {
       rootfs = path.join(dir, 'bundle', 'rootfs');
-      fs.mkdirSync(rootfs, { recursive: true });
-      await unpackLayer(Readable.from([tar(busyboxEntries())]), 'application/vnd.oci.image.layer.v1.tar', rootfs, {
-        limits: { maxBytes: 1 << 30, maxEntries: 10_000 },
-      });
-      for (const f of ['hostname', 'hosts', 'resolv.conf']) fs.writeFileSync(path.join(dir, f), f === 'hostname' ? 'box\n' : '');
+      await busyboxRootfs(rootfs, dir);
     });
 
     /** Writes the bundle's config.json for a container; returns its id and memory cgroup dir. */
     function bundle(name: string, req: Partial<ContainerRequest>): { id: string; memoryCgroup: string } {
       const id = `berth-monitor-${name}-${process.pid}`;
-      const full: ContainerRequest = {
-        command: ['sh', '-c'],
-        args: ['true'],
-        workingDir: '',
-        env: [['GREETING', 'hi']],
-        mounts: [],
-        tty: false,
-        stdin: false,
-        privileged: false,
-        capabilities: { add: [], drop: ['ALL'] },
-        noNewPrivs: true,
-        readonlyRootfs: true,
-        seccomp: { kind: 'runtime-default' },
-        pidNamespace: 'container',
-        resources: { memoryLimit: 64 << 20 },
-        ...req,
-      };
-      const spec = buildOciSpec(
-        full,
-        { Cmd: ['sh'], Env: ['PATH=/bin'] },
-        {
-          hostname: 'box',
-          files: { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') },
-          cgroupsPath: `/berth-test/${id}`,
-          minOomScoreAdj: 0,
-        },
-        { uid: 1000, gid: 1000, additionalGids: [], home: '/home/berth' },
+      const full = containerRequest({ capabilities: { add: [], drop: ['ALL'] }, ...req });
+      const spec = standaloneSpec({
+        req: full,
         rootfs,
-      );
-      // Without pod namespaces to join, the container gets new ones of its own.
-      spec.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
-      // berth sets a hostname only with the pod's UTS namespace to join: here the container has its own.
-      spec.hostname = 'box';
+        filesDir: dir,
+        cgroupsPath: `/berth-test/${id}`,
+        user: { uid: 1000, gid: 1000, additionalGids: [], home: '/home/berth' },
+      });
       spec.process.terminal = full.tty;
       fs.writeFileSync(path.join(dir, 'bundle', 'config.json'), JSON.stringify(spec));
       const runcRoot = path.join(dir, 'runc');

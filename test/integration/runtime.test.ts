@@ -5,13 +5,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxEntries } from '../../hack/images/busybox';
-import { buildOciSpec, type ContainerRequest, type OciSpec } from '../../src/container/oci-spec';
-import { unpackLayer } from '../../src/image/unpack/unpack-layer';
+import type { ContainerRequest, OciSpec } from '../../src/container/oci-spec';
 import { packageRoot } from '../../src/util/package-root';
-import { tar } from '../support/oci/tar';
+import { busyboxRootfs, containerRequest, standaloneSpec } from '../support/bundle';
 
 const BERTH_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
 const RUNC = '/usr/bin/runc';
@@ -118,22 +115,6 @@ function cgroupDirs(id: string): string[] {
 const noSysResource = (BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]}`) & (1n << 24n)) === 0n;
 const hardNofile = Number(/^Max open files\s+\d+\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))![1]);
 
-const baseRequest = (): ContainerRequest => ({
-  command: ['sh', '-c'],
-  args: ['true'],
-  workingDir: '',
-  env: [['GREETING', 'hi']],
-  mounts: [],
-  tty: false,
-  stdin: false,
-  privileged: false,
-  capabilities: { add: [], drop: [] },
-  noNewPrivs: true,
-  readonlyRootfs: true,
-  seccomp: { kind: 'runtime-default' },
-  pidNamespace: 'container',
-  resources: { memoryLimit: 64 << 20 },
-});
 
 describe.each(RUNTIMES)('$name', (rt) => {
   let dir: string;
@@ -147,11 +128,7 @@ describe.each(RUNTIMES)('$name', (rt) => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-rt-${rt.name}-`));
     rootfs = path.join(dir, 'rootfs');
     root = path.join(dir, 'state');
-    fs.mkdirSync(rootfs, { recursive: true });
-    await unpackLayer(Readable.from([tar(busyboxEntries())]), 'application/vnd.oci.image.layer.v1.tar', rootfs, {
-      limits: { maxBytes: 1 << 30, maxEntries: 10_000 },
-    });
-    for (const f of ['hostname', 'hosts', 'resolv.conf']) fs.writeFileSync(path.join(dir, f), f === 'hostname' ? 'box\n' : '');
+    await busyboxRootfs(rootfs, dir);
     fs.writeFileSync(path.join(dir, 'reaper.py'), REAPER);
     fs.writeFileSync(path.join(dir, 'console.py'), CONSOLE);
     seen[rt.name] = {};
@@ -188,24 +165,15 @@ describe.each(RUNTIMES)('$name', (rt) => {
     return id;
   };
 
-  const spec = (id: string, req: Partial<ContainerRequest>, user = { uid: 0, gid: 0, additionalGids: [] as number[], home: '/root' }): OciSpec => {
-    const s = buildOciSpec(
-      { ...baseRequest(), ...req },
-      { Cmd: ['sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
-      {
-        hostname: 'box',
-        files: { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') },
-        cgroupsPath: `${CGROUP_PARENT}/${id}`,
-        minOomScoreAdj: 0,
-      },
-      user,
+  const spec = (id: string, req: Partial<ContainerRequest>, user = { uid: 0, gid: 0, additionalGids: [] as number[], home: '/root' }): OciSpec =>
+    standaloneSpec({
+      req: containerRequest(req),
       rootfs,
-    );
-    // Without pod namespaces to join, the container gets new ones of its own.
-    s.linux.namespaces.push({ type: 'network' }, { type: 'ipc' }, { type: 'uts' });
-    s.hostname = 'box';
-    return s;
-  };
+      filesDir: dir,
+      cgroupsPath: `${CGROUP_PARENT}/${id}`,
+      user,
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    });
 
   const runtime = (...args: string[]) => spawnSync(rt.bin, ['--root', root, ...args], { encoding: 'utf8', timeout: 30_000 });
 

@@ -1,17 +1,13 @@
 // Exec, Attach and PortForward end to end: a real berthd, its streaming server, berth-monitor and
 // berth-runtime, driven by a client speaking SPDY and WebSocket as client-go does.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage } from '../../hack/images/busybox';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { startBerthd, type BerthdHandle } from '../support/berthd';
-import { bridgeNetwork, type BridgeNetwork } from '../support/bridge-network';
-import { pushImage } from '../support/oci/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
+import type { BerthdHandle } from '../support/berthd';
+import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 import { exitCodeOf, HttpStatusError, spdyExec, SpdyPortForwarder, wsExec } from '../support/streaming-client';
 
 const tag = `${process.pid % 10000}`;
@@ -22,13 +18,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rssKiB = (pid: number): number => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 describe('streaming through berthd', () => {
-  let registry: TestRegistry;
+  let env: PodDaemon | undefined;
   let berthd: BerthdHandle;
   let dir: string;
   let image: string;
   let pod: { id: string; config: PodSandboxConfig };
   let shell: string;
-  let network: BridgeNetwork;
 
   const rt = () => berthd.client.runtime;
 
@@ -55,26 +50,13 @@ describe('streaming through berthd', () => {
     (await rt().Exec({ container_id: shell, cmd, tty: opts.tty ?? false, stdin: opts.stdin ?? false, stdout: true, stderr: opts.stderr ?? !opts.tty })).url;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-stream-'));
-    registry = await startRegistry();
-    await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
-    image = `${registry.host}/busybox:latest`;
-    network = bridgeNetwork(dir, { name: `str${tag}`, bridge, subnet: SUBNET, portmap: false });
-    berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir] });
-    await berthd.client.image.PullImage({ image: { image } });
+    env = await startPodDaemon('berth-stream', { name: `str${tag}`, bridge, subnet: SUBNET, portmap: false });
+    ({ dir, image, berthd } = env);
     pod = await runPod('stream');
     shell = await runIn(pod, ctr('shell', 'sleep 3600'));
   }, 60_000);
 
-  afterAll(async () => {
-    if (berthd) {
-      for (const p of (await rt().ListPodSandbox({})).items) await rt().RemovePodSandbox({ pod_sandbox_id: p.id });
-      await berthd.cleanup();
-    }
-    await registry?.stop();
-    network?.remove();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopPodDaemon(env, berthd));
 
   it('execs over SPDY with stdout, stderr and the exit code', async () => {
     const result = await spdyExec(await execUrl(['sh', '-c', 'echo out; echo err >&2; exit 3']), { stdout: true, stderr: true });
