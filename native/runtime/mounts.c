@@ -150,21 +150,26 @@ fd_path (int fd, char *buf, size_t len)
   snprintf (buf, len, "/proc/self/fd/%d", fd);
 }
 
+/* The flags of a mount (as statvfs reports them) that a bind remount must keep. */
+static unsigned long
+flags_to_keep (const struct statvfs *sv)
+{
+  unsigned long f = 0;
+  if (sv->f_flag & ST_NOSUID)
+    f |= MS_NOSUID;
+  if (sv->f_flag & ST_NODEV)
+    f |= MS_NODEV;
+  if (sv->f_flag & ST_NOEXEC)
+    f |= MS_NOEXEC;
+  return f;
+}
+
 /* The flags of the mount at fd that a bind remount must keep. */
 static unsigned long
 kept_flags (int fd)
 {
   struct statvfs sv;
-  unsigned long f = 0;
-  if (fstatvfs (fd, &sv) < 0)
-    return 0;
-  if (sv.f_flag & ST_NOSUID)
-    f |= MS_NOSUID;
-  if (sv.f_flag & ST_NODEV)
-    f |= MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC)
-    f |= MS_NOEXEC;
-  return f;
+  return fstatvfs (fd, &sv) < 0 ? 0 : flags_to_keep (&sv);
 }
 
 static int
@@ -440,16 +445,7 @@ static unsigned long
 path_kept_flags (const char *path)
 {
   struct statvfs sv;
-  unsigned long f = 0;
-  if (statvfs (path, &sv) < 0)
-    return 0;
-  if (sv.f_flag & ST_NOSUID)
-    f |= MS_NOSUID;
-  if (sv.f_flag & ST_NODEV)
-    f |= MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC)
-    f |= MS_NOEXEC;
-  return f;
+  return statvfs (path, &sv) < 0 ? 0 : flags_to_keep (&sv);
 }
 
 static int
