@@ -15,6 +15,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsConnect", Napi::Function::New(env, berth::NetnsConnect, "netnsConnect"));
   exports.Set("spawn", Napi::Function::New(env, berth::Spawn, "spawn"));
   exports.Set("reap", Napi::Function::New(env, berth::Reap, "reap"));
+  exports.Set("pipe", Napi::Function::New(env, berth::Pipe, "pipe"));
   return exports;
 }
 

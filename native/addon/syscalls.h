@@ -15,5 +15,6 @@ Napi::Value Llistxattr(const Napi::CallbackInfo &info);
 Napi::Value NetnsConnect(const Napi::CallbackInfo &info);
 Napi::Value Spawn(const Napi::CallbackInfo &info);
 Napi::Value Reap(const Napi::CallbackInfo &info);
+Napi::Value Pipe(const Napi::CallbackInfo &info);
 
 }  // namespace berth

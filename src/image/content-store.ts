@@ -104,40 +104,59 @@ export class ContentStore {
    * digest are joined; an ingest of a blob already stored drains nothing and returns at once.
    */
   ingest(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions = {}): Promise<void> {
+    return this.ingestWith(digest, expectedSize, (temp) => this.writeTemp(digest, expectedSize, source, temp, opts), () => source.destroy()).then(
+      () => undefined,
+    );
+  }
+
+  /** The ingest of a digest under way, if one is. */
+  ingesting(digest: string): Promise<void> | undefined {
+    return this.ingests.running(digest);
+  }
+
+  /**
+   * Ingests a blob that `produce` writes (and syncs) to the temp path it is given, returning the digest
+   * and size it saw; the store checks them against the expected ones and commits the file. Joined with
+   * other ingests of the digest like `ingest`: resolves false, without calling produce, when the blob was
+   * stored or being stored already.
+   */
+  ingestWith(
+    digest: string,
+    expectedSize: number | undefined,
+    produce: (temp: string) => Promise<{ digest: string; size: number }>,
+    onJoined?: () => void,
+  ): Promise<boolean> {
     hexOf(digest);
     const running = this.ingests.running(digest);
     if (running) {
-      // Another ingest of the same blob is under way: this stream is not needed (and must not stay open).
-      source.destroy();
-      return running;
+      onJoined?.();
+      return running.then(() => false);
     }
-    return this.ingests.do(digest, async () => {
-      if (await this.has(digest)) {
-        source.destroy();
-        return;
-      }
-      await this.write(digest, expectedSize, source, opts);
-    });
+    let produced = false;
+    return this.ingests
+      .do(digest, async () => {
+        if (await this.has(digest)) {
+          onJoined?.();
+          return;
+        }
+        produced = true;
+        await this.commit(digest, expectedSize, produce);
+      })
+      .then(() => produced);
   }
 
-  private async write(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions): Promise<void> {
+  private async commit(
+    digest: string,
+    expectedSize: number | undefined,
+    produce: (temp: string) => Promise<{ digest: string; size: number }>,
+  ): Promise<void> {
     const temp = path.join(this.ingestDir, `${hexOf(digest)}.${randomBytes(6).toString('hex')}`);
-    const verifier = new Verifier(digest, expectedSize, opts.onProgress);
-    const out = fs.createWriteStream(temp, { mode: 0o600, flags: 'wx', highWaterMark: COALESCE_BYTES });
     try {
-      // The write stream gathers what arrives while a write is in flight into one writev.
-      await pipeline(source, verifier, out, { signal: opts.signal });
-      const actual = `sha256:${verifier.hash.digest('hex')}`;
-      if (expectedSize !== undefined && verifier.bytes !== expectedSize) {
-        throw new InvalidArgumentError(`blob ${digest}: received ${verifier.bytes} bytes, expected ${expectedSize}`);
+      const got = await produce(temp);
+      if (expectedSize !== undefined && got.size !== expectedSize) {
+        throw new InvalidArgumentError(`blob ${digest}: received ${got.size} bytes, expected ${expectedSize}`);
       }
-      if (actual !== digest) throw new InvalidArgumentError(`blob digest mismatch: expected ${digest}, got ${actual}`);
-      const handle = await fsp.open(temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      if (got.digest !== digest) throw new InvalidArgumentError(`blob digest mismatch: expected ${digest}, got ${got.digest}`);
       await fsp.rename(temp, this.path(digest));
       await fsyncDir(this.blobsDir);
     } catch (err) {
@@ -147,6 +166,27 @@ export class ContentStore {
       }
       throw err;
     }
+  }
+
+  /** Writes a stream to temp (synced), hashing and counting it. */
+  private async writeTemp(
+    digest: string,
+    expectedSize: number | undefined,
+    source: Readable,
+    temp: string,
+    opts: IngestOptions,
+  ): Promise<{ digest: string; size: number }> {
+    const verifier = new Verifier(digest, expectedSize, opts.onProgress);
+    const out = fs.createWriteStream(temp, { mode: 0o600, flags: 'wx', highWaterMark: COALESCE_BYTES });
+    // The write stream gathers what arrives while a write is in flight into one writev.
+    await pipeline(source, verifier, out, { signal: opts.signal });
+    const handle = await fsp.open(temp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return { digest: `sha256:${verifier.hash.digest('hex')}`, size: verifier.bytes };
   }
 
   /** Stores a small blob held in memory (a manifest, a config) and returns its digest. */

@@ -13,8 +13,7 @@ import { formatReference, parseReference, repositoryName } from './reference';
 import { isIndexMediaType, MEDIA_TYPES, parseIndex, selectPlatform, type Descriptor } from './registry/manifest';
 import type { ImageNames, Puller } from './pull';
 import { decompressed } from './unpack/decompress';
-import { cleanEntryPath } from './unpack/unpack-layer';
-import { TarReader } from './unpack/tar-parser';
+import { cleanEntryPath, TarReader } from './unpack/tar-parser';
 
 const NAME_ANNOTATIONS = ['io.containerd.image.name', 'org.opencontainers.image.ref.name'];
 const MAX_ARCHIVE_FILES = 100_000;

@@ -28,7 +28,8 @@ interface Addon {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   netnsConnect(nsPath: string, address: string, port: number): number;
-  spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean): number;
+  spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean, stdinFd: number): number;
+  pipe(): [number, number];
   reap(pid: number): { code: number | null; signal: number | null } | null;
 }
 
@@ -97,9 +98,21 @@ export function netnsConnect(nsPath: string, address: string, port: number): num
   return load().netnsConnect(nsPath, address, port);
 }
 
-/** posix_spawn: the child's pid. stdin is /dev/null; an output fd of -1 means /dev/null. */
-export function posixSpawn(file: string, argv: string[], opts: { stdoutFd?: number; stderrFd?: number; newSession?: boolean } = {}): number {
-  return load().spawn(file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false);
+export interface SpawnOptions {
+  stdinFd?: number;
+  stdoutFd?: number;
+  stderrFd?: number;
+  newSession?: boolean;
+}
+
+/** posix_spawn: the child's pid. A standard fd not given (or -1) is /dev/null. */
+export function posixSpawn(file: string, argv: string[], opts: SpawnOptions = {}): number {
+  return load().spawn(file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false, opts.stdinFd ?? -1);
+}
+
+/** pipe2(O_CLOEXEC) with a 1 MiB buffer where allowed: [readFd, writeFd]. */
+export function pipe(): [number, number] {
+  return load().pipe();
 }
 
 /** waitpid(pid, WNOHANG): null while it runs, its end once it has exited. */

@@ -14,30 +14,63 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs argv to its end, capturing its output through files in scratchDir (tmpfs: no pipes to pump). */
-export async function runCommand(argv: string[], scratchDir: string, timeoutMs = 60_000): Promise<CommandResult> {
+export interface RunOptions {
+  /** Killed (SIGKILL) after this long; default 60 s. */
+  timeoutMs?: number;
+  /** Killed (SIGKILL) when this aborts; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Called with the child's PID each time it is found still running (every few ms). */
+  onWait?: (pid: number) => void;
+  /** The child's stdin (else /dev/null); closed here once the child has it. */
+  stdinFd?: number;
+}
+
+async function kill(pid: number): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  while (!reapChild(pid)) await sleep(1);
+}
+
+/** Spawns argv with stdout and stderr into the files named; stdinFd, if given, is closed whatever happens. */
+function spawnWithOutputs(argv: string[], outFile: string, errFile: string, stdinFd?: number, signal?: AbortSignal): number {
+  try {
+    signal?.throwIfAborted();
+    const out = fs.openSync(outFile, 'w+', 0o600);
+    try {
+      const err = fs.openSync(errFile, 'w+', 0o600);
+      try {
+        return posixSpawn(argv[0], argv, { stdinFd, stdoutFd: out, stderrFd: err });
+      } finally {
+        fs.closeSync(err);
+      }
+    } finally {
+      fs.closeSync(out);
+    }
+  } finally {
+    if (stdinFd !== undefined) fs.closeSync(stdinFd);
+  }
+}
+
+/** Runs argv to its end, capturing its output through files in scratchDir (no pipes to pump). */
+export async function runCommand(argv: string[], scratchDir: string, opts: RunOptions = {}): Promise<CommandResult> {
+  const { timeoutMs = 60_000, signal, onWait, stdinFd } = opts;
   const tag = randomBytes(6).toString('hex');
   const outFile = path.join(scratchDir, `.cmd-${tag}.out`);
   const errFile = path.join(scratchDir, `.cmd-${tag}.err`);
-  const out = fs.openSync(outFile, 'w+', 0o600);
-  const err = fs.openSync(errFile, 'w+', 0o600);
-  let pid: number;
   try {
-    pid = posixSpawn(argv[0], argv, { stdoutFd: out, stderrFd: err });
-  } finally {
-    fs.closeSync(out);
-    fs.closeSync(err);
-  }
-  try {
+    const pid = spawnWithOutputs(argv, outFile, errFile, stdinFd, signal);
     const deadline = Date.now() + timeoutMs;
     for (let delay = 1; ; delay = Math.min(delay * 2, 5)) {
       const end = reapChild(pid);
       if (end) return { ...end, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
+      if (signal?.aborted) {
+        await kill(pid);
+        throw signal.reason instanceof Error ? signal.reason : new Error(`${path.basename(argv[0])} cancelled`);
+      }
       if (Date.now() > deadline) {
-        process.kill(pid, 'SIGKILL');
-        while (!reapChild(pid)) await sleep(1);
+        await kill(pid);
         throw new Error(`${path.basename(argv[0])} ${argv[1] ?? ''} ... did not finish within ${timeoutMs / 1000}s and was killed`);
       }
+      onWait?.(pid);
       await sleep(delay);
     }
   } finally {

@@ -58,6 +58,46 @@ describe('pull edge cases', () => {
   });
 });
 
+describe('blob downloads over plain HTTP (berth-unpack fetches them itself)', () => {
+  let berthd: BerthdHandle;
+  const fakes: FakeRegistry[] = [];
+  const image = buildImage([layer([{ type: 'file', path: 'data', content: randomBytes(256 * 1024) }])]);
+
+  beforeAll(async () => {
+    berthd = await startBerthd();
+  });
+
+  afterAll(async () => {
+    await berthd?.cleanup();
+    await Promise.all(fakes.map((f) => f.stop()));
+  });
+
+  it('falls back to berthd\'s own client when the registry redirects the blob', async () => {
+    const fake = await startFakeRegistry('moved', image, { redirectBlobs: true });
+    fakes.push(fake);
+    const res = await berthd.client.image.PullImage({ image: { image: `${fake.host}/moved:latest` } });
+    expect(res.image_ref).toBe(image.config.digest);
+    const layerPath = `/v2/moved/blobs/${image.layers[0].digest}`;
+    // Asked directly once (307: not served), then by berthd, which followed the redirect.
+    expect(fake.requests.filter((r) => r === `GET ${layerPath}`)).toHaveLength(2);
+    expect(fake.requests).toContain(`GET /storage/${image.layers[0].digest}`);
+    const status = await berthd.client.image.ImageStatus({ image: { image: `${fake.host}/moved:latest` } });
+    expect(status.image?.id).toBe(image.config.digest);
+  });
+
+  it('fails a blob cut off mid-way as UNAVAILABLE and leaves nothing half-done', async () => {
+    const fresh = buildImage([layer([{ type: 'file', path: 'data', content: randomBytes(256 * 1024) }])]);
+    const fake = await startFakeRegistry('cut', fresh, { cutAfterBytes: 100_000 });
+    fakes.push(fake);
+    await expect(berthd.client.image.PullImage({ image: { image: `${fake.host}/cut:latest` } })).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+      details: expect.stringMatching(/closed the connection \d+ bytes before the end of the blob/),
+    });
+    expect(fs.readdirSync(path.join(berthd.root, 'content', 'ingest'))).toEqual([]);
+    expect(fs.readdirSync(path.join(berthd.root, 'layers')).filter((n) => n.startsWith('tmp-'))).toEqual([]);
+  });
+});
+
 describe('a disk that fills up during a pull', () => {
   let registry: TestRegistry;
   let berthd: BerthdHandle | undefined;

@@ -3,7 +3,7 @@
 // container with namespaces of its own (no pod to join).
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import os from 'node:os';
 import { busyboxEntries } from '../../hack/images/busybox';
 import { buildOciSpec, type ContainerRequest, type OciSpec } from '../../src/container/oci-spec';
 import type { ResolvedUser } from '../../src/container/users';
@@ -13,9 +13,13 @@ import { tar } from './oci/tar';
 /** Unpacks busybox into rootfs, and writes hostname ("box"), hosts and resolv.conf into filesDir. */
 export async function busyboxRootfs(rootfs: string, filesDir: string): Promise<void> {
   fs.mkdirSync(rootfs, { recursive: true });
-  await unpackLayer(Readable.from([tar(busyboxEntries())]), 'application/vnd.oci.image.layer.v1.tar', rootfs, {
-    limits: { maxBytes: 1 << 30, maxEntries: 10_000 },
-  });
+  const blob = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'berth-busybox-')), 'layer.tar');
+  try {
+    fs.writeFileSync(blob, tar(busyboxEntries()));
+    await unpackLayer(blob, 'application/vnd.oci.image.layer.v1.tar', rootfs, { limits: { maxBytes: 1 << 30, maxEntries: 10_000 } });
+  } finally {
+    fs.rmSync(path.dirname(blob), { recursive: true, force: true });
+  }
   for (const f of ['hostname', 'hosts', 'resolv.conf']) fs.writeFileSync(path.join(filesDir, f), f === 'hostname' ? 'box\n' : '');
 }
 

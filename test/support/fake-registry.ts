@@ -1,5 +1,5 @@
 // A small registry we control completely (node:http on loopback), for what a real one will not do:
-// stall mid-blob, demand bearer tokens from a token service, serve exactly the bytes a test wants.
+// stall or cut a blob, redirect blobs, demand bearer tokens from a token service, serve exactly the bytes a test wants.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BuiltImage } from './oci/image';
@@ -9,6 +9,10 @@ export interface FakeRegistryOptions {
   bearer?: { username: string; password: string; token: string };
   /** Send this many bytes of each layer blob, then stall without closing. */
   stallAfterBytes?: number;
+  /** Send this many bytes of each layer blob, then cut the connection. */
+  cutAfterBytes?: number;
+  /** Answer blob GETs with a 307 to /storage/<digest> on the same server, as registries backed by object storage do. */
+  redirectBlobs?: boolean;
 }
 
 export interface FakeRegistry {
@@ -54,12 +58,21 @@ export async function startFakeRegistry(repo: string, image: BuiltImage, opts: F
       return;
     }
     const blob = new RegExp(`^/v2/${repo}/blobs/(sha256:[a-f0-9]{64})$`).exec(url.pathname);
-    const found = blob && blobs.get(blob[1]);
+    if (blob && opts.redirectBlobs && blobs.has(blob[1])) {
+      res.writeHead(307, { location: `/storage/${blob[1]}` }).end();
+      return;
+    }
+    const stored = /^\/storage\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
+    const found = blob ? blobs.get(blob[1]) : stored && opts.redirectBlobs ? blobs.get(stored[1]) : undefined;
     if (found) {
       res.writeHead(200, { 'content-length': found.size, 'content-type': 'application/octet-stream' });
       if (opts.stallAfterBytes !== undefined && layerDigests.has(found.digest)) {
         res.write(found.data.subarray(0, opts.stallAfterBytes));
         stalled.push(res);
+        return;
+      }
+      if (opts.cutAfterBytes !== undefined && layerDigests.has(found.digest)) {
+        res.write(found.data.subarray(0, opts.cutAfterBytes), () => res.destroy());
         return;
       }
       res.end(found.data);

@@ -1,4 +1,5 @@
-// The layer unpacker on a real filesystem (a tmpfs, so trusted.* xattrs work), entry by entry.
+// The layer unpacker (berth-unpack, native/unpack) on a real filesystem (a tmpfs, so trusted.* xattrs
+// work), entry by entry.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,10 +31,17 @@ describe('layer unpacker', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  /** The blob lives beside the layer dir, as a content-store blob lives outside the layer store. */
+  const unpackBlob = (blob: Buffer, mediaType: string, limits = LIMITS) => {
+    const file = path.join(dir, 'blob');
+    fs.writeFileSync(file, blob);
+    return unpackLayer(file, mediaType, target, { limits }).finally(() => fs.rmSync(file));
+  };
+
   const unpack = (entries: TarEntry[], mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip', limits = LIMITS) => {
     const raw = tar(entries);
     const blob = mediaType.endsWith('gzip') ? zlib.gzipSync(raw) : mediaType.endsWith('zstd') ? compress(raw, 'zstd') : raw;
-    return { raw, result: unpackLayer(Readable.from([blob]), mediaType, target, { limits }) };
+    return { raw, result: unpackBlob(blob, mediaType, limits) };
   };
 
   it('writes every entry type with ownership, modes, mtimes and xattrs, and returns the diffID', async () => {
@@ -99,6 +107,9 @@ describe('layer unpacker', () => {
     ['"d -> .." then d/x', [{ type: 'symlink', path: 'd', target: '..' }, { type: 'file', path: 'd/x', content: 'x' }]],
     ['a name with ..', [{ type: 'file', path: 'a/../../x', content: 'x' }]],
     ['a hard link to a missing target', [{ type: 'hardlink', path: 'h', target: 'nowhere' }]],
+    ['a hard link through a symlink', [{ type: 'symlink', path: 's', target: '/etc' }, { type: 'hardlink', path: 'h', target: 's/passwd' }]],
+    ['a whiteout of "."', [{ type: 'file', path: 'd/.wh..', content: '' }]],
+    ['an absolute name', [{ type: 'file', path: '/etc/x', content: 'x' }]],
   ])('refuses %s', async (_what, entries) => {
     await expect(unpack(entries).result).rejects.toThrow(InvalidArgumentError);
     expect(fs.readdirSync(dir).sort()).toEqual(['layer']);
@@ -118,9 +129,9 @@ describe('layer unpacker', () => {
   it('reports corrupt archives clearly', async () => {
     const raw = tar([{ type: 'file', path: 'f', content: 'x' }]);
     raw[10] ^= 0xff; // breaks the header checksum
-    await expect(unpackLayer(Readable.from([raw]), 'application/vnd.oci.image.layer.v1.tar', target, { limits: LIMITS })).rejects.toThrow(/checksum/);
+    await expect(unpackBlob(raw, 'application/vnd.oci.image.layer.v1.tar')).rejects.toThrow(/checksum/);
     const gz = zlib.gzipSync(tar([{ type: 'file', path: 'f', content: 'x'.repeat(1000) }])).subarray(0, 40);
-    await expect(unpackLayer(Readable.from([gz]), 'application/vnd.oci.image.layer.v1.tar+gzip', target, { limits: LIMITS })).rejects.toThrow(InvalidArgumentError);
+    await expect(unpackBlob(gz, 'application/vnd.oci.image.layer.v1.tar+gzip')).rejects.toThrow(InvalidArgumentError);
   });
 
   it('parses base-256 numbers and GNU long names', async () => {
@@ -132,7 +143,7 @@ describe('layer unpacker', () => {
     let sum = 0;
     for (const b of header) sum += b;
     header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
-    const longName = 'n'.repeat(300);
+    const longName = `${'n'.repeat(120)}/${'m'.repeat(180)}`;
     const gnu = Buffer.from(tar([{ type: 'file', path: '././@LongLink', content: longName + '\0' }]).subarray(0, 1024));
     gnu[156] = 'L'.charCodeAt(0);
     gnu.fill(0x20, 148, 156);
@@ -140,10 +151,55 @@ describe('layer unpacker', () => {
     for (const b of gnu.subarray(0, 512)) s2 += b;
     gnu.write(s2.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
     const archive = Buffer.concat([header, gnu, tar([{ type: 'file', path: 'short', content: 'y' }])]);
+    // berthd's own reader (archives for `images import`) and berth-unpack (layers) read them alike.
     const reader = new TarReader(Readable.from([archive]));
     const first = await reader.next();
     expect(first?.uid).toBe(3_000_000);
     const second = await reader.next();
     expect(second?.path).toBe(longName);
+    await unpackBlob(archive, 'application/vnd.oci.image.layer.v1.tar');
+    expect(fs.statSync(path.join(target, 'x')).uid).toBe(3_000_000);
+    expect(fs.readFileSync(path.join(target, longName), 'utf8')).toBe('y');
+    // A name no filesystem takes is the layer's fault, not the machine's.
+    fs.rmSync(target, { recursive: true });
+    fs.mkdirSync(target);
+    await expect(unpackBlob(tar([{ type: 'file', path: 'x'.repeat(300), content: '' }]), 'application/vnd.oci.image.layer.v1.tar')).rejects.toThrow(
+      InvalidArgumentError,
+    );
+  });
+
+  it('reads gzip layers of several members and zstd layers of several frames', async () => {
+    const a = tar([{ type: 'file', path: 'a', content: 'first' }]).subarray(0, 1024); // no end-of-archive blocks
+    const b = tar([{ type: 'file', path: 'b', content: 'second' }]);
+    const raw = Buffer.concat([a, b]);
+    const gz = Buffer.concat([zlib.gzipSync(a), zlib.gzipSync(b)]);
+    expect((await unpackBlob(gz, 'application/vnd.oci.image.layer.v1.tar+gzip')).diffId).toBe(sha256(raw));
+    expect(fs.readFileSync(path.join(target, 'b'), 'utf8')).toBe('second');
+    fs.rmSync(target, { recursive: true });
+    fs.mkdirSync(target);
+    const zst = Buffer.concat([compress(a, 'zstd'), compress(b, 'zstd')]);
+    expect((await unpackBlob(zst, 'application/vnd.oci.image.layer.v1.tar+zstd')).diffId).toBe(sha256(raw));
+    expect(fs.readFileSync(path.join(target, 'a'), 'utf8')).toBe('first');
+  });
+
+  it('never sets a time outside the layer through a directory that became a symlink', async () => {
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside);
+    fs.utimesSync(outside, 1_000_000, 1_000_000);
+    await unpack([
+      { type: 'dir', path: 'd/', mtime: 1_700_000_000 },
+      { type: 'symlink', path: 'd', target: outside },
+    ]).result;
+    expect(fs.statSync(outside).mtimeMs / 1000).toBe(1_000_000);
+    expect(fs.readlinkSync(path.join(target, 'd'))).toBe(outside);
+  });
+
+  it('reports a truncated layer, a mislabelled one and a missing blob clearly', async () => {
+    const raw = tar([{ type: 'file', path: 'f', content: 'x'.repeat(5000) }]);
+    await expect(unpackBlob(raw.subarray(0, 2048), 'application/vnd.oci.image.layer.v1.tar')).rejects.toThrow(/ends inside the data of f/);
+    await expect(unpackBlob(raw, 'application/vnd.oci.image.layer.v1.tar+zstd')).rejects.toThrow(/is not zstd-compressed/);
+    await expect(unpackLayer(path.join(dir, 'absent'), 'application/vnd.oci.image.layer.v1.tar', target, { limits: LIMITS })).rejects.toThrow(
+      /berth-unpack exit 1\): open .*absent: No such file/,
+    );
   });
 });

@@ -16,6 +16,7 @@ export type { Credentials } from './auth';
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
+const MAX_ACCEPTED_AUTH = 1000;
 
 export interface FetchOptions {
   credentials?: Credentials;
@@ -34,6 +35,12 @@ export interface OpenedBlob {
   endpoint: string;
 }
 
+/** A blob GET someone else may send (berth-unpack, over plain HTTP): where, and with which headers. */
+export interface DirectBlobRequest {
+  url: string;
+  headers: Record<string, string>;
+}
+
 /** An upstream answer that settles the question (not found, refused): no other endpoint is tried. */
 class FinalError extends Error {
   constructor(readonly error: Error) {
@@ -43,6 +50,8 @@ class FinalError extends Error {
 
 export class RegistryClient {
   private readonly tokens = new TokenCache();
+  /** The Authorization each endpoint, repository and set of credentials last accepted. */
+  private readonly acceptedAuth = new Map<string, string>();
 
   constructor(
     private readonly config: BerthConfig['image'],
@@ -85,6 +94,22 @@ export class RegistryClient {
     return token;
   }
 
+  private authKey(ep: Endpoint, ref: ImageReference, creds: Credentials | undefined): string {
+    return `${ep.url}|${ref.repository}|${createHash('sha256').update(JSON.stringify(creds ?? null)).digest('hex')}`;
+  }
+
+  /**
+   * The GET of a blob from the first endpoint when that is plain HTTP, with the Authorization it last
+   * accepted for these credentials (the manifest fetch of the same pull has just been accepted);
+   * undefined for https endpoints. Whoever sends it falls back to openBlob on any answer but a 200.
+   */
+  directBlobRequest(ref: ImageReference, digest: string, opts: FetchOptions = {}): DirectBlobRequest | undefined {
+    const ep = endpointsFor(ref.registry, this.config.registries)[0];
+    if (!ep?.url.startsWith('http://')) return undefined;
+    const auth = this.acceptedAuth.get(this.authKey(ep, ref, this.credentialsFor(ref, opts.credentials)));
+    return { url: `${ep.url}/v2/${ref.repository}/blobs/${digest}`, headers: auth ? { authorization: auth } : {} };
+  }
+
   /** One request to one endpoint, answering an auth challenge once. */
   private async send(ep: Endpoint, path: string, ref: ImageReference, headers: Record<string, string>, opts: FetchOptions, method: 'GET' | 'HEAD' = 'GET'): Promise<IncomingMessage> {
     const creds = this.credentialsFor(ref, opts.credentials);
@@ -104,6 +129,8 @@ export class RegistryClient {
       const who = userPassword(creds)?.username;
       throw new FinalError(new UnauthenticatedError(`authentication failed for ${ref.registry}${who ? ` as user ${who}` : ''}: the registry refused the credentials`));
     }
+    if (this.acceptedAuth.size >= MAX_ACCEPTED_AUTH) this.acceptedAuth.clear(); // a cache: any entry can be learnt again
+    this.acceptedAuth.set(this.authKey(ep, ref, creds), auth);
     return res;
   }
 

@@ -2,6 +2,7 @@
 // them (the unpacker decides what is allowed), verifies header checksums, and understands ustar,
 // GNU long names and links, PAX extended headers (path, linkpath, size, ids, mtime, SCHILY.xattr.*),
 // and base-256 numbers. File contents are streamed, never held whole.
+import { InvalidArgumentError } from '../../errors';
 import { ByteReader } from './byte-reader';
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo' | 'other';
@@ -177,4 +178,13 @@ export class TarReader {
     this.pendingBody = 0;
     await this.reader.skip(size + padding(size));
   }
+}
+
+/** An entry's path as components, or an error naming it: never absolute, never `..`. */
+export function cleanEntryPath(name: string): string[] {
+  if (name.includes('\0')) throw new InvalidArgumentError(`archive entry ${JSON.stringify(name)} contains a NUL byte`);
+  if (name.startsWith('/')) throw new InvalidArgumentError(`archive entry ${JSON.stringify(name)} is an absolute path`);
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new InvalidArgumentError(`archive entry ${JSON.stringify(name)} contains ".."`);
+  return parts;
 }

@@ -1,0 +1,264 @@
+/* berth-unpack: unpacks one image layer blob into an empty directory, for overlayfs.
+ *
+ *   berth-unpack --media-type TYPE --max-bytes N --max-entries N BLOB DIR
+ *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N - DIR
+ *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N URL DIR
+ *
+ * The first form reads a blob from the content store. The others read one as it downloads, from
+ * stdin (berthd pipes its download in) or fetched from an http:// URL (request headers such as
+ * Authorization on stdin, never in argv), and also write it to FILE (a new file), so that downloading,
+ * storing and unpacking are one pass. A URL that is not served (no answer, or not a 200) exits 5 with
+ * {"status":N} on stdout, having written nothing.
+ * On success prints {"diffId":"sha256:...","size":N,"entries":N} (the digest and size of the
+ * uncompressed tar stream, and its entry count; with --copy-to also "blobDigest" and "blobSize", of
+ * the blob as read, for berthd to check before it stores FILE) and exits 0. On failure prints one line to stderr and
+ * exits 2 when the layer is bad (corrupt, hostile), 3 when it is over a limit, 4 when the disk is full,
+ * 6 when the registry connection failed in the middle of the blob, 1 for any other failure. The caller owns DIR: it renames it into place on success and removes it on
+ * failure, so a half-unpacked layer is never used.
+ *
+ * berthd runs it as a process of its own so that decompression, hashing and file writes run on a core
+ * of their own beside berthd's downloads, and cost berthd no memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "../common/util.h"
+#include "unpack.h"
+
+static enum unpack_fault first_fault;
+static int first_errno;
+
+int
+unpack_fail (berth_error_t *err, enum unpack_fault fault, const char *fmt, ...)
+{
+  int saved = errno;
+  if (err == NULL || *err != NULL)
+    return -1;
+  char *msg = NULL;
+  va_list ap;
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  /* A name longer than any filesystem takes is the layer's fault, not the machine's. */
+  if (fault == FAULT_SYSTEM && saved == ENAMETOOLONG)
+    fault = FAULT_BAD_LAYER;
+  first_fault = fault;
+  first_errno = fault == FAULT_SYSTEM ? saved : 0;
+  berth_error (err, 0, "%s", msg ? msg : "out of memory");
+  free (msg);
+  return -1;
+}
+
+enum unpack_fault
+unpack_fault_of (void)
+{
+  return first_fault;
+}
+
+static int
+parse_count (const char *text, const char *flag, uint64_t *out)
+{
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull (text, &end, 10);
+  if (errno || end == text || *end != '\0')
+    {
+      fprintf (stderr, "berth-unpack: %s wants a number, not \"%s\"\n", flag, text);
+      return -1;
+    }
+  *out = v;
+  return 0;
+}
+
+static void
+usage (void)
+{
+  fprintf (stderr, "usage: berth-unpack --media-type TYPE --max-bytes N --max-entries N [--copy-to FILE --blob-size N] SOURCE DIR\n");
+}
+
+/* Exit status when a URL was not served (no answer, or not a 200): berthd then fetches the blob its
+ * own way, which knows redirects, authentication challenges and mirrors. Nothing was written. */
+#define EXIT_NOT_SERVED 5
+#define CONNECT_TIMEOUT_MS 30000
+
+/* Extra request headers from stdin, one "Name: value" a line, as CRLF-terminated lines. */
+static char *
+read_headers (void)
+{
+  berth_error_t err = NULL;
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  if (read_all_fd (STDIN_FILENO, "the request headers", &text, &len, &err) < 0)
+    {
+      berth_error_print (stderr, "berth-unpack", err);
+      berth_error_release (&err);
+      return NULL;
+    }
+  char *out = malloc (2 * len + 1), *o = out;
+  if (out == NULL)
+    return NULL;
+  for (size_t i = 0; i < len; i++)
+    {
+      if (text[i] == '\r' || text[i] == '\0')
+        {
+          fprintf (stderr, "berth-unpack: a request header holds a CR or NUL byte\n");
+          free (out);
+          return NULL;
+        }
+      if (text[i] == '\n')
+        *o++ = '\r';
+      *o++ = text[i];
+    }
+  if (len > 0 && text[len - 1] != '\n')
+    *o++ = '\r', *o++ = '\n';
+  *o = '\0';
+  return out;
+}
+
+static ssize_t
+http_source_read (void *body, unsigned char *buf, size_t len, berth_error_t *err)
+{
+  return http_body_read (body, buf, len, err);
+}
+
+/* The blob's bytes: a file, stdin ("-") or an http:// URL. Returns 0, 1 (failed) or EXIT_NOT_SERVED. */
+static int
+open_source (const char *source, struct blob_source *src, struct http_body **body, int *fd)
+{
+  if (strncmp (source, "http://", 7) == 0)
+    {
+      cleanup_free char *headers = read_headers ();
+      if (headers == NULL)
+        return 1;
+      berth_error_t err = NULL;
+      int status = 0;
+      if (http_get (body, source, headers, CONNECT_TIMEOUT_MS, &status, &err) < 0 || status != 200)
+        {
+          if (err)
+            berth_error_print (stderr, "berth-unpack", err);
+          else
+            fprintf (stderr, "berth-unpack: HTTP %d\n", status);
+          berth_error_release (&err);
+          printf ("{\"status\":%d}\n", status);
+          return EXIT_NOT_SERVED;
+        }
+      *src = (struct blob_source) { http_source_read, *body };
+      return 0;
+    }
+  *fd = strcmp (source, "-") == 0 ? STDIN_FILENO : open (source, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0)
+    {
+      fprintf (stderr, "berth-unpack: open %s: %s\n", source, strerror (errno));
+      return 1;
+    }
+  *src = (struct blob_source) { fd_source_read, (void *) (intptr_t) *fd };
+  return 0;
+}
+
+static int
+open_copy (const char *copy_to, uint64_t blob_size, struct blob_copy *copy)
+{
+  if (blob_size == UINT64_MAX)
+    return (usage (), -1);
+  copy->fd = open (copy_to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  copy->max_bytes = blob_size;
+  if (copy->fd < 0)
+    fprintf (stderr, "berth-unpack: create %s: %s\n", copy_to, strerror (errno));
+  return copy->fd;
+}
+
+static int
+exit_status (void)
+{
+  enum unpack_fault fault = unpack_fault_of ();
+  if (fault == FAULT_SYSTEM && (first_errno == ENOSPC || first_errno == EDQUOT))
+    return 4;
+  return fault ? (int) fault : 1;
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option options[] = {
+    { "media-type", required_argument, NULL, 't' },
+    { "max-bytes", required_argument, NULL, 'b' },
+    { "max-entries", required_argument, NULL, 'e' },
+    { "copy-to", required_argument, NULL, 'c' },
+    { "blob-size", required_argument, NULL, 's' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *media_type = NULL, *copy_to = NULL;
+  uint64_t blob_size = UINT64_MAX;
+  struct layer_limits limits = { UINT64_MAX, UINT64_MAX };
+  int opt;
+  while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1)
+    {
+      if (opt == 't')
+        media_type = optarg;
+      else if (opt == 'c')
+        copy_to = optarg;
+      else if (opt == 's' && parse_count (optarg, "--blob-size", &blob_size) == 0)
+        continue;
+      else if (opt == 'b' && parse_count (optarg, "--max-bytes", &limits.max_bytes) == 0)
+        continue;
+      else if (opt == 'e' && parse_count (optarg, "--max-entries", &limits.max_entries) == 0)
+        continue;
+      else
+        return (usage (), 1);
+    }
+  if (media_type == NULL || argc - optind != 2)
+    return (usage (), 1);
+  const char *source = argv[optind], *dir = argv[optind + 1];
+
+  /* Modes are set explicitly on every entry; this one decides the directories made for entries whose
+   * parents the archive does not list. */
+  umask (022);
+  cleanup_close int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0)
+    {
+      fprintf (stderr, "berth-unpack: open %s: %s\n", dir, strerror (errno));
+      return 1;
+    }
+  struct blob_source src;
+  struct http_body *body = NULL;
+  cleanup_close int blob_fd = -1;
+  int opened = open_source (source, &src, &body, &blob_fd);
+  if (opened != 0)
+    {
+      http_body_free (body);
+      return opened;
+    }
+  /* The copy is made only once the source answers: a URL not served leaves nothing behind. */
+  struct blob_copy copy = { .fd = -1 };
+  if (copy_to && open_copy (copy_to, blob_size, &copy) < 0)
+    {
+      http_body_free (body);
+      return 1;
+    }
+  berth_error_t err = NULL;
+  struct layer_result result;
+  int rc = unpack_layer (&src, copy_to ? &copy : NULL, media_type, dir_fd, &limits, &result, &err);
+  http_body_free (body);
+  if (copy.fd >= 0 && close (copy.fd) < 0 && rc == 0)
+    rc = unpack_fail (&err, FAULT_SYSTEM, "close %s: %s", copy_to, strerror (errno));
+  if (rc < 0)
+    {
+      berth_error_print (stderr, "berth-unpack", err);
+      berth_error_release (&err);
+      return exit_status ();
+    }
+  printf ("{\"diffId\":\"%s\",\"size\":%llu,\"entries\":%llu", result.diff_id, (unsigned long long) result.size,
+          (unsigned long long) result.entries);
+  if (copy_to)
+    printf (",\"blobDigest\":\"%s\",\"blobSize\":%llu", result.blob_digest, (unsigned long long) result.blob_size);
+  printf ("}\n");
+  return fflush (stdout) == 0 ? 0 : 1;
+}
