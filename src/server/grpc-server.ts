@@ -11,6 +11,7 @@ import { instrumentService, type InstrumentDeps } from './instrument';
 import { imageHandlers, runtimeHandlers } from './services';
 import type { ServerDeps } from './deps';
 import { prepareSocketPath, removeSocket, SOCKET_MODE } from './unix-socket';
+import { withEncodedResponses } from './encoded-responses';
 
 /** Messages such as ListContainers with thousands of entries exceed grpc's 4 MiB default. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -56,7 +57,7 @@ export async function startCriServer(deps: ServerDeps, instrument: InstrumentDep
     instrumentService('RuntimeService', runtime.v1.RuntimeService.service, runtimeHandlers(deps), instrument),
   );
   server.addService(
-    runtime.v1.ImageService.service,
+    withEncodedResponses(runtime.v1.ImageService.service, ['ListImages']),
     instrumentService('ImageService', runtime.v1.ImageService.service, imageHandlers(deps), instrument),
   );
   const socketPath = deps.config.listen;

@@ -3,13 +3,13 @@ import type { ListImagesResponse } from '../../generated/runtime/v1/ListImagesRe
 import type { UnaryHandler } from '../instrument';
 import type { ServerDeps } from '../deps';
 import { imageMessage } from './image-message';
-import type { Image } from '../../generated/runtime/v1/Image';
 import type { ImageRecord } from '../../image/image-store';
 
 /** With a filter image, lists just the image that name resolves to (as containerd and CRI-O do). */
 export function listImages(deps: ServerDeps): UnaryHandler<ListImagesRequest__Output, ListImagesResponse> {
-  // The store hands out the same list until it changes, so its messages are built once per change.
-  const built = new WeakMap<readonly ImageRecord[], Image[]>();
+  // The store hands out the same list until it changes, so its response is built once per change (and,
+  // being the same object, encoded once: see encoded-responses.ts).
+  const built = new WeakMap<readonly ImageRecord[], ListImagesResponse>();
   return async (request) => {
     const images = deps.images;
     const wanted = request.filter?.image?.image;
@@ -18,11 +18,11 @@ export function listImages(deps: ServerDeps): UnaryHandler<ListImagesRequest__Ou
       return { images: image ? [imageMessage(image, images)] : [] };
     }
     const all = await images.list();
-    let messages = built.get(all);
-    if (!messages) {
-      messages = all.map((image) => imageMessage(image, images));
-      built.set(all, messages);
+    let response = built.get(all);
+    if (!response) {
+      response = { images: all.map((image) => imageMessage(image, images)) };
+      built.set(all, response);
     }
-    return { images: messages };
+    return response;
   };
 }
