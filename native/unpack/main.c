@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,10 +186,20 @@ exit_status (void)
   return fault ? (int) fault : 1;
 }
 
-int
-main (int argc, char **argv)
+struct options
 {
-  static const struct option options[] = {
+  const char *media_type;
+  const char *copy_to;
+  uint64_t blob_size;
+  struct layer_limits limits;
+  const char *source;
+  const char *dir;
+};
+
+static int
+parse_options (int argc, char **argv, struct options *o)
+{
+  static const struct option longopts[] = {
     { "media-type", required_argument, NULL, 't' },
     { "max-bytes", required_argument, NULL, 'b' },
     { "max-entries", required_argument, NULL, 'e' },
@@ -195,28 +207,58 @@ main (int argc, char **argv)
     { "blob-size", required_argument, NULL, 's' },
     { NULL, 0, NULL, 0 },
   };
-  const char *media_type = NULL, *copy_to = NULL;
-  uint64_t blob_size = UINT64_MAX;
-  struct layer_limits limits = { UINT64_MAX, UINT64_MAX };
+  *o = (struct options) { .blob_size = UINT64_MAX, .limits = { UINT64_MAX, UINT64_MAX } };
   int opt;
-  while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1)
+  while ((opt = getopt_long (argc, argv, "", longopts, NULL)) != -1)
     {
       if (opt == 't')
-        media_type = optarg;
+        o->media_type = optarg;
       else if (opt == 'c')
-        copy_to = optarg;
-      else if (opt == 's' && parse_count (optarg, "--blob-size", &blob_size) == 0)
+        o->copy_to = optarg;
+      else if (opt == 's' && parse_count (optarg, "--blob-size", &o->blob_size) == 0)
         continue;
-      else if (opt == 'b' && parse_count (optarg, "--max-bytes", &limits.max_bytes) == 0)
+      else if (opt == 'b' && parse_count (optarg, "--max-bytes", &o->limits.max_bytes) == 0)
         continue;
-      else if (opt == 'e' && parse_count (optarg, "--max-entries", &limits.max_entries) == 0)
+      else if (opt == 'e' && parse_count (optarg, "--max-entries", &o->limits.max_entries) == 0)
         continue;
       else
-        return (usage (), 1);
+        return (usage (), -1);
     }
-  if (media_type == NULL || argc - optind != 2)
-    return (usage (), 1);
-  const char *source = argv[optind], *dir = argv[optind + 1];
+  if (o->media_type == NULL || argc - optind != 2)
+    return (usage (), -1);
+  o->source = argv[optind];
+  o->dir = argv[optind + 1];
+  return 0;
+}
+
+/* berth-unpack works for berthd alone: if berthd dies (kill -9), the restarted one removes the layer
+ * dirs and downloads in progress, so an orphan would only write into deleted files. It goes too. */
+static int
+die_with_parent (void)
+{
+  pid_t parent = getppid ();
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
+    {
+      fprintf (stderr, "berth-unpack: prctl(PR_SET_PDEATHSIG): %s\n", strerror (errno));
+      return -1;
+    }
+  if (getppid () != parent)
+    {
+      fprintf (stderr, "berth-unpack: berthd is gone\n");
+      return -1;
+    }
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct options o;
+  if (parse_options (argc, argv, &o) < 0 || die_with_parent () < 0)
+    return 1;
+  const char *media_type = o.media_type, *copy_to = o.copy_to, *source = o.source, *dir = o.dir;
+  uint64_t blob_size = o.blob_size;
+  struct layer_limits limits = o.limits;
 
   /* Modes are set explicitly on every entry; this one decides the directories made for entries whose
    * parents the archive does not list. */

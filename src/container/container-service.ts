@@ -25,7 +25,7 @@ import { isAlive, processStartTime } from '../util/process';
 import { createBundle, imageConfigBody } from './bundle';
 import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
 import { execSync, type ExecResult } from './exec-sync';
-import { ociResources, type ContainerRequest } from './oci-spec';
+import { ociResources, updatedResources, type ContainerRequest } from './oci-spec';
 
 export interface ContainerFilter {
   id?: string;
@@ -442,7 +442,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     if (record.state !== 'running' && record.state !== 'created') throw new FailedPreconditionError(`container ${record.id} is ${record.state}: its resources cannot be updated`);
     const oci = ociResources(resources);
     await this.runtimes.get(record.handler).update(record.id, oci, record.stateDir);
-    await this.store.save({ ...record, spec: { ...record.spec, process: { ...record.spec.process, resources: { ...record.spec.process.resources, ...resources } } } });
+    const kept = updatedResources(record.spec.process.resources, resources);
+    await this.store.save({ ...record, spec: { ...record.spec, process: { ...record.spec.process, resources: kept } } });
   }
 
   async reopenLog(idOrPrefix: string): Promise<void> {

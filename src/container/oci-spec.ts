@@ -196,6 +196,18 @@ export function ociResources(r: ContainerRequest['resources']): Record<string, u
   return out;
 }
 
+/**
+ * The resources after a live update: what the update sets over what was there. A field it leaves unset
+ * (0, '', an empty list or map: the same test ociResources applies) keeps its value, as it keeps its
+ * cgroup value.
+ */
+export function updatedResources(current: ContainerRequest['resources'], update: ContainerRequest['resources']): ContainerRequest['resources'] {
+  const isSet = (v: unknown): boolean =>
+    Array.isArray(v) ? v.length > 0 : typeof v === 'object' && v !== null ? Object.keys(v).length > 0 : Boolean(v);
+  const given = Object.entries(update).filter(([, v]) => isSet(v));
+  return { ...current, ...(Object.fromEntries(given) as ContainerRequest['resources']) };
+}
+
 function resources(req: ContainerRequest): Record<string, unknown> {
   const devices: Array<Record<string, unknown>> = [{ allow: req.privileged, access: 'rwm' }];
   for (const d of req.devices ?? []) devices.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions });

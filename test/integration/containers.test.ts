@@ -252,6 +252,11 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(Number(fs.readFileSync(path.join(memDir, limitFile), 'utf8'))).toBe(96 << 20);
     expect((await status(id)).resources?.linux?.memory_limit_in_bytes).toBe(String(96 << 20));
     expect(st.resources?.linux?.memory_limit_in_bytes).toBe(String(64 << 20));
+    // A field an update leaves unset keeps its value, in the cgroup and in ContainerStatus alike.
+    await rt().UpdateContainerResources({ container_id: id, linux: { cpu_shares: 256 } });
+    expect(Number(fs.readFileSync(path.join(memDir, limitFile), 'utf8'))).toBe(96 << 20);
+    const afterPartial = (await status(id)).resources?.linux;
+    expect([afterPartial?.memory_limit_in_bytes, afterPartial?.cpu_shares]).toEqual([String(96 << 20), '256']);
 
     const stats = (await rt().ContainerStats({ container_id: id })).stats!;
     expect(Number(stats.memory?.working_set_bytes?.value)).toBeGreaterThan(0);

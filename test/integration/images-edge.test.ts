@@ -10,6 +10,7 @@ import { startFakeRegistry, type FakeRegistry } from '../support/fake-registry';
 import { buildImage, layer } from '../support/oci/image';
 import { pushImage } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
+import { until } from '../support/until';
 import { randomBytes } from 'node:crypto';
 
 describe('pull edge cases', () => {
@@ -58,6 +59,23 @@ describe('pull edge cases', () => {
   });
 });
 
+/** PIDs of parent's children whose command name is `name`. */
+function childrenNamed(parent: number, name: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === name && ppid === parent) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 describe('blob downloads over plain HTTP (berth-unpack fetches them itself)', () => {
   let berthd: BerthdHandle;
   const fakes: FakeRegistry[] = [];
@@ -83,6 +101,25 @@ describe('blob downloads over plain HTTP (berth-unpack fetches them itself)', ()
     expect(fake.requests).toContain(`GET /storage/${image.layers[0].digest}`);
     const status = await berthd.client.image.ImageStatus({ image: { image: `${fake.host}/moved:latest` } });
     expect(status.image?.id).toBe(image.config.digest);
+  });
+
+  it('takes its berth-unpack helpers along when berthd is killed', async () => {
+    const own = await startBerthd();
+    try {
+      const slow = buildImage([layer([{ type: 'file', path: 'slow', content: randomBytes(512 * 1024) }], 'none')]);
+      const fake = await startFakeRegistry('orphan', slow, { stallAfterBytes: 100_000 });
+      fakes.push(fake);
+      const pull = own.client.image.PullImage({ image: { image: `${fake.host}/orphan:latest` } }).catch(() => undefined);
+      const helpers = await until('berthd to start berth-unpack', () => {
+        const found = childrenNamed(own.process.pid ?? -1, 'berth-unpack');
+        return found.length > 0 && found;
+      });
+      await own.stop('SIGKILL');
+      await pull;
+      await until('berth-unpack to go with berthd', () => helpers.every((pid) => !fs.existsSync(`/proc/${pid}`)), 5000);
+    } finally {
+      await own.cleanup();
+    }
   });
 
   it('fails a blob cut off mid-way as UNAVAILABLE and leaves nothing half-done', async () => {

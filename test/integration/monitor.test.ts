@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerRequest } from '../../src/container/oci-spec';
 import { packageRoot } from '../../src/util/package-root';
 import { busyboxRootfs, containerRequest, standaloneSpec } from '../support/bundle';
+import { until } from '../support/until';
 
 // BERTH_MONITOR runs the tests against another build (e.g. one with sanitizers).
 const MONITOR = process.env.BERTH_MONITOR ?? path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
@@ -19,16 +20,6 @@ const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (P|F) ([^\
 const HAVE_RUNC = fs.existsSync('/usr/bin/runc');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 async function waitFor(file: string, ms = 10_000): Promise<string> {
   return until(`${file} to appear`, () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined), ms);

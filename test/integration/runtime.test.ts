@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerRequest, OciSpec } from '../../src/container/oci-spec';
 import { packageRoot } from '../../src/util/package-root';
 import { busyboxRootfs, containerRequest, standaloneSpec } from '../support/bundle';
+import { until } from '../support/until';
 
 const BERTH_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
 const RUNC = '/usr/bin/runc';
@@ -73,16 +74,6 @@ const RUNTIMES: Runtime[] = [
 
 /** What each runtime printed, by test: compared across runtimes at the end. */
 const seen: Record<string, Record<string, unknown>> = {};
-
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function readJson(file: string): unknown {
   try {
@@ -198,13 +189,13 @@ describe.each(RUNTIMES)('$name', (rt) => {
       { stdio: 'ignore' },
     );
     helpers.push(child);
-    const created = await waitFor('create', () => readJson(path.join(status, 'created.json')) as { code: number } | undefined);
+    const created = await until('create', () => readJson(path.join(status, 'created.json')) as { code: number } | undefined);
     const pid = created.code === 0 ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
     return {
       code: created.code,
       pid,
       output: () => fs.readFileSync(out, 'utf8'),
-      exit: async () => (await waitFor('exit', () => readJson(path.join(status, 'exit.json')) as { exitCode: number } | undefined)).exitCode,
+      exit: async () => (await until('exit', () => readJson(path.join(status, 'exit.json')) as { exitCode: number } | undefined)).exitCode,
       log: () => fs.readFileSync(path.join(bundle, 'log'), 'utf8'),
     };
   }
@@ -281,7 +272,7 @@ describe.each(RUNTIMES)('$name', (rt) => {
     expect(fs.readFileSync(`/sys/fs/cgroup/pids${CGROUP_PARENT}/${id}/pids.max`, 'utf8').trim()).toBe('20');
     expect(fs.readFileSync(`/sys/fs/cgroup/memory${CGROUP_PARENT}/${id}/cgroup.procs`, 'utf8').trim()).toBe(String(c.pid));
     expect(runtime('start', id).status).toBe(0);
-    await waitFor('output', () => (c.output().includes('20\n') ? true : undefined));
+    await until('output', () => (c.output().includes('20\n') ? true : undefined));
     expect(c.output()).toBe(`${64 << 20}\n20\n`);
     // The pids limit holds: 30 more processes cannot all start.
     const p = path.join(dir, `${id}-pids.json`);
@@ -300,12 +291,12 @@ describe.each(RUNTIMES)('$name', (rt) => {
     expect(created).toMatchObject({ id, status: 'created', pid: c.pid });
     expect(runtime('start', id).status).toBe(0);
     expect(state(id).status).toBe('running');
-    await waitFor('ready', () => (c.output().includes('ready') ? true : undefined));
+    await until('ready', () => (c.output().includes('ready') ? true : undefined));
     const again = runtime('start', id);
     expect(again.status).not.toBe(0);
     expect(runtime('kill', id, 'SIGTERM').status).toBe(0);
     expect(await c.exit()).toBe(42);
-    await waitFor('stopped', () => (state(id).status === 'stopped' ? true : undefined));
+    await until('stopped', () => (state(id).status === 'stopped' ? true : undefined));
     const killStopped = runtime('kill', id, '9');
     expect(killStopped.status).not.toBe(0);
     expect(killStopped.stderr).toMatch(/not running/);
@@ -353,7 +344,7 @@ describe.each(RUNTIMES)('$name', (rt) => {
         cwd: '/tmp',
       }),
     );
-    await waitFor('init', () => (c.output() === '' && state(id).status === 'running' ? true : undefined));
+    await until('init', () => (c.output() === '' && state(id).status === 'running' ? true : undefined));
     const exec = runtime('exec', '--process', p, id);
     expect(exec.status, exec.stderr).toBe(5);
     expect(exec.stdout).toContain('host=box uid=1000 groups=1000 10 init=1 cwd=/tmp');
@@ -415,7 +406,7 @@ describe.each(RUNTIMES)('$name', (rt) => {
     fs.writeFileSync(p, JSON.stringify({ ...s.process, args: ['sleep', '1000'] }));
     expect(spawnSync(rt.bin, ['--root', root, 'exec', '-d', '--pid-file', pidFile, '--process', p, id], { stdio: 'ignore' }).status).toBe(0);
     const execPid = Number(fs.readFileSync(pidFile, 'utf8'));
-    const procs = await waitFor('processes', () => {
+    const procs = await until('processes', () => {
       const list = fs.readFileSync(`/sys/fs/cgroup/pids${CGROUP_PARENT}/${id}/cgroup.procs`, 'utf8').trim().split('\n').map(Number);
       return list.length >= 3 ? list : undefined;
     });
@@ -536,14 +527,14 @@ describe.each(RUNTIMES)('$name', (rt) => {
     const c = await create(id, spec(id, { args: ['sleep 1000 & sleep 1000 & wait'], pidNamespace: 'node' }));
     expect(c.code).toBe(0);
     expect(runtime('start', id).status).toBe(0);
-    const procs = await waitFor('processes', () => {
+    const procs = await until('processes', () => {
       const list = fs.readFileSync(`/sys/fs/cgroup/pids${CGROUP_PARENT}/${id}/cgroup.procs`, 'utf8').trim().split('\n').map(Number);
       return list.length >= 3 ? list : undefined;
     });
     const killed = runtime('kill', '--all', id, 'KILL');
     expect(killed.status, killed.stderr).toBe(0);
     expect(await c.exit()).toBe(137);
-    await waitFor('all dead', () => (procs.every((pid) => !alive(pid)) ? true : undefined));
+    await until('all dead', () => (procs.every((pid) => !alive(pid)) ? true : undefined));
   });
 
   it('runs with --no-pivot (the rootfs moved onto / and chrooted)', async () => {
@@ -581,12 +572,12 @@ describe.each(RUNTIMES)('$name', (rt) => {
     const out = path.join(dir, `${id}.console`);
     const receiver = spawn('python3', [path.join(dir, 'console.py'), sock, out], { stdio: 'ignore' });
     helpers.push(receiver);
-    await waitFor('console socket', () => (fs.existsSync(`${out}.ready`) ? true : undefined));
+    await until('console socket', () => (fs.existsSync(`${out}.ready`) ? true : undefined));
     const c = await create(id, spec(id, { args: ['test -t 0 && test -t 1 && echo has-tty; tty; exit 3'], tty: true }), ['--console-socket', sock]);
     expect(c.code, c.output()).toBe(0);
     expect(runtime('start', id).status).toBe(0);
     expect(await c.exit()).toBe(3);
-    const text = await waitFor('console output', () => {
+    const text = await until('console output', () => {
       const t = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
       return t.includes('/dev/') ? t : undefined;
     });
@@ -603,12 +594,12 @@ describe.each(RUNTIMES)('$name', (rt) => {
     const out = path.join(dir, `${id}.console`);
     const receiver = spawn('python3', [path.join(dir, 'console.py'), sock, out], { stdio: 'ignore' });
     helpers.push(receiver);
-    await waitFor('console socket', () => (fs.existsSync(`${out}.ready`) ? true : undefined));
+    await until('console socket', () => (fs.existsSync(`${out}.ready`) ? true : undefined));
     const p = path.join(dir, `${id}-process.json`);
     fs.writeFileSync(p, JSON.stringify({ ...s.process, terminal: true, args: ['sh', '-c', 'test -t 0 && echo exec-has-tty'] }));
     const exec = runtime('exec', '--detach', '--tty', '--console-socket', sock, '--process', p, id);
     expect(exec.status, exec.stderr).toBe(0);
-    const text = await waitFor('console output', () => {
+    const text = await until('console output', () => {
       const t = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
       return t.includes('exec-has-tty') ? t : undefined;
     });

@@ -21,6 +21,7 @@ import {
   wsConnect,
   wsExec,
 } from '../support/streaming-client';
+import { until } from '../support/until';
 
 class HostBackend implements StreamingBackend {
   readonly resizes: TerminalSize[] = [];
@@ -275,11 +276,11 @@ describe('port forward', () => {
       got.set(channel, [...(got.get(channel) ?? []), payload]);
     });
     const text = (ch: number): string => Buffer.concat((got.get(ch) ?? []).slice(1)).toString();
-    await waitFor(() => got.size === 4);
+    await until('four streams', () => got.size === 4, 5000);
     for (const ch of [0, 1, 2, 3]) expect(got.get(ch)?.[0].readUInt16LE(0)).toBe(port);
     ws.send(encodeWsMessage(0, Buffer.from('to the first'), false));
     ws.send(encodeWsMessage(2, Buffer.from('to the second'), false));
-    await waitFor(() => text(0) === 'to the first' && text(2) === 'to the second');
+    await until('both streams\' data', () => text(0) === 'to the first' && text(2) === 'to the second', 5000);
     ws.close();
   });
 });
@@ -326,7 +327,7 @@ describe('close()', () => {
     const reg = (): string => own.register({ containerId: 'closing', cmd: ['sleep', '60'], stdin: false, stdout: true, stderr: false, tty: false });
     const spdy = spdyExec(reg(), { stdout: true });
     const ws = wsExec(reg(), { protocol: 'v5.channel.k8s.io' });
-    await waitFor(() => own.sessionCount === 2);
+    await until('two sessions', () => own.sessionCount === 2, 5000);
     await new Promise((r) => setTimeout(r, 100));
     const started = Date.now();
     await own.close();
@@ -338,10 +339,3 @@ describe('close()', () => {
   });
 });
 
-async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildOciSpec, capabilities, processArgs, processEnv, type ContainerRequest, type PodView } from '../../src/container/oci-spec';
+import { buildOciSpec, capabilities, processArgs, processEnv, updatedResources, type ContainerRequest, type PodView } from '../../src/container/oci-spec';
 import { DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS } from '../../src/container/defaults';
 
 const request = (over: Partial<ContainerRequest> = {}): ContainerRequest => ({
@@ -35,6 +35,12 @@ const root = { uid: 0, gid: 0, additionalGids: [], home: '/root' };
 const image = { Entrypoint: ['/entry'], Cmd: ['--default'], Env: ['PATH=/bin', 'A=image'], WorkingDir: '/work' };
 
 describe('CRI to OCI spec', () => {
+  it('keeps what a live update leaves unset (0, empty) and takes what it sets', () => {
+    const current = { memoryLimit: 64 << 20, cpuShares: 512, cpusetCpus: '0', unified: { 'memory.high': '1' } };
+    const next = updatedResources(current, { memoryLimit: 0, cpuShares: 256, cpusetCpus: '', unified: {}, hugepages: [] });
+    expect(next).toEqual({ memoryLimit: 64 << 20, cpuShares: 256, cpusetCpus: '0', unified: { 'memory.high': '1' } });
+  });
+
   it('applies the kubelet rules for command and args against ENTRYPOINT and CMD', () => {
     expect(processArgs({ command: [], args: [] }, image)).toEqual(['/entry', '--default']);
     expect(processArgs({ command: [], args: ['--mine'] }, image)).toEqual(['/entry', '--mine']);
