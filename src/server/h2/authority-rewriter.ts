@@ -165,6 +165,13 @@ export function rewriteAuthority(socket: Socket, onError: (err: Error) => void):
     write(chunk: Buffer, _encoding, callback) {
       socket.write(chunk, callback);
     },
+    // HTTP/2 writes a response as many frames at once: one writev syscall for them all, not one each.
+    writev(chunks: Array<{ chunk: Buffer }>, callback) {
+      socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i].chunk);
+      socket.write(chunks[chunks.length - 1].chunk, callback);
+      socket.uncork();
+    },
     final(callback) {
       socket.end(callback);
     },
