@@ -18,8 +18,9 @@ extern char **environ;
 
 namespace berth {
 
-// spawn(file, argv, stdoutFd, stderrFd, newSession, stdinFd): the child's pid. An fd of -1 means
-// /dev/null. The fds given are not closed here.
+// spawn(file, argv, stdoutFd, stderrFd, newSession, stdinFd, env): the child's pid. An fd of -1 means
+// /dev/null. The fds given are not closed here. env: an array of "NAME=value" strings for the child's
+// whole environment, or null for berthd's own.
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string file;
@@ -43,6 +44,22 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   bool new_session = info[4].ToBoolean().Value();
   double in_fd = -1;
   if (info.Length() > 5 && !NumberArg(info, 5, "spawn", &in_fd)) return env.Undefined();
+  std::vector<std::string> env_strings;
+  bool own_env = info.Length() > 6 && info[6].IsArray();
+  if (own_env) {
+    Napi::Array e = info[6].As<Napi::Array>();
+    for (uint32_t i = 0; i < e.Length(); i++) {
+      Napi::Value v = e.Get(i);
+      if (!v.IsString()) {
+        ThrowArg(env, "spawn", "env must be an array of strings");
+        return env.Undefined();
+      }
+      env_strings.push_back(v.As<Napi::String>().Utf8Value());
+    }
+  }
+  std::vector<char *> envp;
+  for (auto &e : env_strings) envp.push_back(const_cast<char *>(e.c_str()));
+  envp.push_back(nullptr);
 
   std::vector<char *> argv;
   for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
@@ -75,7 +92,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   posix_spawnattr_setflags(&attr, flags);
 
   pid_t pid;
-  int rc = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), own_env ? envp.data() : environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

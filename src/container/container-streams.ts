@@ -2,7 +2,6 @@
 // Exec sessions run under a berth-monitor of their own (the runtime's `exec` as its command), so a
 // terminal, stdin and output go through the same attach protocol as a container's: berthd never
 // holds a container process's stdio itself.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
@@ -15,12 +14,13 @@ import type { Logger } from 'pino';
 import { FailedPreconditionError, messageOf } from '../errors';
 import { connectUnix, controlCommand, FrameDecoder, parseExitFrame, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT, type AttachFrame } from '../monitor/attach-client';
 import { MONITOR_BINARY, monitorFiles, type MonitorFiles } from '../monitor/monitor';
-import { netnsConnect } from '../native';
+import { netnsConnect, posixSpawn } from '../native';
 import type { RuntimeRegistry } from '../oci/runtime';
 import type { PodService } from '../pod/pod-service';
 import type { StreamIO, StreamingBackend, TerminalSize } from '../streaming/backend';
 import type { ContainerRecord } from './container';
 import type { ContainerService } from './container-service';
+import { waitForExit } from '../util/spawn';
 import { execProcess, killExec } from './exec-sync';
 
 /** How long an exec session's monitor may take to open its attach socket. */
@@ -89,12 +89,9 @@ export class ContainerStreams implements StreamingBackend {
     ];
     const stderr = openSync(files.monitorLog, 'a', 0o600);
     try {
-      const child = spawn(MONITOR_BINARY, args, { stdio: ['ignore', 'ignore', stderr] });
-      const exited = new Promise<void>((resolve) => {
-        child.on('exit', () => resolve());
-        child.on('error', () => resolve());
-      });
-      return { pid: child.pid ?? 0, exited };
+      const pid = posixSpawn(MONITOR_BINARY, [MONITOR_BINARY, ...args], { stderrFd: stderr });
+      const exited = waitForExit(pid).then(() => undefined);
+      return { pid, exited };
     } finally {
       closeSync(stderr);
     }

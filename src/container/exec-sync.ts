@@ -1,12 +1,12 @@
 // ExecSync: a command run in a running container through its runtime's `exec`, output captured up to
 // a bound, and at the timeout the process killed so that nothing of it is left running.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { constants } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { DeadlineExceededError } from '../errors';
 import type { OciRuntime } from '../oci/runtime';
+import { spawnPiped, waitForExit, type ProcessEnd } from '../util/spawn';
 
 export interface ExecResult {
   stdout: Buffer;
@@ -49,13 +49,12 @@ export async function execSync(runtime: OciRuntime, id: string, bundleDir: strin
   const pidFile = path.join(scratchDir, `exec-${tag}.pid`);
   await fs.writeFile(processFile, JSON.stringify(await execProcess(bundleDir, cmd)), { mode: 0o600 });
   try {
-    const [binary, ...args] = runtime.execCommand(id, processFile, pidFile);
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnPiped(runtime.execCommand(id, processFile, pidFile));
     const stdout = new BoundedSink();
     const stderr = new BoundedSink();
-    child.stdout.on('data', (c: Buffer) => stdout.push(c));
-    child.stderr.on('data', (c: Buffer) => stderr.push(c));
+    const drained = Promise.all([drain(child.stdout, stdout), drain(child.stderr, stderr)]);
     let timedOut = false;
+    let exited = false;
     const timer =
       timeoutSeconds > 0
         ? setTimeout(() => {
@@ -63,13 +62,14 @@ export async function execSync(runtime: OciRuntime, id: string, bundleDir: strin
             // The process only: its runtime must live on to reap it (or it lingers as a zombie in
             // the container's PID namespace); the runtime itself goes only if it does not follow.
             void killExec(pidFile);
-            setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), RUNTIME_GRACE_MS).unref();
+            setTimeout(() => !exited && killQuietly(child.pid), RUNTIME_GRACE_MS).unref();
           }, timeoutSeconds * 1000)
         : undefined;
-    const exitCode = await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
-    }).finally(() => clearTimeout(timer));
+    const end = (await waitForExit(child.pid).finally(() => clearTimeout(timer))) as ProcessEnd;
+    exited = true;
+    // As Node's 'close': the output is read to its end, which a process left in the background delays.
+    await drained;
+    const exitCode = end.code ?? 128 + (end.signal ?? 0);
     if (timedOut) throw new DeadlineExceededError(`ExecSync ${JSON.stringify(cmd.join(' '))} in container ${id} timed out after ${timeoutSeconds}s; the command was killed`);
     return { stdout: stdout.buffer(), stderr: stderr.buffer(), exitCode };
   } finally {
@@ -91,4 +91,20 @@ export async function killExec(pidFile: string, ...others: Array<number | undefi
   }
 }
 
-const signalNumber = (signal: NodeJS.Signals): number => constants.signals[signal] ?? 0;
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+/** Reads a pipe to its end into a bounded sink. */
+function drain(from: Readable, into: BoundedSink): Promise<void> {
+  return new Promise((resolve) => {
+    from.on('data', (c: Buffer) => into.push(c));
+    from.once('end', resolve);
+    from.once('close', resolve);
+    from.once('error', () => resolve());
+  });
+}

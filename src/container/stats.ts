@@ -1,11 +1,11 @@
 // Resource usage of containers and pods, read from their cgroups (v1 or v2) and network namespaces.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { cgroupLayout, controllerDir } from '../pod/cgroups';
+import { runCommand } from '../util/spawn';
 
-const run = promisify(execFile);
+const NSENTER = '/usr/bin/nsenter';
 
 export interface CpuStats {
   usageCoreNanoSeconds: bigint;
@@ -78,7 +78,9 @@ export async function memoryStats(cgroup: string): Promise<MemoryStats> {
 export async function networkStats(netns: string): Promise<NetworkStats[]> {
   let text: string;
   try {
-    ({ stdout: text } = await run('nsenter', [`--net=${netns}`, 'cat', '/proc/self/net/dev'], { timeout: 10_000 }));
+    const end = await runCommand([NSENTER, `--net=${netns}`, 'cat', '/proc/self/net/dev'], os.tmpdir(), { timeoutMs: 10_000 });
+    if (end.code !== 0) return [];
+    text = end.stdout;
   } catch {
     return [];
   }

@@ -28,7 +28,7 @@ interface Addon {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   netnsConnect(nsPath: string, address: string, port: number): number;
-  spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean, stdinFd: number): number;
+  spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean, stdinFd: number, env: string[] | null): number;
   pipe(): [number, number];
   reap(pid: number): { code: number | null; signal: number | null } | null;
 }
@@ -103,11 +103,14 @@ export interface SpawnOptions {
   stdoutFd?: number;
   stderrFd?: number;
   newSession?: boolean;
+  /** The child's whole environment; berthd's own when not given. */
+  env?: Record<string, string>;
 }
 
 /** posix_spawn: the child's pid. A standard fd not given (or -1) is /dev/null. */
 export function posixSpawn(file: string, argv: string[], opts: SpawnOptions = {}): number {
-  return load().spawn(file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false, opts.stdinFd ?? -1);
+  const env = opts.env ? Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) : null;
+  return load().spawn(file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false, opts.stdinFd ?? -1, env);
 }
 
 /** pipe2(O_CLOEXEC) with a 1 MiB buffer where allowed: [readFd, writeFd]. */

@@ -1,8 +1,9 @@
 // Runs one CNI plugin binary as the CNI spec says: the command and context in CNI_* environment
 // variables, the network configuration on stdin, the result (or a structured error) on stdout.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { CommandTimeoutError, describeEnd, runCommand, type CommandResult } from '../util/spawn';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
 
@@ -62,9 +63,9 @@ function describeFailure(type: string, command: CniCommand, stdout: string, stde
 }
 
 /** Runs the plugin; resolves its parsed stdout (undefined when empty, as DEL and CHECK may answer). */
-export function execPlugin(type: string, call: PluginCall): Promise<Record<string, unknown> | undefined> {
+export async function execPlugin(type: string, call: PluginCall): Promise<Record<string, unknown> | undefined> {
   const binary = findPlugin(type, call.pluginDirs);
-  const env: NodeJS.ProcessEnv = {
+  const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: call.command,
     CNI_CONTAINERID: call.containerId,
@@ -73,38 +74,18 @@ export function execPlugin(type: string, call: PluginCall): Promise<Record<strin
     CNI_ARGS: call.args,
     CNI_PATH: call.pluginDirs.join(':'),
   };
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, call.timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new CniError(`cannot run CNI plugin ${binary}: ${err.message}`, type));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) {
-        reject(new CniError(`CNI plugin ${type} ${call.command} timed out after ${call.timeoutMs / 1000}s`, type));
-      } else if (code !== 0) {
-        reject(describeFailure(type, call.command, stdout, stderr, signal ? `killed by ${signal}` : `exit status ${code}`));
-      } else if (stdout.trim() === '') {
-        resolve(undefined);
-      } else {
-        try {
-          resolve(JSON.parse(stdout) as Record<string, unknown>);
-        } catch {
-          reject(new CniError(`CNI plugin ${type} ${call.command} printed a result that is not JSON: ${stdout.slice(0, 200)}`, type));
-        }
-      }
-    });
-    child.stdin.on('error', () => undefined); // a plugin that exits without reading stdin
-    child.stdin.end(JSON.stringify(call.config));
-  });
+  let end: CommandResult;
+  try {
+    end = await runCommand([binary], os.tmpdir(), { env, input: JSON.stringify(call.config), timeoutMs: call.timeoutMs });
+  } catch (err) {
+    if (err instanceof CommandTimeoutError) throw new CniError(`CNI plugin ${type} ${call.command} timed out after ${call.timeoutMs / 1000}s`, type);
+    throw new CniError(`cannot run CNI plugin ${binary}: ${(err as Error).message}`, type);
+  }
+  if (end.code !== 0) throw describeFailure(type, call.command, end.stdout, end.stderr, describeEnd(end));
+  if (end.stdout.trim() === '') return undefined;
+  try {
+    return JSON.parse(end.stdout) as Record<string, unknown>;
+  } catch {
+    throw new CniError(`CNI plugin ${type} ${call.command} printed a result that is not JSON: ${end.stdout.slice(0, 200)}`, type);
+  }
 }

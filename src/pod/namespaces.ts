@@ -1,13 +1,10 @@
 // A pod's pinned namespaces: made by the berth-pinns helper (native/pinns), removed here.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { isNativeError, MNT_DETACH, umount2 } from '../native';
 import { packageRoot } from '../util/package-root';
-
-const run = promisify(execFile);
+import { describeEnd, runCommand } from '../util/spawn';
 
 export type PinnedKind = 'net' | 'ipc' | 'uts';
 
@@ -31,12 +28,9 @@ export async function pinNamespaces(req: PinRequest): Promise<Record<PinnedKind,
   const args = ['--dir', req.dir, '--id', req.id, ...req.kinds.map((k) => `--${k}`)];
   if (req.hostname) args.push('--hostname', req.hostname);
   for (const [key, value] of Object.entries(req.sysctls ?? {})) args.push('--sysctl', `${key}=${value}`);
-  try {
-    await run(PINNS_BINARY, args, { timeout: 30_000 });
-  } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
-    throw new InvalidArgumentError(stderr || `berth-pinns failed: ${(err as Error).message}`);
-  }
+  await fs.mkdir(req.dir, { recursive: true, mode: 0o711 });
+  const end = await runCommand([PINNS_BINARY, ...args], req.dir, { timeoutMs: 30_000 });
+  if (end.code !== 0) throw new InvalidArgumentError(end.stderr.trim() || `berth-pinns failed: ${describeEnd(end)}`);
   const out: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
   for (const k of req.kinds) out[k] = pinPath(req.dir, k, req.id);
   return out;

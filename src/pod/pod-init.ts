@@ -1,16 +1,13 @@
 // The init of a pod's shared PID namespace (native/init, berth-init): started detached, so it outlives
 // berthd; identified by PID and start time, so a reused PID is never mistaken for it.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { InvalidArgumentError } from '../errors';
 import { packageRoot } from '../util/package-root';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
+import { describeEnd, runCommand } from '../util/spawn';
 
 export { isAlive };
-
-const run = promisify(execFile);
 
 export const INIT_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-init');
 
@@ -18,12 +15,8 @@ export type PodInit = ProcessIdentity;
 
 export async function startPodInit(pidFile: string, pin: string): Promise<PodInit> {
   await fs.mkdir(path.dirname(pin), { recursive: true, mode: 0o711 });
-  try {
-    await run(INIT_BINARY, ['--pid-file', pidFile, '--pin', pin], { timeout: 30_000 });
-  } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
-    throw new InvalidArgumentError(stderr || `berth-init failed: ${(err as Error).message}`);
-  }
+  const end = await runCommand([INIT_BINARY, '--pid-file', pidFile, '--pin', pin], path.dirname(pidFile), { timeoutMs: 30_000 });
+  if (end.code !== 0) throw new InvalidArgumentError(end.stderr.trim() || `berth-init failed: ${describeEnd(end)}`);
   const pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
   const startTime = await processStartTime(pid);
   if (!startTime) throw new Error(`berth-init ${pid} exited at once`);

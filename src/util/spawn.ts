@@ -3,9 +3,11 @@
 // here: libuv reaps only its own.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { posixSpawn, reapChild } from '../native';
+import { pipe, posixSpawn, reapChild } from '../native';
 
 export interface CommandResult {
   code: number | null;
@@ -13,6 +15,9 @@ export interface CommandResult {
   stdout: string;
   stderr: string;
 }
+
+/** runCommand's command outlived its timeout (and was killed). */
+export class CommandTimeoutError extends Error {}
 
 export interface RunOptions {
   /** Killed (SIGKILL) after this long; default 60 s. */
@@ -23,22 +28,48 @@ export interface RunOptions {
   onWait?: (pid: number) => void;
   /** The child's stdin (else /dev/null); closed here once the child has it. */
   stdinFd?: number;
+  /** Or what the child reads on stdin (a pipe holds it all: at most MAX_INPUT_BYTES). */
+  input?: string | Buffer;
+  /** The child's whole environment; berthd's own when not given. */
+  env?: Record<string, string>;
 }
 
-async function kill(pid: number): Promise<void> {
+const MAX_INPUT_BYTES = 512 * 1024;
+
+/** A pipe already holding `input` and closed for writing: its read end, for a child's stdin. */
+function inputPipe(input: string | Buffer): number {
+  const data = typeof input === 'string' ? Buffer.from(input) : input;
+  if (data.length > MAX_INPUT_BYTES) throw new Error(`a helper's input of ${data.length} bytes is more than ${MAX_INPUT_BYTES}`);
+  const [readFd, writeFd] = pipe();
+  try {
+    for (let off = 0; off < data.length; ) off += fs.writeSync(writeFd, data, off);
+  } catch (err) {
+    fs.closeSync(readFd);
+    throw err;
+  } finally {
+    fs.closeSync(writeFd);
+  }
+  return readFd;
+}
+
+/** SIGKILLs a child of berthd's and reaps it. */
+export async function kill(pid: number): Promise<void> {
   process.kill(pid, 'SIGKILL');
   while (!reapChild(pid)) await sleep(1);
 }
 
 /** Spawns argv with stdout and stderr into the files named; stdinFd, if given, is closed whatever happens. */
-function spawnWithOutputs(argv: string[], outFile: string, errFile: string, stdinFd?: number, signal?: AbortSignal): number {
+function spawnWithOutputs(argv: string[], outFile: string, errFile: string, opts: RunOptions): number {
+  const { signal, env } = opts;
+  const stdinFd = opts.stdinFd ?? (opts.input !== undefined ? inputPipe(opts.input) : undefined);
   try {
     signal?.throwIfAborted();
-    const out = fs.openSync(outFile, 'w+', 0o600);
+    // O_EXCL: the names are random, and a file (or symlink) already there is never written through.
+    const out = fs.openSync(outFile, 'wx+', 0o600);
     try {
-      const err = fs.openSync(errFile, 'w+', 0o600);
+      const err = fs.openSync(errFile, 'wx+', 0o600);
       try {
-        return posixSpawn(argv[0], argv, { stdinFd, stdoutFd: out, stderrFd: err });
+        return posixSpawn(argv[0], argv, { stdinFd, stdoutFd: out, stderrFd: err, env });
       } finally {
         fs.closeSync(err);
       }
@@ -50,33 +81,88 @@ function spawnWithOutputs(argv: string[], outFile: string, errFile: string, stdi
   }
 }
 
+export type ProcessEnd = { code: number | null; signal: number | null };
+
+/** How often a child is looked at: often while it is young (most helpers end within milliseconds),
+ * rarely once it has run a while (an exec session may run for hours). */
+function pollDelay(previous: number, elapsedMs: number): number {
+  const cap = elapsedMs < 1000 ? 5 : elapsedMs < 10_000 ? 25 : 100;
+  return Math.min(previous * 2, cap);
+}
+
+/**
+ * Polls for the child's exit and reaps it. Stops waiting, without killing, when `stop` says why (a
+ * timeout, a cancellation): resolves that reason then.
+ */
+export async function waitForExit(pid: number, opts: { stop?: () => Error | undefined; onWait?: (pid: number) => void } = {}): Promise<ProcessEnd | Error> {
+  const started = Date.now();
+  for (let delay = 1; ; delay = pollDelay(delay, Date.now() - started)) {
+    const end = reapChild(pid);
+    if (end) return end;
+    const reason = opts.stop?.();
+    if (reason) return reason;
+    opts.onWait?.(pid);
+    await sleep(delay);
+  }
+}
+
 /** Runs argv to its end, capturing its output through files in scratchDir (no pipes to pump). */
 export async function runCommand(argv: string[], scratchDir: string, opts: RunOptions = {}): Promise<CommandResult> {
-  const { timeoutMs = 60_000, signal, onWait, stdinFd } = opts;
+  const { timeoutMs = 60_000, signal, onWait } = opts;
   const tag = randomBytes(6).toString('hex');
   const outFile = path.join(scratchDir, `.cmd-${tag}.out`);
   const errFile = path.join(scratchDir, `.cmd-${tag}.err`);
   try {
-    const pid = spawnWithOutputs(argv, outFile, errFile, stdinFd, signal);
+    const pid = spawnWithOutputs(argv, outFile, errFile, opts);
     const deadline = Date.now() + timeoutMs;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 5)) {
-      const end = reapChild(pid);
-      if (end) return { ...end, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
-      if (signal?.aborted) {
-        await kill(pid);
-        throw signal.reason instanceof Error ? signal.reason : new Error(`${path.basename(argv[0])} cancelled`);
-      }
+    const stop = (): Error | undefined => {
+      if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new Error(`${path.basename(argv[0])} cancelled`);
       if (Date.now() > deadline) {
-        await kill(pid);
-        throw new Error(`${path.basename(argv[0])} ${argv[1] ?? ''} ... did not finish within ${timeoutMs / 1000}s and was killed`);
+        return new CommandTimeoutError(`${path.basename(argv[0])} ${argv[1] ?? ''} ... did not finish within ${timeoutMs / 1000}s and was killed`);
       }
-      onWait?.(pid);
-      await sleep(delay);
+      return undefined;
+    };
+    const end = await waitForExit(pid, { stop, onWait });
+    if (end instanceof Error) {
+      await kill(pid);
+      throw end;
     }
+    return { ...end, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
   } finally {
     fs.rmSync(outFile, { force: true });
     fs.rmSync(errFile, { force: true });
   }
+}
+
+/** A child whose stdout and stderr are pipes berthd reads (stdin: /dev/null). */
+export interface PipedChild {
+  pid: number;
+  stdout: Readable;
+  stderr: Readable;
+}
+
+/** Spawns argv with its output into pipes: for output that must be read while it runs, or bounded. */
+export function spawnPiped(argv: string[]): PipedChild {
+  const [outRead, outWrite] = pipe();
+  const [errRead, errWrite] = pipe();
+  let pid: number;
+  try {
+    pid = posixSpawn(argv[0], argv, { stdoutFd: outWrite, stderrFd: errWrite });
+  } catch (err) {
+    fs.closeSync(outRead);
+    fs.closeSync(errRead);
+    throw err;
+  } finally {
+    fs.closeSync(outWrite);
+    fs.closeSync(errWrite);
+  }
+  const reader = (fd: number) => new net.Socket({ fd, readable: true, writable: false });
+  return { pid, stdout: reader(outRead), stderr: reader(errRead) };
+}
+
+/** "exit status N" or "killed by signal N", for messages. */
+export function describeEnd(end: { code: number | null; signal: number | null }): string {
+  return end.signal !== null ? `killed by signal ${end.signal}` : `exit status ${end.code}`;
 }
 
 const adopted = new Set<number>();
