@@ -18,6 +18,7 @@ import { isAlive, startPodInit, stopPodInit } from './pod-init';
 import { hostnameFile, hostsFile, resolvConf, validateHostname } from './pod-files';
 import { fullNameOf, type SandboxRecord, type SandboxSpec } from './sandbox';
 import { RecordStore } from '../state/record-store';
+import { PhaseTimer } from '../util/phase-timer';
 
 const SHM_SIZE = 'size=65536k';
 const IPC_SYSCTLS = /^(kernel\.(shm[a-z_]+|msg[a-z_]+|sem)|fs\.mqueue\..+)$/;
@@ -130,10 +131,12 @@ export class PodService {
     const id = randomBytes(32).toString('hex');
     if (!this.store.reserve(fullName, id)) throw new AlreadyExistsError(`pod sandbox name ${fullName} is being created`);
     const undo: Undo[] = [];
+    const timer = new PhaseTimer();
     try {
-      const record = await this.create(id, fullName, spec, requestKey, undo);
+      const record = await this.create(id, fullName, spec, requestKey, undo, timer);
       await this.store.save(record);
-      this.log.info({ pod: id, name: fullName, ips: record.ips }, 'sandbox ready');
+      timer.mark('record');
+      this.log.info({ pod: id, name: fullName, ips: record.ips, ms: timer.result() }, 'sandbox ready');
       return id;
     } catch (err) {
       await rollBack(undo, (e) => this.log.error({ pod: id, error: messageOf(e) }, 'cleanup after a failed RunPodSandbox failed'));
@@ -142,7 +145,7 @@ export class PodService {
     }
   }
 
-  private async create(id: string, fullName: string, spec: SandboxSpec, requestKey: string, undo: Undo[]): Promise<SandboxRecord> {
+  private async create(id: string, fullName: string, spec: SandboxSpec, requestKey: string, undo: Undo[], timer: PhaseTimer): Promise<SandboxRecord> {
     const stateDir = path.join(this.config.state, 'pods', id);
     await fs.mkdir(stateDir, { recursive: true, mode: 0o711 });
     undo.push(() => fs.rm(stateDir, { recursive: true, force: true }));
@@ -166,6 +169,8 @@ export class PodService {
     let shm: string | undefined;
     let ips: string[] = [];
     let network: SandboxRecord['network'];
+    let init: SandboxRecord['init'];
+    let pidPin: string | undefined;
     const ownsCgroup = !spec.cgroupParent;
     const cgroup = spec.cgroupParent ? validateCgroupPath(spec.cgroupParent) : `/berth/${id}`;
     const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
@@ -190,24 +195,26 @@ export class PodService {
       const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
       await writeFileAtomic(path.join(stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
       await writeFileAtomic(path.join(stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
+      if (spec.namespaces.pid === 'pod') {
+        const pin = path.join(this.nsDir(), 'pid', id);
+        const started = await startPodInit(path.join(stateDir, 'init.pid'), pin);
+        undo.push(async () => {
+          await stopPodInit(started);
+          await unpin(pin);
+        });
+        init = started;
+        pidPin = pin;
+        await joinCgroup(cgroup, started.pid);
+      }
     };
-    const outcomes = await Promise.allSettled([attachNetwork(), prepareHost()]);
+    timer.mark('namespaces');
+    const outcomes = await Promise.allSettled([timer.span('network', attachNetwork()), timer.span('host', prepareHost())]);
+    timer.mark('network+host');
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
+    if (pidPin) pins = { ...pins, pid: pidPin };
     await writeFileAtomic(path.join(stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
 
-    let init: SandboxRecord['init'];
-    if (spec.namespaces.pid === 'pod') {
-      const pin = path.join(this.nsDir(), 'pid', id);
-      init = await startPodInit(path.join(stateDir, 'init.pid'), pin);
-      const started = init;
-      undo.push(async () => {
-        await stopPodInit(started);
-        await unpin(pin);
-      });
-      pins = { ...pins, pid: pin };
-      await joinCgroup(cgroup, init.pid);
-    }
 
     return {
       id,
