@@ -34,37 +34,6 @@
 #include "../common/util.h"
 #include "unpack.h"
 
-static enum unpack_fault first_fault;
-static int first_errno;
-
-int
-unpack_fail (berth_error_t *err, enum unpack_fault fault, const char *fmt, ...)
-{
-  int saved = errno;
-  if (err == NULL || *err != NULL)
-    return -1;
-  char *msg = NULL;
-  va_list ap;
-  va_start (ap, fmt);
-  if (vasprintf (&msg, fmt, ap) < 0)
-    msg = NULL;
-  va_end (ap);
-  /* A name longer than any filesystem takes is the layer's fault, not the machine's. */
-  if (fault == FAULT_SYSTEM && saved == ENAMETOOLONG)
-    fault = FAULT_BAD_LAYER;
-  first_fault = fault;
-  first_errno = fault == FAULT_SYSTEM ? saved : 0;
-  berth_error (err, 0, "%s", msg ? msg : "out of memory");
-  free (msg);
-  return -1;
-}
-
-enum unpack_fault
-unpack_fault_of (void)
-{
-  return first_fault;
-}
-
 static int
 parse_count (const char *text, const char *flag, uint64_t *out)
 {
@@ -181,7 +150,8 @@ static int
 exit_status (void)
 {
   enum unpack_fault fault = unpack_fault_of ();
-  if (fault == FAULT_SYSTEM && (first_errno == ENOSPC || first_errno == EDQUOT))
+  int saved = unpack_fault_errno ();
+  if (fault == FAULT_SYSTEM && (saved == ENOSPC || saved == EDQUOT))
     return 4;
   return fault ? (int) fault : 1;
 }

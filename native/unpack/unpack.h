@@ -25,6 +25,8 @@ enum unpack_fault
 /* Records the fault (the first one wins, as with berth_error) and sets *err; returns -1. */
 int unpack_fail (berth_error_t *err, enum unpack_fault fault, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 enum unpack_fault unpack_fault_of (void);
+/* The errno of the first failure when it was FAULT_SYSTEM, else 0. */
+int unpack_fault_errno (void);
 
 /* ---- stream.c: the blob as its uncompressed tar stream ---- */
 
