@@ -103,6 +103,21 @@ describe('blob downloads over plain HTTP (berth-unpack fetches them itself)', ()
     expect(status.image?.id).toBe(image.config.digest);
   });
 
+  it('counts a blob berth-unpack fetched itself in the pull\'s bytes', async () => {
+    const fresh = buildImage([layer([{ type: 'file', path: 'data', content: randomBytes(300 * 1024) }])]);
+    const fake = await startFakeRegistry('counted', fresh);
+    fakes.push(fake);
+    await berthd.client.image.PullImage({ image: { image: `${fake.host}/counted:latest` } });
+    const done = berthd
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"pull done"') && l.includes('counted'))
+      .map((l) => JSON.parse(l) as { bytes: number });
+    expect(done.map((d) => d.bytes)).toEqual([fresh.config.size + fresh.layers[0].size]);
+    // One GET of the layer: berth-unpack's own, not a second one by berthd.
+    expect(fake.requests.filter((r) => r === `GET /v2/counted/blobs/${fresh.layers[0].digest}`)).toHaveLength(1);
+  });
+
   it('takes its berth-unpack helpers along when berthd is killed', async () => {
     const own = await startBerthd();
     try {
