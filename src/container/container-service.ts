@@ -26,6 +26,7 @@ import { createBundle, imageConfigBody } from './bundle';
 import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
 import { execSync, type ExecResult } from './exec-sync';
 import { ociResources, updatedResources, type ContainerRequest } from './oci-spec';
+import { poll } from '../util/poll';
 
 export interface ContainerFilter {
   id?: string;
@@ -323,13 +324,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   /** Waits for the monitor to record the exit; false at the deadline. */
   private async waitExit(record: ContainerRecord, ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 10)) {
-      const fresh = await this.refresh(record);
-      if (fresh.state === 'exited') return true;
-      if (Date.now() >= deadline) return false;
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
-    }
+    const exited = await poll(async () => ((await this.refresh(record)).state === 'exited' ? true : undefined), {
+      first: 2,
+      max: 10,
+      deadline: Date.now() + ms,
+    });
+    return exited ?? false;
   }
 
   /** Stops a running container: its stop signal, then SIGKILL after the timeout. Idempotent. */

@@ -9,7 +9,6 @@ import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, messageOf } from '../errors';
 import { connectUnix, controlCommand, FrameDecoder, parseExitFrame, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT, type AttachFrame } from '../monitor/attach-client';
@@ -22,6 +21,7 @@ import type { ContainerRecord } from './container';
 import type { ContainerService } from './container-service';
 import { waitForExit } from '../util/spawn';
 import { execProcess, killExec } from './exec-sync';
+import { poll } from '../util/poll';
 
 /** How long an exec session's monitor may take to open its attach socket. */
 const SESSION_START_MS = 30_000;
@@ -167,16 +167,21 @@ class LatestSize {
 async function connectWhenReady(socketPath: string, exited: Promise<void>): Promise<net.Socket> {
   let gone = false;
   void exited.then(() => (gone = true));
-  const deadline = Date.now() + SESSION_START_MS;
-  for (let delay = 1; ; delay = Math.min(delay * 2, 4)) {
-    try {
-      return await connectUnix(socketPath);
-    } catch (err) {
-      if (gone) throw new Error(`the exec session's monitor exited before it could be attached: ${messageOf(err)}`);
-      if (Date.now() > deadline) throw new Error(`the exec session's monitor did not open ${socketPath}: ${messageOf(err)}`);
-    }
-    await sleep(delay);
-  }
+  let lastError: unknown;
+  const socket = await poll(
+    async () => {
+      try {
+        return await connectUnix(socketPath);
+      } catch (err) {
+        if (gone) throw new Error(`the exec session's monitor exited before it could be attached: ${messageOf(err)}`);
+        lastError = err;
+        return undefined;
+      }
+    },
+    { first: 1, max: 4, deadline: Date.now() + SESSION_START_MS },
+  );
+  if (!socket) throw new Error(`the exec session's monitor did not open ${socketPath}: ${messageOf(lastError)}`);
+  return socket;
 }
 
 /**

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { packageRoot } from '../util/package-root';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { spawnDetached } from '../util/spawn';
+import { poll } from '../util/poll';
 
 export const MONITOR_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
 
@@ -87,20 +88,23 @@ export async function startMonitor(opts: MonitorOptions, timeoutMs = 60_000): Pr
   }
   if (!pid) throw new CreateFailedError(`could not start ${MONITOR_BINARY}`);
   const monitor = { pid, startTime: (await processStartTime(pid)) ?? '' };
-  const deadline = Date.now() + timeoutMs;
-  // The pid file is a small read on tmpfs: polling every 2 ms costs less than the milliseconds a
+  // The pid file is a small read on tmpfs: looking every 2 ms costs less than the milliseconds a
   // coarser poll would add to every CreateContainer.
-  for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 2)) {
-    const containerPid = await readPid(files.pidFile);
-    if (containerPid) return { monitor, containerPid };
-    const exit = await readExit(files.exitFile);
-    if (exit) throw new CreateFailedError(exit.error || `the container exited at once with code ${exit.exitCode}`);
-    if (!(await isAlive(monitor))) {
-      const log = (await fs.readFile(files.monitorLog, 'utf8').catch(() => '')).trim();
-      throw new CreateFailedError(`berth-monitor exited before the container was created${log ? `: ${log}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  const created = await poll(
+    async () => {
+      const containerPid = await readPid(files.pidFile);
+      if (containerPid) return { monitor, containerPid };
+      const exit = await readExit(files.exitFile);
+      if (exit) throw new CreateFailedError(exit.error || `the container exited at once with code ${exit.exitCode}`);
+      if (!(await isAlive(monitor))) {
+        const log = (await fs.readFile(files.monitorLog, 'utf8').catch(() => '')).trim();
+        throw new CreateFailedError(`berth-monitor exited before the container was created${log ? `: ${log}` : ''}`);
+      }
+      return undefined;
+    },
+    { first: 1, max: 2, deadline: Date.now() + timeoutMs },
+  );
+  if (created) return created;
   throw new CreateFailedError(`the runtime did not create the container within ${timeoutMs / 1000}s`);
 }
 
