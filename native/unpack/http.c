@@ -1,7 +1,9 @@
-/* A blob fetched over plain HTTP/1.1, for registries and mirrors berthd reaches without TLS: the
- * body goes straight from the socket into the unpacker, never through berthd. One GET, no redirects,
- * no authentication dance: berthd passes the headers it would send (Authorization) and falls back to
- * its own client for anything but a 200 (see http_get's return values). */
+/* A blob fetched over HTTP/1.1 or HTTPS (OpenSSL): the body goes straight from the socket into the
+ * unpacker, never through berthd. Redirects are followed (registries send blobs to object storage),
+ * the extra headers (Authorization) only as far as the origin they were meant for; TLS verifies the
+ * server's name against the system's roots, or only the CA file given, as berthd's own client does, or
+ * nothing for an insecure registry. No authentication dance: berthd passes the headers it would send
+ * and falls back to its own client for any final answer but a 200. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -12,8 +14,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "../common/cleanup.h"
 #include "unpack.h"
+
+#define MAX_REDIRECTS 5
 
 /* Response headers, and chunk framing, are read through this buffer. */
 #define HEAD_BYTES (64 * 1024)
@@ -21,6 +29,8 @@
 struct http_body
 {
   int fd;
+  SSL *ssl;
+  char *location;      /* a redirect's Location */
   unsigned char buf[HEAD_BYTES];
   size_t len, pos;
   int chunked;
@@ -30,33 +40,54 @@ struct http_body
   int eof;
 };
 
-static int
-parse_url (const char *url, char **host, char **port, char **authority, const char **path, berth_error_t *err)
+struct url
 {
-  if (strncmp (url, "http://", 7) != 0)
-    return unpack_fail (err, FAULT_SYSTEM, "only http:// URLs are fetched directly, not %s", url);
-  const char *start = url + 7;
+  int tls;
+  char *host, *port, *authority;
+  const char *path;   /* points into the URL text */
+};
+
+static void
+url_release (struct url *u)
+{
+  free (u->host);
+  free (u->port);
+  free (u->authority);
+  memset (u, 0, sizeof *u);
+}
+
+static int
+parse_url (const char *url, struct url *u, berth_error_t *err)
+{
+  memset (u, 0, sizeof *u);
+  const char *start;
+  if (strncmp (url, "http://", 7) == 0)
+    start = url + 7;
+  else if (strncmp (url, "https://", 8) == 0)
+    start = url + 8, u->tls = 1;
+  else
+    return unpack_fail (err, FAULT_TRANSPORT, "not an http(s) URL: %.200s", url);
   const char *slash = strchr (start, '/');
-  *path = slash ? slash : "/";
-  *authority = strndup (start, slash ? (size_t) (slash - start) : strlen (start));
-  if (*authority == NULL)
+  u->path = slash ? slash : "/";
+  u->authority = strndup (start, slash ? (size_t) (slash - start) : strlen (start));
+  if (u->authority == NULL)
     return unpack_fail (err, FAULT_SYSTEM, "allocate the URL");
-  char *a = *authority, *colon;
+  char *a = u->authority, *colon;
   if (a[0] == '[')
     {
       char *close = strchr (a, ']');
       if (close == NULL)
-        return unpack_fail (err, FAULT_SYSTEM, "malformed URL %s", url);
-      *host = strndup (a + 1, (size_t) (close - a - 1));
+        return unpack_fail (err, FAULT_TRANSPORT, "malformed URL %.200s", url);
+      u->host = strndup (a + 1, (size_t) (close - a - 1));
       colon = close[1] == ':' ? close + 1 : NULL;
     }
   else
     {
       colon = strrchr (a, ':');
-      *host = strndup (a, colon ? (size_t) (colon - a) : strlen (a));
+      u->host = strndup (a, colon ? (size_t) (colon - a) : strlen (a));
     }
-  *port = strdup (colon ? colon + 1 : "80");
-  if (*host == NULL || *port == NULL)
+  u->port = strdup (colon ? colon + 1 : u->tls ? "443" : "80");
+  if (u->host == NULL || u->port == NULL)
     return unpack_fail (err, FAULT_SYSTEM, "allocate the URL");
   return 0;
 }
@@ -104,13 +135,74 @@ connect_to (const char *host, const char *port, int timeout_ms)
   return fd;
 }
 
+/* ---- the connection: plain or TLS ---- */
+
+static SSL_CTX *
+tls_context (const struct tls_options *o, berth_error_t *err)
+{
+  static SSL_CTX *ctx;
+  if (ctx)
+    return ctx;
+  ctx = SSL_CTX_new (TLS_client_method ());
+  if (ctx == NULL)
+    return unpack_fail (err, FAULT_SYSTEM, "set up TLS"), NULL;
+  SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
+  if (o->insecure)
+    SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);
+  else
+    {
+      SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, NULL);
+      /* A registry's CA file replaces the system's roots, as it does for berthd's own client. */
+      int ok = o->ca_file ? SSL_CTX_load_verify_locations (ctx, o->ca_file, NULL) : SSL_CTX_set_default_verify_paths (ctx);
+      if (ok != 1)
+        return unpack_fail (err, FAULT_SYSTEM, "load the CA certificates%s%s", o->ca_file ? " of " : "", o->ca_file ? o->ca_file : ""), NULL;
+    }
+  return ctx;
+}
+
 static int
-send_all (int fd, const char *data, size_t len)
+is_ip_literal (const char *host)
+{
+  return strspn (host, "0123456789.") == strlen (host) || strchr (host, ':') != NULL;
+}
+
+static int
+tls_start (struct http_body *b, const struct url *u, const struct tls_options *o, berth_error_t *err)
+{
+  SSL_CTX *ctx = tls_context (o, err);
+  if (ctx == NULL)
+    return -1;
+  b->ssl = SSL_new (ctx);
+  if (b->ssl == NULL || SSL_set_fd (b->ssl, b->fd) != 1)
+    return unpack_fail (err, FAULT_SYSTEM, "set up TLS to %s", u->authority);
+  /* The certificate must name the host: as an IP address for an address, else as a DNS name (SNI). */
+  int named = is_ip_literal (u->host) ? X509_VERIFY_PARAM_set1_ip_asc (SSL_get0_param (b->ssl), u->host) : SSL_set1_host (b->ssl, u->host);
+  if (!o->insecure && named != 1)
+    return unpack_fail (err, FAULT_SYSTEM, "set the TLS host name %s", u->host);
+  if (!is_ip_literal (u->host))
+    SSL_set_tlsext_host_name (b->ssl, u->host);
+  if (SSL_connect (b->ssl) != 1)
+    {
+      unsigned long e = ERR_get_error ();
+      char why[256] = "handshake failed";
+      if (e)
+        ERR_error_string_n (e, why, sizeof why);
+      return unpack_fail (err, FAULT_TRANSPORT, "TLS to %s: %s", u->authority, why);
+    }
+  return 0;
+}
+
+static int
+conn_write (struct http_body *b, const char *data, size_t len)
 {
   while (len > 0)
     {
-      ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
+      ssize_t n;
+      if (b->ssl)
+        n = SSL_write (b->ssl, data, (int) len) > 0 ? (ssize_t) len : -1;
+      else
+        n = send (b->fd, data, len, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR && !b->ssl)
         continue;
       if (n < 0)
         return -1;
@@ -119,6 +211,32 @@ send_all (int fd, const char *data, size_t len)
     }
   return 0;
 }
+
+/* One read from the connection: bytes, 0 at its end, -1 with the error set. A TLS peer that closes
+ * without close_notify is an end too: bodies with a length are checked against it. */
+static ssize_t
+conn_read (struct http_body *b, unsigned char *buf, size_t len, berth_error_t *err)
+{
+  if (b->ssl)
+    {
+      int n = SSL_read (b->ssl, buf, (int) (len > INT32_MAX ? INT32_MAX : len));
+      if (n > 0)
+        return n;
+      int e = SSL_get_error (b->ssl, n);
+      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) || (e == SSL_ERROR_SSL && ERR_GET_REASON (ERR_peek_error ()) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+        return 0;
+      return unpack_fail (err, FAULT_TRANSPORT, "read from the registry (TLS): error %d", e);
+    }
+  ssize_t n;
+  do
+    n = read (b->fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return unpack_fail (err, FAULT_TRANSPORT, "read from the registry: %s", strerror (errno));
+  return n;
+}
+
+/* ---- the response head ---- */
 
 /* Reads more into the buffer (compacting it first); 0 at EOF. */
 static ssize_t
@@ -132,13 +250,9 @@ refill (struct http_body *b, berth_error_t *err)
     }
   if (b->len == sizeof b->buf)
     return unpack_fail (err, FAULT_TRANSPORT, "the registry's response headers are too long");
-  ssize_t n;
-  do
-    n = read (b->fd, b->buf + b->len, sizeof b->buf - b->len);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "read from the registry: %s", strerror (errno));
-  b->len += (size_t) n;
+  ssize_t n = conn_read (b, b->buf + b->len, sizeof b->buf - b->len, err);
+  if (n > 0)
+    b->len += (size_t) n;
   return n;
 }
 
@@ -200,34 +314,73 @@ read_head (struct http_body *b, int *status, berth_error_t *err)
         }
       else if (strcasecmp (line, "transfer-encoding") == 0 && strcasestr (value, "chunked"))
         b->chunked = 1;
+      else if (strcasecmp (line, "location") == 0 && b->location == NULL && (b->location = strdup (value)) == NULL)
+        return unpack_fail (err, FAULT_SYSTEM, "allocate a Location");
     }
 }
 
-int
-http_get (struct http_body **out, const char *url, const char *headers, int timeout_ms, int *status, berth_error_t *err)
+/* ---- requests and redirects ---- */
+
+static int
+same_origin (const struct url *a, const struct url *b)
 {
-  cleanup_free char *host = NULL, *port = NULL, *authority = NULL;
-  const char *path = "/";
-  if (parse_url (url, &host, &port, &authority, &path, err) < 0)
-    return -1;
+  return a->tls == b->tls && strcasecmp (a->authority, b->authority) == 0;
+}
+
+/* The URL a redirect's Location names, relative to the URL that answered. */
+static char *
+resolve_location (const struct url *from, const char *location)
+{
+  char *out = NULL;
+  const char *scheme = from->tls ? "https" : "http";
+  if (strncmp (location, "http://", 7) == 0 || strncmp (location, "https://", 8) == 0)
+    out = strdup (location);
+  else if (strncmp (location, "//", 2) == 0)
+    {
+      if (asprintf (&out, "%s:%s", scheme, location) < 0)
+        out = NULL;
+    }
+  else if (location[0] == '/')
+    {
+      if (asprintf (&out, "%s://%s%s", scheme, from->authority, location) < 0)
+        out = NULL;
+    }
+  else
+    {
+      const char *slash = strrchr (from->path, '/');
+      int dir = slash ? (int) (slash - from->path) + 1 : 0;
+      if (asprintf (&out, "%s://%s%.*s%s", scheme, from->authority, dir, from->path, location) < 0)
+        out = NULL;
+    }
+  return out;
+}
+
+/* One GET on a new connection; the head is read, the body is ready. */
+static int
+get_once (struct http_body **out, const struct url *u, const char *headers, const struct tls_options *tls, int timeout_ms, int *status,
+          berth_error_t *err)
+{
   struct http_body *b = calloc (1, sizeof *b);
   if (b == NULL)
     return unpack_fail (err, FAULT_SYSTEM, "allocate the HTTP body");
   *out = b;
-  b->fd = connect_to (host, port, timeout_ms);
+  b->fd = connect_to (u->host, u->port, timeout_ms);
   if (b->fd < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "connect to %s: %s", authority, strerror (errno));
-  cleanup_free char *req = NULL;
-  if (asprintf (&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth\r\nAccept-Encoding: identity\r\nConnection: close\r\n%s\r\n", path,
-                authority, headers)
-      < 0)
-    return unpack_fail (err, FAULT_SYSTEM, "allocate the request");
-  if (send_all (b->fd, req, strlen (req)) < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "send to %s: %s", authority, strerror (errno));
-  /* The request must not wait forever on a registry that accepts and never answers: berthd watches
-   * the body's progress, but not the headers'. */
+    return unpack_fail (err, FAULT_TRANSPORT, "connect to %s: %s", u->authority, strerror (errno));
+  /* Neither the handshake nor the head may wait forever on a registry that accepts and never
+   * answers: berthd watches the body's progress, but not this. */
   struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
   setsockopt (b->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt (b->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (u->tls && tls_start (b, u, tls, err) < 0)
+    return -1;
+  cleanup_free char *req = NULL;
+  if (asprintf (&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth\r\nAccept-Encoding: identity\r\nConnection: close\r\n%s\r\n", u->path,
+                u->authority, headers)
+      < 0)
+    return unpack_fail (err, FAULT_SYSTEM, "allocate the request");
+  if (conn_write (b, req, strlen (req)) < 0)
+    return unpack_fail (err, FAULT_TRANSPORT, "send to %s: %s", u->authority, strerror (errno));
   if (read_head (b, status, err) < 0)
     return -1;
   struct timeval none = { 0 };
@@ -236,6 +389,46 @@ http_get (struct http_body **out, const char *url, const char *headers, int time
     b->has_length = 0, b->left = 0;
   return 0;
 }
+
+static int
+is_redirect (int status)
+{
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+int
+http_get (struct http_body **out, const char *url, const char *headers, const struct tls_options *tls, int timeout_ms, int *status,
+          berth_error_t *err)
+{
+  struct url origin __attribute__ ((cleanup (url_release))) = { 0 };
+  if (parse_url (url, &origin, err) < 0)
+    return -1;
+  cleanup_free char *current = strdup (url);
+  if (current == NULL)
+    return unpack_fail (err, FAULT_SYSTEM, "allocate the URL");
+  for (int hop = 0;; hop++)
+    {
+      struct url u __attribute__ ((cleanup (url_release))) = { 0 };
+      if (parse_url (current, &u, err) < 0)
+        return -1;
+      /* Credentials are for the registry, never for the storage it redirects to. */
+      const char *extra = same_origin (&u, &origin) ? headers : "";
+      if (get_once (out, &u, extra, tls, timeout_ms, status, err) < 0)
+        return -1;
+      struct http_body *b = *out;
+      if (!is_redirect (*status) || b->location == NULL || hop >= MAX_REDIRECTS)
+        return 0;
+      char *next = resolve_location (&u, b->location);
+      if (next == NULL)
+        return unpack_fail (err, FAULT_SYSTEM, "allocate the URL");
+      free (current);
+      current = next;
+      http_body_free (b);
+      *out = NULL;
+    }
+}
+
+/* ---- the body ---- */
 
 /* Body bytes of the current chunk (or of a body with a length): the buffer's first, then the socket. */
 static ssize_t
@@ -252,12 +445,9 @@ read_data (struct http_body *b, unsigned char *buf, size_t len, berth_error_t *e
       b->left -= n;
       return (ssize_t) n;
     }
-  ssize_t n;
-  do
-    n = read (b->fd, buf, len);
-  while (n < 0 && errno == EINTR);
+  ssize_t n = conn_read (b, buf, len, err);
   if (n < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "read from the registry: %s", strerror (errno));
+    return -1;
   if (n == 0)
     return unpack_fail (err, FAULT_TRANSPORT, "the registry closed the connection %llu bytes before the end of the blob",
                         (unsigned long long) b->left);
@@ -301,17 +491,12 @@ http_body_read (struct http_body *b, unsigned char *buf, size_t len, berth_error
   if (b->has_length)
     return b->left == 0 ? 0 : read_data (b, buf, len, err);
   /* Neither: the body ends when the connection does. */
-  b->left = UINT64_MAX;
-  size_t buffered = b->len - b->pos;
-  if (buffered > 0)
-    return read_data (b, buf, len, err);
-  ssize_t n;
-  do
-    n = read (b->fd, buf, len);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "read from the registry: %s", strerror (errno));
-  return n;
+  if (b->len > b->pos)
+    {
+      b->left = UINT64_MAX;
+      return read_data (b, buf, len, err);
+    }
+  return conn_read (b, buf, len, err);
 }
 
 void
@@ -319,7 +504,10 @@ http_body_free (struct http_body *b)
 {
   if (b == NULL)
     return;
+  if (b->ssl)
+    SSL_free (b->ssl);
   if (b->fd >= 0)
     close (b->fd);
+  free (b->location);
   free (b);
 }

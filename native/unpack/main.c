@@ -2,10 +2,11 @@
  *
  *   berth-unpack --media-type TYPE --max-bytes N --max-entries N BLOB DIR
  *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N - DIR
- *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N URL DIR
+ *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N
+ *                [--ca-file FILE] [--insecure-tls] URL DIR
  *
  * The first form reads a blob from the content store. The others read one as it downloads, from
- * stdin (berthd pipes its download in) or fetched from an http:// URL (request headers such as
+ * stdin (berthd pipes its download in) or fetched from an http(s):// URL (request headers such as
  * Authorization on stdin, never in argv), and also write it to FILE (a new file), so that downloading,
  * storing and unpacking are one pass. A URL that is not served (no answer, or not a 200) exits 5 with
  * {"status":N} on stdout, having written nothing.
@@ -52,7 +53,8 @@ parse_count (const char *text, const char *flag, uint64_t *out)
 static void
 usage (void)
 {
-  fprintf (stderr, "usage: berth-unpack --media-type TYPE --max-bytes N --max-entries N [--copy-to FILE --blob-size N] SOURCE DIR\n");
+  fprintf (stderr, "usage: berth-unpack --media-type TYPE --max-bytes N --max-entries N [--copy-to FILE --blob-size N]\n"
+                   "                    [--ca-file FILE] [--insecure-tls] SOURCE DIR\n");
 }
 
 /* Exit status when a URL was not served (no answer, or not a 200): berthd then fetches the blob its
@@ -100,18 +102,18 @@ http_source_read (void *body, unsigned char *buf, size_t len, berth_error_t *err
   return http_body_read (body, buf, len, err);
 }
 
-/* The blob's bytes: a file, stdin ("-") or an http:// URL. Returns 0, 1 (failed) or EXIT_NOT_SERVED. */
+/* The blob's bytes: a file, stdin ("-") or an http(s):// URL. Returns 0, 1 (failed) or EXIT_NOT_SERVED. */
 static int
-open_source (const char *source, struct blob_source *src, struct http_body **body, int *fd)
+open_source (const char *source, const struct tls_options *tls, struct blob_source *src, struct http_body **body, int *fd)
 {
-  if (strncmp (source, "http://", 7) == 0)
+  if (strncmp (source, "http://", 7) == 0 || strncmp (source, "https://", 8) == 0)
     {
       cleanup_free char *headers = read_headers ();
       if (headers == NULL)
         return 1;
       berth_error_t err = NULL;
       int status = 0;
-      if (http_get (body, source, headers, CONNECT_TIMEOUT_MS, &status, &err) < 0 || status != 200)
+      if (http_get (body, source, headers, tls, CONNECT_TIMEOUT_MS, &status, &err) < 0 || status != 200)
         {
           if (err)
             berth_error_print (stderr, "berth-unpack", err);
@@ -161,6 +163,7 @@ struct options
   const char *media_type;
   const char *copy_to;
   uint64_t blob_size;
+  struct tls_options tls;
   struct layer_limits limits;
   const char *source;
   const char *dir;
@@ -175,6 +178,8 @@ parse_options (int argc, char **argv, struct options *o)
     { "max-entries", required_argument, NULL, 'e' },
     { "copy-to", required_argument, NULL, 'c' },
     { "blob-size", required_argument, NULL, 's' },
+    { "ca-file", required_argument, NULL, 'a' },
+    { "insecure-tls", no_argument, NULL, 'k' },
     { NULL, 0, NULL, 0 },
   };
   *o = (struct options) { .blob_size = UINT64_MAX, .limits = { UINT64_MAX, UINT64_MAX } };
@@ -185,6 +190,10 @@ parse_options (int argc, char **argv, struct options *o)
         o->media_type = optarg;
       else if (opt == 'c')
         o->copy_to = optarg;
+      else if (opt == 'a')
+        o->tls.ca_file = optarg;
+      else if (opt == 'k')
+        o->tls.insecure = 1;
       else if (opt == 's' && parse_count (optarg, "--blob-size", &o->blob_size) == 0)
         continue;
       else if (opt == 'b' && parse_count (optarg, "--max-bytes", &o->limits.max_bytes) == 0)
@@ -242,7 +251,7 @@ main (int argc, char **argv)
   struct blob_source src;
   struct http_body *body = NULL;
   cleanup_close int blob_fd = -1;
-  int opened = open_source (source, &src, &body, &blob_fd);
+  int opened = open_source (source, &o.tls, &src, &body, &blob_fd);
   if (opened != 0)
     {
       http_body_free (body);

@@ -150,9 +150,17 @@ int remove_tree_at (int dir_fd, const char *name, berth_error_t *err);
 
 struct http_body;
 
-/* Sends GET url with the extra header lines given ("Name: value\r\n"...) and reads the response
- * head: 0 with *status set (the body is ready to read when it is 200), -1 when no answer came. */
-int http_get (struct http_body **out, const char *url, const char *headers, int timeout_ms, int *status, berth_error_t *err);
+struct tls_options
+{
+  const char *ca_file;   /* NULL: the system's roots */
+  int insecure;          /* no verification at all */
+};
+
+/* Sends GET url with the extra header lines given ("Name: value\r\n"...), following redirects, and
+ * reads the final response's head: 0 with *status set (the body is ready to read when it is 200), -1
+ * when no answer came. */
+int http_get (struct http_body **out, const char *url, const char *headers, const struct tls_options *tls, int timeout_ms, int *status,
+              berth_error_t *err);
 ssize_t http_body_read (struct http_body *b, unsigned char *buf, size_t len, berth_error_t *err);
 void http_body_free (struct http_body *b);
 

@@ -235,9 +235,10 @@ export class Puller {
   /**
    * A layer: unpacked once. A blob that is not in the content store yet is downloaded, stored and
    * unpacked in one pass by berth-unpack, which writes the blob for the content store while it unpacks
-   * (at most image.max_concurrent_downloads at a time): from a plain-HTTP endpoint it fetches the blob
-   * itself, else berthd pipes its download in. A blob that is stored already (or being stored by
-   * another pull) is unpacked from the store.
+   * (at most image.max_concurrent_downloads at a time), fetching the blob itself; when the first
+   * endpoint does not serve it (a final answer other than 200), berthd downloads it with its own client
+   * (mirror fallback, auth challenges) and pipes it in. A blob that is stored already (or being stored
+   * by another pull) is unpacked from the store.
    */
   private async ensureLayer(layer: ImageLayer, download: Download | undefined): Promise<LayerInfo> {
     const { layers, content, config } = this.deps;
@@ -280,11 +281,11 @@ export class Puller {
     const { ref, credentials, signal, progress } = download;
     progress.start(layer.digest, layer.size);
     const copy = { size: layer.size, copyTo: blobFile, onBytes: (n: number) => progress.add(layer.digest, n) };
-    // Over plain HTTP berth-unpack fetches the blob itself: its bytes never cross berthd's event loop.
+    // berth-unpack fetches the blob itself: its bytes never cross berthd's event loop.
     const direct = this.deps.client.directBlobRequest(ref, layer.digest, { credentials });
-    let result = direct && (await unpackLayerFromUrl(direct, copy, layer.mediaType, diffDir, opts));
+    let result = await unpackLayerFromUrl(direct, copy, layer.mediaType, diffDir, opts);
     if (!result) {
-      if (direct) this.deps.log.debug({ layer: layer.digest, url: direct.url }, 'direct blob download not served; downloading through berthd');
+      this.deps.log.debug({ layer: layer.digest, url: direct.url }, 'direct blob download not served; downloading through berthd');
       const blob = await this.deps.client.openBlob(ref, layer.digest, { credentials, signal });
       result = await unpackLayerStream(blob.stream, copy, layer.mediaType, diffDir, opts);
     }

@@ -90,17 +90,26 @@ describe('blob downloads over plain HTTP (berth-unpack fetches them itself)', ()
     await Promise.all(fakes.map((f) => f.stop()));
   });
 
-  it('falls back to berthd\'s own client when the registry redirects the blob', async () => {
+  it('follows a redirect of the blob to storage, without the registry\'s credentials', async () => {
     const fake = await startFakeRegistry('moved', image, { redirectBlobs: true });
     fakes.push(fake);
     const res = await berthd.client.image.PullImage({ image: { image: `${fake.host}/moved:latest` } });
     expect(res.image_ref).toBe(image.config.digest);
-    const layerPath = `/v2/moved/blobs/${image.layers[0].digest}`;
-    // Asked directly once (307: not served), then by berthd, which followed the redirect.
-    expect(fake.requests.filter((r) => r === `GET ${layerPath}`)).toHaveLength(2);
+    // berth-unpack asked once and followed the 307 itself.
+    expect(fake.requests.filter((r) => r === `GET /v2/moved/blobs/${image.layers[0].digest}`)).toHaveLength(1);
     expect(fake.requests).toContain(`GET /storage/${image.layers[0].digest}`);
     const status = await berthd.client.image.ImageStatus({ image: { image: `${fake.host}/moved:latest` } });
     expect(status.image?.id).toBe(image.config.digest);
+  });
+
+  it('falls back to berthd\'s own client when the registry does not serve the blob to berth-unpack', async () => {
+    const fresh = buildImage([layer([{ type: 'file', path: 'data', content: randomBytes(128 * 1024) }])]);
+    const fake = await startFakeRegistry('hiccup', fresh, { failLayerOnceWith: 503 });
+    fakes.push(fake);
+    const res = await berthd.client.image.PullImage({ image: { image: `${fake.host}/hiccup:latest` } });
+    expect(res.image_ref).toBe(fresh.config.digest);
+    // Asked by berth-unpack (503: not served), then by berthd.
+    expect(fake.requests.filter((r) => r === `GET /v2/hiccup/blobs/${fresh.layers[0].digest}`)).toHaveLength(2);
   });
 
   it('counts a blob berth-unpack fetched itself in the pull\'s bytes', async () => {

@@ -13,6 +13,8 @@ export interface FakeRegistryOptions {
   cutAfterBytes?: number;
   /** Answer blob GETs with a 307 to /storage/<digest> on the same server, as registries backed by object storage do. */
   redirectBlobs?: boolean;
+  /** Answer the first GET of each layer blob with this status (a registry's passing hiccup). */
+  failLayerOnceWith?: number;
 }
 
 export interface FakeRegistry {
@@ -27,6 +29,7 @@ export async function startFakeRegistry(repo: string, image: BuiltImage, opts: F
   const layerDigests = new Set(image.layers.map((l) => l.digest));
   const state = { requests: [] as string[], tokenRequests: 0 };
   const stalled: http.ServerResponse[] = [];
+  const failedOnce = new Set<string>();
   let host = '';
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -58,6 +61,11 @@ export async function startFakeRegistry(repo: string, image: BuiltImage, opts: F
       return;
     }
     const blob = new RegExp(`^/v2/${repo}/blobs/(sha256:[a-f0-9]{64})$`).exec(url.pathname);
+    if (blob && opts.failLayerOnceWith && layerDigests.has(blob[1]) && !failedOnce.has(blob[1])) {
+      failedOnce.add(blob[1]);
+      res.writeHead(opts.failLayerOnceWith).end();
+      return;
+    }
     if (blob && opts.redirectBlobs && blobs.has(blob[1])) {
       res.writeHead(307, { location: `/storage/${blob[1]}` }).end();
       return;

@@ -35,10 +35,12 @@ export interface OpenedBlob {
   endpoint: string;
 }
 
-/** A blob GET someone else may send (berth-unpack, over plain HTTP): where, and with which headers. */
+/** A blob GET someone else may send (berth-unpack): where, with which headers, and how TLS is checked. */
 export interface DirectBlobRequest {
   url: string;
   headers: Record<string, string>;
+  caFile?: string;
+  insecureTls: boolean;
 }
 
 /** An upstream answer that settles the question (not found, refused): no other endpoint is tried. */
@@ -99,15 +101,19 @@ export class RegistryClient {
   }
 
   /**
-   * The GET of a blob from the first endpoint when that is plain HTTP, with the Authorization it last
-   * accepted for these credentials (the manifest fetch of the same pull has just been accepted);
-   * undefined for https endpoints. Whoever sends it falls back to openBlob on any answer but a 200.
+   * The GET of a blob from the first endpoint, with the Authorization it last accepted for these
+   * credentials (the manifest fetch of the same pull has just been accepted) and the endpoint's TLS
+   * settings. Whoever sends it falls back to openBlob on any final answer but a 200.
    */
-  directBlobRequest(ref: ImageReference, digest: string, opts: FetchOptions = {}): DirectBlobRequest | undefined {
+  directBlobRequest(ref: ImageReference, digest: string, opts: FetchOptions = {}): DirectBlobRequest {
     const ep = endpointsFor(ref.registry, this.config.registries)[0];
-    if (!ep?.url.startsWith('http://')) return undefined;
     const auth = this.acceptedAuth.get(this.authKey(ep, ref, this.credentialsFor(ref, opts.credentials)));
-    return { url: `${ep.url}/v2/${ref.repository}/blobs/${digest}`, headers: auth ? { authorization: auth } : {} };
+    return {
+      url: `${ep.url}/v2/${ref.repository}/blobs/${digest}`,
+      headers: auth ? { authorization: auth } : {},
+      ...(ep.caFile ? { caFile: ep.caFile } : {}),
+      insecureTls: ep.insecureTls,
+    };
   }
 
   /** One request to one endpoint, answering an auth challenge once. */

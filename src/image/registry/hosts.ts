@@ -10,6 +10,8 @@ export interface Endpoint {
   /** Skip TLS verification (insecure registries over https). */
   insecureTls: boolean;
   ca?: Buffer;
+  /** The file `ca` was read from, for a client of berthd's own (berth-unpack). */
+  caFile?: string;
   mirror: boolean;
 }
 
@@ -26,21 +28,20 @@ export function isLoopbackHost(hostPort: string): boolean {
   return net.isIPv4(host) && host.startsWith('127.');
 }
 
-function endpoint(text: string, insecure: boolean, ca: Buffer | undefined, mirror: boolean): Endpoint {
+function endpoint(text: string, insecure: boolean, caFile: string | undefined, mirror: boolean): Endpoint {
   const hasScheme = /^https?:\/\//.test(text);
   const plain = !hasScheme && (insecure || isLoopbackHost(text));
   const url = (hasScheme ? text : `${plain ? 'http' : 'https'}://${text}`).replace(/\/+$/, '');
-  return { url, insecureTls: insecure, ...(ca ? { ca } : {}), mirror };
+  return { url, insecureTls: insecure, ...(caFile ? { ca: fs.readFileSync(caFile), caFile } : {}), mirror };
 }
 
 export function endpointsFor(registry: string, registries: RegistriesConfig): Endpoint[] {
   const conf = registries[registry];
-  const ca = conf?.ca_file ? fs.readFileSync(conf.ca_file) : undefined;
   const insecure = conf?.insecure ?? false;
   const mirrors = (conf?.mirrors ?? []).map((m) => {
     const mirrorHost = m.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
     const mirrorConf = registries[mirrorHost];
-    return endpoint(m, mirrorConf?.insecure ?? false, mirrorConf?.ca_file ? fs.readFileSync(mirrorConf.ca_file) : undefined, true);
+    return endpoint(m, mirrorConf?.insecure ?? false, mirrorConf?.ca_file, true);
   });
-  return [...mirrors, endpoint(UPSTREAM_HOST[registry] ?? registry, insecure, ca, false)];
+  return [...mirrors, endpoint(UPSTREAM_HOST[registry] ?? registry, insecure, conf?.ca_file, false)];
 }

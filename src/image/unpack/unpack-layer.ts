@@ -147,12 +147,13 @@ export async function unpackLayer(blobPath: string, mediaType: string, targetDir
 }
 
 /**
- * Downloads, stores and unpacks a blob in one pass inside berth-unpack, which GETs it over plain HTTP
- * itself: the bytes never pass through berthd. Resolves undefined, having written nothing, when the
- * URL is not served (no answer or not a 200): the caller then downloads it its own way.
+ * Downloads, stores and unpacks a blob in one pass inside berth-unpack, which GETs it itself (HTTP or
+ * HTTPS, following redirects): the bytes never pass through berthd. Resolves undefined, having written
+ * nothing, when the URL is not served (no answer or a final answer other than 200): the caller then
+ * downloads it its own way.
  */
 export async function unpackLayerFromUrl(
-  request: { url: string; headers: Record<string, string> },
+  request: { url: string; headers: Record<string, string>; caFile?: string; insecureTls: boolean },
   blob: BlobCopy,
   mediaType: string,
   targetDir: string,
@@ -180,7 +181,8 @@ export async function unpackLayerFromUrl(
     if (add > 0) blob.onBytes?.(add);
     opts.onProgress?.(n);
   };
-  const argv = unpackArgv(mediaType, opts.limits, ['--copy-to', blob.copyTo, '--blob-size', String(blob.size)], request.url, targetDir);
+  const tls = [...(request.caFile ? ['--ca-file', request.caFile] : []), ...(request.insecureTls ? ['--insecure-tls'] : [])];
+  const argv = unpackArgv(mediaType, opts.limits, ['--copy-to', blob.copyTo, '--blob-size', String(blob.size), ...tls], request.url, targetDir);
   const out = await runUnpack(argv, targetDir, { ...opts, onProgress }, readFd);
   if (!out) return undefined;
   if (blob.size > counted) blob.onBytes?.(blob.size - counted);
