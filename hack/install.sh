@@ -26,7 +26,7 @@ PACKAGES=(
   build-essential pkg-config python3 make g++ musl-tools
   libseccomp-dev libcap-dev libjansson-dev zlib1g-dev libzstd-dev libssl-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
-  runc openssl
+  runc openssl ca-certificates
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
 )
 missing=()
