@@ -227,10 +227,12 @@ write_entry (struct layer_writer *w, struct tar_reader *r, const struct tar_entr
     return -1;
   if (path.n == 0)
     return e->type == ENTRY_DIR ? set_metadata (w, -1, NULL, w->root, e, "", err) : 0;
-  if (e->type == ENTRY_HARDLINK)
-    return write_hardlink (w, &path, e, err);
 
+  /* A whiteout is one by its name, whatever its type says. */
   const char *base = path.parts[path.n - 1];
+  int whiteout = strncmp (base, WHITEOUT_PREFIX, strlen (WHITEOUT_PREFIX)) == 0;
+  if (e->type == ENTRY_HARDLINK && !whiteout)
+    return write_hardlink (w, &path, e, err);
   int parent;
   if (dir_chain_walk (w->chain, path.parts, path.n - 1, 1, e->path, &parent, err) < 0)
     return -1;
@@ -240,7 +242,7 @@ write_entry (struct layer_writer *w, struct tar_reader *r, const struct tar_entr
         return unpack_fail (err, FAULT_SYSTEM, "mark \"%s\" opaque: %s", e->path, strerror (errno));
       return 0;
     }
-  if (strncmp (base, WHITEOUT_PREFIX, strlen (WHITEOUT_PREFIX)) == 0)
+  if (whiteout)
     return write_whiteout (parent, base, e, err);
 
   /* What is there already goes, except a directory that stays a directory (tar merges those). */
