@@ -7,6 +7,8 @@ import { connectCri, type CriClient } from '../../src/client/cri-client';
 import { packageRoot } from '../../src/util/package-root';
 
 export const BERTHD = path.join(packageRoot(), 'dist', 'src', 'main.js');
+/** As hack/install.sh starts it (and the shebang of main.ts says). */
+const NODE_FLAGS = ['--max-semi-space-size=2'];
 
 export interface BerthdOptions {
   /** Extra command-line flags. */
@@ -44,7 +46,7 @@ export interface RunResult {
 /** Runs berthd to completion (for `config`, `version`, and start-up failures). */
 export function runBerthd(args: string[], timeoutMs = 20_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BERTHD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, BERTHD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -96,7 +98,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<BerthdHandl
   if (opts.configToml !== undefined || !fs.existsSync(configPath)) fs.writeFileSync(configPath, opts.configToml ?? '');
   args.push('--config', configPath);
   args.push(...(opts.args ?? []));
-  const child = spawn(process.execPath, [BERTHD, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, BERTHD, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });
