@@ -51,7 +51,7 @@ export class StatsCollector {
     const [cpu, memory, network, processes] = await Promise.all([
       this.cpu(record.cgroup, timestamp),
       memoryStats(record.cgroup),
-      record.pins.net ? networkStats(record.pins.net) : Promise.resolve([]),
+      record.pins.net ? networkStats(record.pins.net, record.cgroup) : Promise.resolve([]),
       processCount(record.cgroup),
     ]);
     return { timestamp, cpu, memory, network, processes };

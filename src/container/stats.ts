@@ -74,16 +74,46 @@ export async function memoryStats(cgroup: string): Promise<MemoryStats> {
   };
 }
 
-/** Interfaces of a network namespace (from /proc/net/dev as seen inside it), loopback left out. */
-export async function networkStats(netns: string): Promise<NetworkStats[]> {
-  let text: string;
+/** PIDs in the pod's cgroup and in its containers' (one level below). */
+async function podPids(cgroup: string): Promise<string[]> {
+  const dir = controllerDir('pids', cgroup);
+  if (!dir) return [];
+  const children = (await fs.readdir(dir, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory());
+  const lists = await Promise.all([dir, ...children.map((d) => path.join(dir, d.name))].map((d) => readText(path.join(d, 'cgroup.procs'))));
+  return lists.flatMap((text) => text.split('\n').filter((l) => /^\d+$/.test(l)));
+}
+
+/** A process of the pod that lives in the network namespace pinned at netns, if there is one. */
+async function processInNetns(netns: string, cgroup: string): Promise<number | undefined> {
+  const ns = await fs.stat(netns).catch(() => undefined);
+  if (!ns) return undefined;
+  for (const pid of await podPids(cgroup)) {
+    const st = await fs.stat(`/proc/${pid}/ns/net`).catch(() => undefined);
+    if (st && st.ino === ns.ino && st.dev === ns.dev) return Number(pid);
+  }
+  return undefined;
+}
+
+/** /proc/net/dev as seen inside the namespace: read through a process of the pod that lives in it
+ * (one read), else with nsenter (two execs) for a pod with nothing running. */
+async function netDevIn(netns: string, cgroup: string | undefined): Promise<string | undefined> {
+  const pid = cgroup ? await processInNetns(netns, cgroup) : undefined;
+  if (pid) {
+    const text = await fs.readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => undefined);
+    if (text) return text;
+  }
   try {
     const end = await runCommand([NSENTER, `--net=${netns}`, 'cat', '/proc/self/net/dev'], os.tmpdir(), { timeoutMs: 10_000 });
-    if (end.code !== 0) return [];
-    text = end.stdout;
+    return end.code === 0 ? end.stdout : undefined;
   } catch {
-    return [];
+    return undefined;
   }
+}
+
+/** Interfaces of a network namespace (from /proc/net/dev as seen inside it), loopback left out. */
+export async function networkStats(netns: string, cgroup?: string): Promise<NetworkStats[]> {
+  const text = await netDevIn(netns, cgroup);
+  if (!text) return [];
   const out: NetworkStats[] = [];
   for (const line of text.split('\n').slice(2)) {
     const m = /^\s*([^:]+):\s*(.*)$/.exec(line);

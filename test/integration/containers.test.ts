@@ -275,6 +275,10 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(fs.readFileSync(log, 'utf8')).toMatch(/stdout F tick/);
     await rt().StopContainer({ container_id: id, timeout: 0 });
     await expect(rt().ReopenContainerLog({ container_id: id })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+    // With nothing running in the pod its interfaces are read through nsenter, not a process of the pod.
+    const idle = (await rt().PodSandboxStats({ pod_sandbox_id: pod.id })).stats!;
+    expect(idle.linux?.network?.interfaces?.map((i) => i.name)).toContain('eth0');
+    expect(Number(idle.linux?.network?.interfaces?.[0]?.rx_bytes?.value)).toBeGreaterThanOrEqual(Number(podStats.linux?.network?.interfaces?.[0]?.rx_bytes?.value));
   });
 
   it('refuses bad requests with clear errors and leaves nothing behind', async () => {
