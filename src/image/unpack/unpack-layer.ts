@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../../errors';
 import { pipe } from '../../native';
 import { packageRoot } from '../../util/package-root';
-import { runCommand } from '../../util/spawn';
+import { runCommand, type RunOptions } from '../../util/spawn';
 
 export const UNPACK_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-unpack');
 
@@ -96,15 +96,20 @@ function unpackArgv(mediaType: string, limits: UnpackLimits, extra: string[], bl
 }
 
 /**
- * Runs berth-unpack (see runCommand for stdinFd) and turns its exit status into berth's errors; a URL
- * that was not served resolves undefined.
+ * Runs berth-unpack (its stdin as runCommand takes it) and turns its exit status into berth's errors;
+ * a URL that was not served resolves undefined.
  */
-async function runUnpack(argv: string[], targetDir: string, opts: UnpackOptions, stdinFd?: number): Promise<Record<string, unknown> | undefined> {
+async function runUnpack(
+  argv: string[],
+  targetDir: string,
+  opts: UnpackOptions,
+  stdin: Pick<RunOptions, 'stdinFd' | 'input'> = {},
+): Promise<Record<string, unknown> | undefined> {
   const run = await runCommand(argv, path.dirname(targetDir), {
     timeoutMs: Number.POSITIVE_INFINITY,
     signal: opts.signal,
     onWait: progressWatch(opts.onProgress),
-    stdinFd,
+    ...stdin,
   });
   const message = run.stderr.trim().replace(/^berth-unpack: /, '');
   switch (run.code) {
@@ -164,15 +169,6 @@ export async function unpackLayerFromUrl(
     .map(([k, v]) => `${k}: ${v}\n`)
     .join('');
   if (/[\r\0]/.test(headers)) throw new InvalidArgumentError('a registry request header holds a CR or NUL byte');
-  const [readFd, writeFd] = pipe();
-  try {
-    fs.writeSync(writeFd, headers); // a few hundred bytes: well within the pipe's buffer
-  } catch (err) {
-    fs.closeSync(readFd);
-    throw err;
-  } finally {
-    fs.closeSync(writeFd);
-  }
   // Bytes the process read stand for bytes downloaded, never more than the blob's size.
   let counted = 0;
   const onProgress = (n: number) => {
@@ -183,7 +179,7 @@ export async function unpackLayerFromUrl(
   };
   const tls = [...(request.caFile ? ['--ca-file', request.caFile] : []), ...(request.insecureTls ? ['--insecure-tls'] : [])];
   const argv = unpackArgv(mediaType, opts.limits, ['--copy-to', blob.copyTo, '--blob-size', String(blob.size), ...tls], request.url, targetDir);
-  const out = await runUnpack(argv, targetDir, { ...opts, onProgress }, readFd);
+  const out = await runUnpack(argv, targetDir, { ...opts, onProgress }, { input: headers });
   if (!out) return undefined;
   if (blob.size > counted) blob.onBytes?.(blob.size - counted);
   return streamedResult(out);
@@ -218,7 +214,7 @@ export async function unpackLayerStream(
   if (onBytes) source.on('data', (chunk: Buffer) => onBytes(chunk.length));
   const argv = unpackArgv(mediaType, opts.limits, ['--copy-to', blob.copyTo, '--blob-size', String(blob.size)], '-', targetDir);
   try {
-    const out = await runUnpack(argv, targetDir, opts, readFd);
+    const out = await runUnpack(argv, targetDir, opts, { stdinFd: readFd });
     await feeding;
     if (sourceError) throw sourceError;
     return streamedResult(out);
