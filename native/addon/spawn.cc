@@ -21,24 +21,43 @@ namespace berth {
 // spawn(file, argv, stdoutFd, stderrFd, newSession, stdinFd, env): the child's pid. An fd of -1 means
 // /dev/null. The fds given are not closed here. env: an array of "NAME=value" strings for the child's
 // whole environment, or null for berthd's own.
+// Strings of a JS array (arg i), or false with a JS exception naming `what`.
+static bool StringArray(const Napi::CallbackInfo &info, size_t i, const char *what, std::vector<std::string> *out) {
+  const std::string message = std::string(what) + " must be an array of strings";
+  if (info.Length() <= i || !info[i].IsArray()) {
+    ThrowArg(info.Env(), "spawn", message.c_str());
+    return false;
+  }
+  Napi::Array arr = info[i].As<Napi::Array>();
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsString()) {
+      ThrowArg(info.Env(), "spawn", message.c_str());
+      return false;
+    }
+    out->push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return true;
+}
+
+// The NULL-terminated char* array exec wants, pointing into strings (which must outlive it).
+static std::vector<char *> CStrings(std::vector<std::string> &strings) {
+  std::vector<char *> out;
+  for (auto &s : strings) out.push_back(const_cast<char *>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string file;
   if (!StringArg(info, 0, "spawn", &file)) return env.Undefined();
-  if (info.Length() < 5 || !info[1].IsArray()) {
+  std::vector<std::string> args;
+  if (info.Length() < 5) {
     ThrowArg(env, "spawn", "argv must be an array of strings");
     return env.Undefined();
   }
-  Napi::Array arr = info[1].As<Napi::Array>();
-  std::vector<std::string> args;
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    Napi::Value v = arr.Get(i);
-    if (!v.IsString()) {
-      ThrowArg(env, "spawn", "argv must be an array of strings");
-      return env.Undefined();
-    }
-    args.push_back(v.As<Napi::String>().Utf8Value());
-  }
+  if (!StringArray(info, 1, "argv", &args)) return env.Undefined();
   double out_fd, err_fd;
   if (!NumberArg(info, 2, "spawn", &out_fd) || !NumberArg(info, 3, "spawn", &err_fd)) return env.Undefined();
   bool new_session = info[4].ToBoolean().Value();
@@ -46,24 +65,9 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   if (info.Length() > 5 && !NumberArg(info, 5, "spawn", &in_fd)) return env.Undefined();
   std::vector<std::string> env_strings;
   bool own_env = info.Length() > 6 && info[6].IsArray();
-  if (own_env) {
-    Napi::Array e = info[6].As<Napi::Array>();
-    for (uint32_t i = 0; i < e.Length(); i++) {
-      Napi::Value v = e.Get(i);
-      if (!v.IsString()) {
-        ThrowArg(env, "spawn", "env must be an array of strings");
-        return env.Undefined();
-      }
-      env_strings.push_back(v.As<Napi::String>().Utf8Value());
-    }
-  }
-  std::vector<char *> envp;
-  for (auto &e : env_strings) envp.push_back(const_cast<char *>(e.c_str()));
-  envp.push_back(nullptr);
-
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-  argv.push_back(nullptr);
+  if (own_env && !StringArray(info, 6, "env", &env_strings)) return env.Undefined();
+  std::vector<char *> envp = CStrings(env_strings);
+  std::vector<char *> argv = CStrings(args);
 
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
