@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pipe, posixSpawn, reapChild } from '../native';
+import { poll } from './poll';
 
 export interface CommandResult {
   code: number | null;
@@ -53,7 +54,7 @@ function inputPipe(input: string | Buffer): number {
 }
 
 /** SIGKILLs a child of berthd's and reaps it. */
-export async function kill(pid: number): Promise<void> {
+async function kill(pid: number): Promise<void> {
   process.kill(pid, 'SIGKILL');
   while (!reapChild(pid)) await sleep(1);
 }
@@ -85,25 +86,20 @@ export type ProcessEnd = { code: number | null; signal: number | null };
 
 /** How often a child is looked at: often while it is young (most helpers end within milliseconds),
  * rarely once it has run a while (an exec session may run for hours). */
-function pollDelay(previous: number, elapsedMs: number): number {
-  const cap = elapsedMs < 1000 ? 5 : elapsedMs < 10_000 ? 25 : 100;
-  return Math.min(previous * 2, cap);
-}
+const longestPause = (elapsedMs: number): number => (elapsedMs < 1000 ? 5 : elapsedMs < 10_000 ? 25 : 100);
 
 /**
  * Polls for the child's exit and reaps it. Stops waiting, without killing, when `stop` says why (a
  * timeout, a cancellation): resolves that reason then.
  */
 export async function waitForExit(pid: number, opts: { stop?: () => Error | undefined; onWait?: (pid: number) => void } = {}): Promise<ProcessEnd | Error> {
-  const started = Date.now();
-  for (let delay = 1; ; delay = pollDelay(delay, Date.now() - started)) {
-    const end = reapChild(pid);
-    if (end) return end;
-    const reason = opts.stop?.();
-    if (reason) return reason;
-    opts.onWait?.(pid);
-    await sleep(delay);
-  }
+  const probe = (): ProcessEnd | Error | undefined => {
+    const end = reapChild(pid) ?? opts.stop?.();
+    if (!end) opts.onWait?.(pid);
+    return end ?? undefined;
+  };
+  // No deadline: poll resolves only with the probe's answer.
+  return (await poll(probe, { first: 1, max: longestPause, deadline: Number.POSITIVE_INFINITY })) as ProcessEnd | Error;
 }
 
 /** Runs argv to its end, capturing its output through files in scratchDir (no pipes to pump). */
