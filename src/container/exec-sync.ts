@@ -81,14 +81,7 @@ export async function execSync(runtime: OciRuntime, id: string, bundleDir: strin
 /** Kills an exec'd process itself (a runtime cannot forward SIGKILL), then the processes around it. */
 export async function killExec(pidFile: string, ...others: Array<number | undefined>): Promise<void> {
   const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
-  for (const p of [pid, ...others]) {
-    if (!p) continue;
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
+  for (const p of [pid, ...others]) if (p) killQuietly(p);
 }
 
 function killQuietly(pid: number): void {

@@ -109,11 +109,6 @@ export class ContentStore {
     );
   }
 
-  /** The ingest of a digest under way, if one is. */
-  ingesting(digest: string): Promise<void> | undefined {
-    return this.ingests.running(digest);
-  }
-
   /**
    * Ingests a blob that `produce` writes (and syncs) to the temp path it is given, returning the digest
    * and size it saw; the store checks them against the expected ones and commits the file. Joined with
