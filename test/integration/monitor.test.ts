@@ -579,8 +579,9 @@ describe('berth-monitor', () => {
       expect(a.exit()).toMatchObject({ exitCode: 5 });
     });
 
-    it('ends the input of a terminal with ^D when the stdin-once client leaves', async () => {
-      const { id } = bundle('ttyonce', { tty: true, stdin: true, args: ['cat; echo "input ended"'] });
+    /** A `sh -c script` container on a terminal with stdin-once, attached, with "typed" typed and echoed. */
+    async function typeIntoStdinOnceTerminal(name: string, script: string): Promise<AttachClient> {
+      const { id } = bundle(name, { tty: true, stdin: true, args: [script] });
       const consoleSocket = path.join(dir, 'console');
       const attach = path.join(dir, 'attach');
       await runContainer(
@@ -591,23 +592,18 @@ describe('berth-monitor', () => {
       const a = await AttachClient.connect(attach);
       a.send('typed\n');
       await until('the echo', () => a.text().includes('typed\r\ntyped\r\n'));
+      return a;
+    }
+
+    it('ends the input of a terminal with ^D when the stdin-once client leaves', async () => {
+      const a = await typeIntoStdinOnceTerminal('ttyonce', 'cat; echo "input ended"');
       await a.disconnect();
       expect(JSON.parse(await waitFor(files().exit))).toMatchObject({ exitCode: 0 });
       expect(records().map((r) => r?.[2].replace(/\r$/, ''))).toEqual(['typed', 'typed', 'input ended']);
     });
 
     it('ends the input of a terminal with ^D when the stdin-once client half-closes, and sends it the rest', async () => {
-      const { id } = bundle('ttyhalf', { tty: true, stdin: true, args: ['cat; echo "input ended"; exit 6'] });
-      const consoleSocket = path.join(dir, 'console');
-      const attach = path.join(dir, 'attach');
-      await runContainer(
-        id,
-        ['--tty', '--console-socket', consoleSocket, '--stdin', '--stdin-once', '--attach-socket', attach],
-        ['--console-socket', consoleSocket],
-      );
-      const a = await AttachClient.connect(attach);
-      a.send('typed\n');
-      await until('the echo', () => a.text().includes('typed\r\ntyped\r\n'));
+      const a = await typeIntoStdinOnceTerminal('ttyhalf', 'cat; echo "input ended"; exit 6');
       a.halfClose();
       await until('the connection to end', () => a.eof);
       expect(a.text().replace(/\r/g, '')).toMatch(/typed\ntyped\n.*input ended\n$/s);
