@@ -104,40 +104,34 @@ export class ContentStore {
    * digest are joined; an ingest of a blob already stored drains nothing and returns at once.
    */
   ingest(digest: string, expectedSize: number | undefined, source: Readable, opts: IngestOptions = {}): Promise<void> {
-    return this.ingestWith(digest, expectedSize, (temp) => this.writeTemp(digest, expectedSize, source, temp, opts), () => source.destroy()).then(
-      () => undefined,
-    );
+    return this.ingestWith(digest, expectedSize, (temp) => this.writeTemp(digest, expectedSize, source, temp, opts), () => source.destroy());
   }
 
   /**
    * Ingests a blob that `produce` writes (and syncs) to the temp path it is given, returning the digest
    * and size it saw; the store checks them against the expected ones and commits the file. Joined with
-   * other ingests of the digest like `ingest`: resolves false, without calling produce, when the blob was
-   * stored or being stored already.
+   * other ingests of the digest like `ingest`: produce is not called when the blob was stored or being
+   * stored already (onJoined is).
    */
   ingestWith(
     digest: string,
     expectedSize: number | undefined,
     produce: (temp: string) => Promise<{ digest: string; size: number }>,
     onJoined?: () => void,
-  ): Promise<boolean> {
+  ): Promise<void> {
     hexOf(digest);
     const running = this.ingests.running(digest);
     if (running) {
       onJoined?.();
-      return running.then(() => false);
+      return running;
     }
-    let produced = false;
-    return this.ingests
-      .do(digest, async () => {
-        if (await this.has(digest)) {
-          onJoined?.();
-          return;
-        }
-        produced = true;
-        await this.commit(digest, expectedSize, produce);
-      })
-      .then(() => produced);
+    return this.ingests.do(digest, async () => {
+      if (await this.has(digest)) {
+        onJoined?.();
+        return;
+      }
+      await this.commit(digest, expectedSize, produce);
+    });
   }
 
   private async commit(
