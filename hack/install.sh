@@ -24,7 +24,7 @@ fi
 # test-image sources, and the tools the tests drive.
 PACKAGES=(
   build-essential pkg-config python3 make g++ musl-tools
-  libseccomp-dev libcap-dev libjansson-dev zlib1g-dev libzstd-dev libssl-dev
+  libseccomp-dev libcap-dev libjansson-dev zlib1g-dev libzstd-dev libssl-dev libsystemd-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc openssl ca-certificates
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
