@@ -249,26 +249,131 @@ cpuset_inherit (const char *dir, berth_error_t *err)
   return 0;
 }
 
-/* On cgroup v2, lets the children of dir use every controller dir has. */
 static int
-enable_controllers (const char *dir, berth_error_t *err)
+has_word (const char *list, const char *word)
+{
+  size_t n = strlen (word);
+  for (const char *p = list; (p = strstr (p, word)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ' || p[-1] == '\n') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+      return 1;
+  return 0;
+}
+
+/* Appends word to the space-separated list *out unless it is there. */
+static int
+add_word (char **out, const char *word, size_t len, berth_error_t *err)
+{
+  char buf[64];
+  if (len == 0 || len >= sizeof (buf))
+    return 0;
+  memcpy (buf, word, len);
+  buf[len] = '\0';
+  if (*out && has_word (*out, buf))
+    return 0;
+  char *next = NULL;
+  if (asprintf (&next, "%s%s%s", *out ? *out : "", *out ? " " : "", buf) < 0)
+    return berth_error (err, ENOMEM, "cgroup controllers");
+  free (*out);
+  *out = next;
+  return 0;
+}
+
+static int
+nonempty_string (json_t *obj, const char *key)
+{
+  const char *s = json_string_value (json_object_get (obj, key));
+  return s != NULL && *s != '\0';
+}
+
+int
+cg_needed_controllers (json_t *resources, char **out, berth_error_t *err)
+{
+  *out = NULL;
+  static const char *const always[] = { "cpu", "memory", "pids" };
+  for (size_t i = 0; i < 3; i++)
+    if (add_word (out, always[i], strlen (always[i]), err) < 0)
+      return -1;
+  json_t *cpu = json_object_get (resources, "cpu");
+  if ((nonempty_string (cpu, "cpus") || nonempty_string (cpu, "mems")) && add_word (out, "cpuset", 6, err) < 0)
+    return -1;
+  json_t *blkio = json_object_get (resources, "blockIO");
+  if (json_is_object (blkio) && json_object_size (blkio) > 0 && add_word (out, "io", 2, err) < 0)
+    return -1;
+  if (json_array_size (json_object_get (resources, "hugepageLimits")) > 0 && add_word (out, "hugetlb", 7, err) < 0)
+    return -1;
+  const char *key;
+  json_t *value;
+  json_object_foreach (json_object_get (resources, "unified"), key, value)
+  {
+    /* "memory.high" needs memory; "cgroup.*" files are the core's, not a controller's. */
+    const char *dot = strchr (key, '.');
+    if (dot == NULL || (dot - key == 6 && strncmp (key, "cgroup", 6) == 0))
+      continue;
+    if (add_word (out, key, (size_t) (dot - key), err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int
+cg_check_available (const char *dir, const char *needed, berth_error_t *err)
 {
   cleanup_free char *avail = NULL;
+  cleanup_free char *want = strdup (needed);
+  if (want == NULL)
+    return berth_error (err, ENOMEM, "cgroup controllers");
   if (cg_read (dir, "cgroup.controllers", &avail, err) < 0)
     return -1;
   char *save = NULL;
-  for (char *c = strtok_r (avail, " \n", &save); c; c = strtok_r (NULL, " \n", &save))
+  for (char *c = strtok_r (want, " ", &save); c; c = strtok_r (NULL, " ", &save))
+    if (!has_word (avail, c))
+      return berth_error (err, 0, "cgroup controller \"%s\" is not available in %s", c, dir);
+  return 0;
+}
+
+/* On cgroup v2, lets the children of dir use the needed controllers, one by one, skipping those
+ * already enabled. strict: a controller dir does not have is an error (a pure v2 host), else it is
+ * skipped (the unified hierarchy of a hybrid host, where v1 serves the others). */
+static int
+delegate (const char *dir, const char *needed, int strict, berth_error_t *err)
+{
+  cleanup_free char *avail = NULL;
+  cleanup_free char *enabled = NULL;
+  cleanup_free char *want = strdup (needed);
+  if (want == NULL)
+    return berth_error (err, ENOMEM, "cgroup controllers");
+  if (cg_read (dir, "cgroup.controllers", &avail, err) < 0 || cg_read (dir, "cgroup.subtree_control", &enabled, err) < 0)
+    return -1;
+  char *save = NULL;
+  for (char *c = strtok_r (want, " ", &save); c; c = strtok_r (NULL, " ", &save))
     {
-      char value[64];
+      if (has_word (enabled, c))
+        continue;
+      if (!has_word (avail, c))
+        {
+          if (strict)
+            return berth_error (err, 0, "cgroup controller \"%s\" is not available in %s", c, dir);
+          continue;
+        }
+      char value[72];
       snprintf (value, sizeof (value), "+%s", c);
       if (cg_write (dir, "cgroup.subtree_control", value, err) < 0)
-        return -1;
+        {
+          int e = (*err)->status;
+          if (e != EBUSY && e != EOPNOTSUPP)
+            return -1;
+          berth_error_release (err);
+          return berth_error (err, e,
+                              "enable the %s controller in %s/cgroup.subtree_control: the cgroup has processes of its own; a "
+                              "container's parent must have none",
+                              c, dir);
+        }
     }
   return 0;
 }
 
 static int
-create_in (const struct cg_hierarchy *h, const char *path, berth_error_t *err)
+create_in (const struct cg_hierarchy *h, const char *path, const char *needed, int strict, berth_error_t *err)
 {
   cleanup_free char *dir = strdup (h->mountpoint);
   cleanup_free char *rest = strdup (path);
@@ -278,7 +383,7 @@ create_in (const struct cg_hierarchy *h, const char *path, berth_error_t *err)
   char *save = NULL;
   for (char *c = strtok_r (rest, "/", &save); c; c = strtok_r (NULL, "/", &save))
     {
-      if (h->unified && enable_controllers (dir, err) < 0)
+      if (h->unified && delegate (dir, needed, strict, err) < 0)
         return -1;
       char *next = NULL;
       if (asprintf (&next, "%s/%s", dir, c) < 0)
@@ -294,10 +399,13 @@ create_in (const struct cg_hierarchy *h, const char *path, berth_error_t *err)
 }
 
 int
-cg_create (const struct cg_layout *l, const char *path, berth_error_t *err)
+cg_create (const struct cg_layout *l, const char *path, json_t *resources, berth_error_t *err)
 {
+  cleanup_free char *needed = NULL;
+  if (cg_needed_controllers (resources, &needed, err) < 0)
+    return -1;
   for (size_t i = 0; i < l->n; i++)
-    if (create_in (&l->h[i], path, err) < 0)
+    if (create_in (&l->h[i], path, needed, l->v2, err) < 0)
       return -1;
   return 0;
 }
@@ -440,6 +548,16 @@ cg_signal_all (const struct cg_layout *l, const char *path, int sig, berth_error
   cleanup_free char *dir = NULL;
   if (cg_dir (procs_hierarchy (l), path, &dir, err) < 0)
     return -1;
+  /* cgroup v2 kills a whole subtree at once with cgroup.kill (Linux 5.14): no freezing, no race with
+   * forks. Without the file (an older kernel, or no such cgroup), freeze, signal each and thaw. */
+  if (l->v2 && sig == SIGKILL)
+    {
+      if (cg_write (dir, "cgroup.kill", "1", err) == 0)
+        return 0;
+      if ((*err)->status != ENOENT)
+        return -1;
+      berth_error_release (err);
+    }
   if (freeze (l, path, 1, err) < 0)
     return -1;
   struct procs_visit v = { sig, 0, err };
@@ -480,4 +598,27 @@ cg_destroy (const struct cg_layout *l, const char *path, berth_error_t *err)
         ret = -1; /* keep going: remove what can be removed everywhere */
     }
   return ret;
+}
+
+int
+cg_pid_path_v2 (pid_t pid, char **out, berth_error_t *err)
+{
+  *out = NULL;
+  cleanup_free char *p = NULL;
+  if (asprintf (&p, "/proc/%d/cgroup", (int) pid) < 0)
+    return berth_error (err, ENOMEM, "cgroup of pid");
+  cleanup_close int fd = open (p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_error (err, errno, "open %s", p);
+  cleanup_free char *text = NULL;
+  if (read_all_fd (fd, p, &text, NULL, err) < 0)
+    return -1;
+  char *save = NULL;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    if (strncmp (line, "0::/", 4) == 0)
+      {
+        *out = strdup (line + 3);
+        return *out ? 0 : berth_error (err, ENOMEM, "cgroup of pid");
+      }
+  return berth_error (err, 0, "%s has no cgroup v2 entry", p);
 }

@@ -37,9 +37,21 @@ const struct cg_hierarchy *cg_find (const struct cg_layout *l, const char *contr
 /* MOUNTPOINT/PATH of a hierarchy. */
 int cg_dir (const struct cg_hierarchy *h, const char *path, char **out, berth_error_t *err);
 
-int cg_create (const struct cg_layout *l, const char *path, berth_error_t *err);
+/* Creates the cgroup in every hierarchy. On v2 each ancestor delegates to its children, top-down,
+ * only the controllers the resources need (see cg_needed_controllers); on a pure v2 host a needed
+ * controller the parent does not offer is an error ("... is not available in DIR"). */
+int cg_create (const struct cg_layout *l, const char *path, json_t *resources, berth_error_t *err);
+/* The v2 controllers a container with these resources needs, space-separated: cpu, memory and pids
+ * always; cpuset with cpus/mems, io with blockIO, hugetlb with hugepageLimits, and the controller of
+ * each `unified` key. */
+int cg_needed_controllers (json_t *resources, char **out, berth_error_t *err);
+/* Checks that every needed controller is in DIR/cgroup.controllers. */
+int cg_check_available (const char *dir, const char *needed, berth_error_t *err);
+/* The cgroup v2 path of a process ("/a.slice/b.scope"), from /proc/PID/cgroup. */
+int cg_pid_path_v2 (pid_t pid, char **out, berth_error_t *err);
 int cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err);
-/* Signals every process of the cgroup (and its descendants), frozen meanwhile when a freezer is there. */
+/* Signals every process of the cgroup (and its descendants), frozen meanwhile when a freezer is there;
+ * SIGKILL on v2 goes through cgroup.kill when the kernel has it. */
 int cg_signal_all (const struct cg_layout *l, const char *path, int sig, berth_error_t *err);
 /* Number of processes left in the cgroup, or negative on error. */
 int cg_count_procs (const struct cg_layout *l, const char *path, berth_error_t *err);

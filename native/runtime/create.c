@@ -230,7 +230,7 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
   if (r->state_dir_fd < 0)
     return berth_error (err, errno, "open %s", r->state_dir);
   r->cg_created = 1;
-  if (cg_create (&r->cg, r->cg_path, err) < 0 || cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err) < 0)
+  if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0 || cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err) < 0)
     return -1;
   if (o->console_socket && (r->console_fd = console_connect (o->console_socket, err)) < 0)
     return -1;
