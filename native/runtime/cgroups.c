@@ -315,22 +315,6 @@ cg_needed_controllers (json_t *resources, char **out, berth_error_t *err)
   return 0;
 }
 
-int
-cg_check_available (const char *dir, const char *needed, berth_error_t *err)
-{
-  cleanup_free char *avail = NULL;
-  cleanup_free char *want = strdup (needed);
-  if (want == NULL)
-    return berth_error (err, ENOMEM, "cgroup controllers");
-  if (cg_read (dir, "cgroup.controllers", &avail, err) < 0)
-    return -1;
-  char *save = NULL;
-  for (char *c = strtok_r (want, " ", &save); c; c = strtok_r (NULL, " ", &save))
-    if (!has_word (avail, c))
-      return berth_error (err, 0, "cgroup controller \"%s\" is not available in %s", c, dir);
-  return 0;
-}
-
 /* On cgroup v2, lets the children of dir use the needed controllers, one by one, skipping those
  * already enabled. strict: a controller dir does not have is an error (a pure v2 host), else it is
  * skipped (the unified hierarchy of a hybrid host, where v1 serves the others). */

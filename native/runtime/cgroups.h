@@ -45,8 +45,6 @@ int cg_create (const struct cg_layout *l, const char *path, json_t *resources, b
  * always; cpuset with cpus/mems, io with blockIO, hugetlb with hugepageLimits, and the controller of
  * each `unified` key. */
 int cg_needed_controllers (json_t *resources, char **out, berth_error_t *err);
-/* Checks that every needed controller is in DIR/cgroup.controllers. */
-int cg_check_available (const char *dir, const char *needed, berth_error_t *err);
 /* The cgroup v2 path of a process ("/a.slice/b.scope"), from /proc/PID/cgroup. */
 int cg_pid_path_v2 (pid_t pid, char **out, berth_error_t *err);
 int cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err);

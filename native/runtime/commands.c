@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "cgroup_systemd.h"
 #include "cgroups.h"
 #include "rtlog.h"
 #include "runtime.h"
@@ -275,6 +276,10 @@ destroy (struct rt_state *st, berth_error_t *err)
       struct timespec ts = { 0, 10 * 1000 * 1000 };
       nanosleep (&ts, NULL);
     }
+  /* The systemd driver's unit is stopped (it is most likely gone already, collected once empty), then
+   * whatever cgroup is left is removed. */
+  if (r == 0 && st->systemd_unit && cgsd_stop (st->systemd_unit, err) < 0)
+    r = -1;
   if (r == 0 && cg_destroy (&cg, st->cgroup_path, err) < 0)
     r = -1;
   if (r == 0 && state_remove_dir (st->dir, err) < 0)
@@ -349,7 +354,13 @@ cmd_update (const struct global_opts *g, int argc, char **argv)
     ret = 1;
   else if (state_status (&st) == STATUS_STOPPED)
     ret = -berth_error (&err, 0, "cannot update a stopped container");
-  else if (cg_layout_load (&cg, &err) < 0 || cg_apply_resources (&cg, st.cgroup_path, resources, 0, &err) < 0)
+  else if (cg_layout_load (&cg, &err) < 0)
+    ret = 1;
+  /* The systemd driver: the unit's properties first (systemd would otherwise put its values back),
+   * then every file, as runc does. */
+  else if (st.systemd_unit && cgsd_update (st.systemd_unit, resources, &err) < 0)
+    ret = 1;
+  else if (cg_apply_resources (&cg, st.cgroup_path, resources, 0, &err) < 0)
     ret = 1;
   if (resources)
     json_decref (resources);

@@ -16,6 +16,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/util.h"
+#include "cgroup_systemd.h"
 #include "console.h"
 #include "ns.h"
 #include "rtlog.h"
@@ -40,6 +41,9 @@ struct create_run
   char *cg_path;
   char *state_dir;
   int cg_created;
+  int systemd;                /* --systemd-cgroup: the cgroup is the unit's */
+  struct cgsd_unit unit;
+  int unit_started;
   pid_t middle;
   pid_t init;
   int sync[2];
@@ -98,10 +102,15 @@ undo (struct create_run *r)
       kill (r->init, SIGKILL);
       waitpid (r->init, NULL, 0); /* reparented to us, the subreaper, once the middle process is gone */
     }
-  if (r->cg_created)
+  if (r->cg_created && r->cg_path)
     {
       if (cg_signal_all (&r->cg, r->cg_path, SIGKILL, &ignored) < 0)
         berth_error_release (&ignored);
+    }
+  if (r->unit_started && cgsd_stop (r->unit.unit, &ignored) < 0)
+    rtlog_report (&ignored);
+  if (r->cg_created && r->cg_path)
+    {
       if (cg_destroy (&r->cg, r->cg_path, &ignored) < 0)
         rtlog_report (&ignored);
     }
@@ -118,6 +127,12 @@ middle (struct create_run *r, const struct create_opts *o)
   close (r->sync[0]);
   if (sync_expect (r->sync[1], SYNC_GO, &m, "wait for the cgroup", &err) < 0)
     _exit (1);
+  /* With the systemd driver, the cgroup is known only now: systemd has put us in the unit's. */
+  if (m.text[0] && (r->cg_path = strdup (m.text)) == NULL)
+    {
+      berth_error (&err, ENOMEM, "cgroup path");
+      sync_fail (r->sync[1], &err);
+    }
   /* Not dumpable until execve: a container process cannot ptrace us or open /proc/PID/exe (our binary). */
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     {
@@ -163,6 +178,7 @@ save_state (struct create_run *r, const struct create_opts *o, berth_error_t *er
     .rootfs = r->spec.rootfs,
     .created = created,
     .cgroup_path = r->cg_path,
+    .systemd_unit = r->unit_started ? r->unit.unit : NULL,
     .ns_flags = ns_spec_flags (&r->spec),
     .annotations = ann,
     .seccomp = seccomp,
@@ -202,6 +218,38 @@ await_init (struct create_run *r, berth_error_t *err)
   return 0;
 }
 
+/* The systemd driver, once the middle process exists and before it goes on: the transient unit with
+ * the middle process in it (its children, the init, stay there), then, as runc does, the hierarchy
+ * down to the unit's cgroup delegates what the container needs (systemd has already enabled what it
+ * knows of; hugetlb, misc or rdma it does not) and every resource is written to the cgroup's files. */
+static int
+systemd_cgroup (struct create_run *r, berth_error_t *err)
+{
+  if (cgsd_start (&r->unit, r->middle, r->spec.resources, err) < 0)
+    return -1;
+  r->unit_started = 1;
+  if (r->unit.is_slice)
+    {
+      /* A slice holds no process of its own in systemd's eyes: the middle process goes in by cgroupfs. */
+      if ((r->cg_path = strdup (r->unit.path)) == NULL)
+        return berth_error (err, ENOMEM, "cgroup path");
+      r->cg_created = 1;
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0 || cg_enter (&r->cg, r->cg_path, r->middle, err) < 0)
+        return -1;
+    }
+  else
+    {
+      if (cg_pid_path_v2 (r->middle, &r->cg_path, err) < 0)
+        return -1;
+      r->cg_created = 1;
+      if (strcmp (r->cg_path, r->unit.path) != 0)
+        rtlog_warn ("systemd put unit %s in %s, not in %s", r->unit.unit, r->cg_path, r->unit.path);
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0)
+        return -1;
+    }
+  return cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err);
+}
+
 static int
 run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
 {
@@ -214,7 +262,18 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
     return berth_error (err, 0, "cannot allocate tty if runc will detach without setting console socket");
   if (!r->spec.process.terminal && o->console_socket != NULL)
     return berth_error (err, 0, "cannot use console socket if runc will not detach or allocate tty");
-  if (cg_layout_load (&r->cg, err) < 0 || cg_normalize_path (r->spec.cgroups_path, o->id, &r->cg_path, err) < 0)
+  if (cg_layout_load (&r->cg, err) < 0)
+    return -1;
+  if (r->systemd)
+    {
+      if (!r->cg.v2)
+        return berth_error (err, 0,
+                            "--systemd-cgroup needs a cgroup v2 (unified) host: this host mounts cgroup v1 hierarchies (a legacy or "
+                            "hybrid layout), which berth-runtime's systemd driver does not support");
+      if (cgsd_unit_parse (r->spec.cgroups_path, o->id, &r->unit, err) < 0)
+        return -1;
+    }
+  else if (cg_normalize_path (r->spec.cgroups_path, o->id, &r->cg_path, err) < 0)
     return -1;
   if (state_create_dir (o->root, o->id, &r->state_dir, err) < 0)
     return -1;
@@ -229,9 +288,13 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
   r->state_dir_fd = open (r->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (r->state_dir_fd < 0)
     return berth_error (err, errno, "open %s", r->state_dir);
-  r->cg_created = 1;
-  if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0 || cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err) < 0)
-    return -1;
+  if (!r->systemd)
+    {
+      r->cg_created = 1;
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0
+          || cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err) < 0)
+        return -1;
+    }
   if (o->console_socket && (r->console_fd = console_connect (o->console_socket, err)) < 0)
     return -1;
   if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
@@ -246,8 +309,9 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
     middle (r, o);
   close (r->sync[1]);
   r->sync[1] = -1;
-  if (cg_enter (&r->cg, r->cg_path, r->middle, err) < 0 || sync_send (r->sync[0], SYNC_GO, 0, NULL, err) < 0
-      || await_init (r, err) < 0)
+  if ((r->systemd ? systemd_cgroup (r, err) : cg_enter (&r->cg, r->cg_path, r->middle, err)) < 0)
+    return -1;
+  if (sync_send (r->sync[0], SYNC_GO, 0, r->systemd ? r->cg_path : NULL, err) < 0 || await_init (r, err) < 0)
     return -1;
   int status;
   if (waitpid (r->middle, &status, 0) < 0)
@@ -269,6 +333,7 @@ cmd_create (const struct global_opts *g, int argc, char **argv)
   memset (&r, 0, sizeof (r));
   r.sync[0] = r.sync[1] = r.state_dir_fd = r.console_fd = -1;
   o.root = g->root;
+  r.systemd = g->systemd_cgroup;
   int ret = 0;
   if (parse (argc, argv, &o, &err) < 0)
     ret = 1;
@@ -288,6 +353,7 @@ cmd_create (const struct global_opts *g, int argc, char **argv)
     close (r.console_fd);
   spec_free (&r.spec);
   cg_layout_free (&r.cg);
+  cgsd_unit_free (&r.unit);
   free (r.cg_path);
   free (r.state_dir);
   free (o.bundle);

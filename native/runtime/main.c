@@ -1,11 +1,14 @@
 /* berth-runtime: an OCI runtime (runtime-spec 1.0.2) with the part of runc's command line berth uses,
  * so that berth drives it, runc or crun alike.
  *
- *   berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...
+ *   berth-runtime [--root DIR] [--log FILE] [--log-format text|json] [--systemd-cgroup] COMMAND ...
  *     create --bundle DIR --pid-file FILE [--console-socket SOCKET] [--no-pivot] ID
  *     start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID
  *     exec --process FILE [--pid-file FILE] [--detach] [--console-socket SOCKET] [--tty] ID
  *     update --resources FILE ID
+ *
+ * --systemd-cgroup (cgroup v2 hosts) makes `create` put the container in a transient systemd unit
+ * named by linux.cgroupsPath "slice:prefix:name"; later commands find the unit in the state.
  *
  * The state of the containers is kept in DIR (default /run/berth/runtime). Errors are reported as runc
  * reports them: a line in the --log file (text or JSON) and the message on stderr. */
@@ -30,7 +33,7 @@ static const struct
 static void
 usage (FILE *f)
 {
-  fprintf (f, "usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND [OPTIONS] ID\n"
+  fprintf (f, "usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] [--systemd-cgroup] COMMAND [OPTIONS] ID\n"
               "commands: create, start, state, kill, delete, exec, update\n");
 }
 
@@ -43,7 +46,7 @@ main (int argc, char **argv)
     { "debug", no_argument, NULL, 'd' },           { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'v' },         { NULL, 0, NULL, 0 },
   };
-  struct global_opts g = { DEFAULT_ROOT };
+  struct global_opts g = { DEFAULT_ROOT, 0 };
   const char *log_path = NULL, *log_format = NULL;
   int systemd = 0, c;
   while ((c = getopt_long (argc, argv, "+hv", longopts, NULL)) != -1)
@@ -73,12 +76,7 @@ main (int argc, char **argv)
       rtlog_report (&err);
       return 1;
     }
-  if (systemd)
-    {
-      berth_error (&err, 0, "--systemd-cgroup is not supported: berth-runtime manages cgroups with cgroupfs only");
-      rtlog_report (&err);
-      return 1;
-    }
+  g.systemd_cgroup = systemd;
   if (optind >= argc)
     {
       usage (stderr);

@@ -13,6 +13,7 @@
 struct global_opts
 {
   const char *root;
+  int systemd_cgroup;   /* --systemd-cgroup: `create` makes the cgroup a systemd unit (cgroup v2 only) */
 };
 
 /* Each command returns the process's exit status; errors are reported through rtlog. */

@@ -84,9 +84,10 @@ state_save (const struct rt_state *st, berth_error_t *err)
   json_t *process = NULL;
   if (st->process)
     process = json_loads (st->process, 0, NULL);
-  json_t *o = json_pack ("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o?, s:o?, s:o?}", "id", st->id, "pid", (json_int_t) st->pid, "pid_start",
-                         (json_int_t) st->pid_start, "bundle", st->bundle, "rootfs", st->rootfs, "created", st->created, "cgroup_path",
-                         st->cgroup_path, "namespaces", ns, "annotations", annotations, "seccomp", seccomp, "process", process);
+  json_t *o = json_pack ("{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s?, s:o, s:o?, s:o?, s:o?}", "id", st->id, "pid", (json_int_t) st->pid,
+                         "pid_start", (json_int_t) st->pid_start, "bundle", st->bundle, "rootfs", st->rootfs, "created", st->created,
+                         "cgroup_path", st->cgroup_path, "systemd_unit", st->systemd_unit, "namespaces", ns, "annotations", annotations,
+                         "seccomp", seccomp, "process", process);
   if (o == NULL)
     return berth_error (err, ENOMEM, "state.json");
   cleanup_free char *text = json_dumps (o, JSON_COMPACT);
@@ -147,6 +148,9 @@ state_load (const char *root, const char *id, struct rt_state *st, berth_error_t
         if (t)
           st->ns_flags |= ns_flag_from_type (t);
       }
+      const char *unit = json_string_value (json_object_get (o, "systemd_unit"));
+      if (unit && (st->systemd_unit = strdup (unit)) == NULL)
+        r = berth_error (err, ENOMEM, "state");
       json_t *a = json_object_get (o, "annotations");
       if (json_is_object (a) && json_object_size (a) > 0)
         st->annotations = json_dumps (a, JSON_COMPACT);
@@ -170,6 +174,7 @@ state_free (struct rt_state *st)
   free (st->rootfs);
   free (st->created);
   free (st->cgroup_path);
+  free (st->systemd_unit);
   free (st->annotations);
   free (st->seccomp);
   free (st->process);

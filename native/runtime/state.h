@@ -18,7 +18,8 @@ struct rt_state
   char *bundle;
   char *rootfs;
   char *created;
-  char *cgroup_path;
+  char *cgroup_path;      /* on the unified hierarchy for the systemd driver: the unit's cgroup */
+  char *systemd_unit;     /* the transient unit of the systemd cgroup driver, or NULL (cgroupfs) */
   int ns_flags;           /* CLONE_NEW* of every namespace the container has (new or joined) */
   char *annotations;      /* JSON text of the spec's annotations, or NULL */
   char *seccomp;          /* JSON text of linux.seccomp (exec applies it too), or NULL */
