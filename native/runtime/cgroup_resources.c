@@ -347,6 +347,13 @@ apply_v2 (const struct cg_layout *l, const char *path, json_t *r, int with_devic
   json_t *pids = json_object_get (r, "pids");
   if (json_is_object (pids) && write_pids (dir, "pids.max", pids, err) < 0)
     return -1;
+  /* blockIO.weight [10, 1000]: BFQ's io.bfq.weight has the same range; io.weight [1, 10000] as runc maps it. */
+  if (num (json_object_get (r, "blockIO"), "weight", &v) && v != 0)
+    {
+      int bfq = file_exists (dir, "io.bfq.weight");
+      if (write_i64 (dir, bfq ? "io.bfq.weight" : "io.weight", bfq ? v : 1 + ((v - 10) * 9999) / 990, err) < 0)
+        return -1;
+    }
   size_t i;
   json_t *h;
   json_array_foreach (json_object_get (r, "hugepageLimits"), i, h)
