@@ -15,6 +15,7 @@ import { PodService } from './pod/pod-service';
 import { ContainerService } from './container/container-service';
 import { StatsCollector } from './container/stats-collector';
 import { RuntimeRegistry } from './oci/runtime';
+import { createCgroupDriver, type CgroupDriverName } from './cgroups/driver';
 import { ContainerStreams } from './container/container-streams';
 import { StreamingServer } from './streaming/server';
 import type { ServerDeps } from './server/deps';
@@ -39,9 +40,10 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   }
   const images = await ImageService.open(config.root, config.image, log, metrics.pull);
   const network = new NetworkManager(config.network, config.root);
-  const pods = new PodService(config, network, log.child({ module: 'pod' }));
+  const cgroups = createCgroupDriver(config.runtime.cgroup_driver as CgroupDriverName, log);
+  const pods = new PodService(config, network, cgroups, log.child({ module: 'pod' }));
   await pods.recover();
-  const runtimes = new RuntimeRegistry(config);
+  const runtimes = new RuntimeRegistry(config, cgroups.runtimeArgs);
   const containers = new ContainerService(config, pods, images, runtimes, log.child({ module: 'container' }));
   await containers.recover();
   images.addUsageSource(containers);

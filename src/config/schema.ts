@@ -49,9 +49,11 @@ export const configSchema = table('berth configuration', {
   }),
 
   runtime: table('Container runtime settings.', {
-    cgroup_driver: str('cgroup driver reported to the kubelet. Only cgroupfs is supported so far.', 'cgroupfs', {
-      oneOf: ['cgroupfs'],
-    }),
+    cgroup_driver: str(
+      'How pod and container cgroups are made: "cgroupfs" (directories under /sys/fs/cgroup) or "systemd" (slices and transient scopes over D-Bus; needs systemd as init). Must match the kubelet\'s cgroupDriver; RuntimeConfig reports it.',
+      'cgroupfs',
+      { oneOf: ['cgroupfs', 'systemd'] },
+    ),
     default_handler: str('Handler used when a pod names no RuntimeClass handler.', 'berth'),
     handlers: mapOf('OCI runtime handlers by name.', handler, {
       berth: { runtime_path: 'builtin' },

@@ -9,6 +9,7 @@ import { mountRootfs, rootfsLayout, unmountRootfs, type RootfsLayout } from '../
 import { writeFileAtomic } from '../state/atomic-file';
 import type { Undo } from '../util/undo';
 import type { ContainerSpec } from './container';
+import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
 import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
 import { readFileInRoot } from './rootfs-files';
@@ -24,7 +25,8 @@ export interface BundleInput {
   emptyDir: string;
   containerDir: string;
   bundleDir: string;
-  cgroup: string;
+  /** linux.cgroupsPath, in the cgroup driver's form. */
+  cgroupsPath: string;
   minOomScoreAdj: number;
   /** The init of the target container of a TARGET PID namespace. */
   targetPid?: number;
@@ -39,7 +41,7 @@ type ImageConfigBody = ImageConfigView & { User?: string; StopSignal?: string };
 
 export const imageConfigBody = (config: ImageConfigJson): ImageConfigBody => (config.config ?? {}) as ImageConfigBody;
 
-function podView(pod: SandboxRecord, cgroup: string, minOomScoreAdj: number): PodView {
+function podView(pod: SandboxRecord, cgroupsPath: string, minOomScoreAdj: number): PodView {
   const files = { hostname: path.join(pod.stateDir, 'hostname'), hosts: path.join(pod.stateDir, 'hosts'), resolvConf: path.join(pod.stateDir, 'resolv.conf') };
   return {
     hostname: pod.spec.hostname || (pod.spec.namespaces.network === 'node' ? '' : pod.spec.name.slice(0, 63)),
@@ -49,7 +51,8 @@ function podView(pod: SandboxRecord, cgroup: string, minOomScoreAdj: number): Po
     pidns: pod.pins.pid,
     files,
     shm: pod.shm,
-    cgroupsPath: cgroup,
+    cgroupsPath,
+    cgroupV2: cgroupLayout().unified !== undefined,
     minOomScoreAdj,
   };
 }
@@ -117,7 +120,7 @@ export async function createBundle(input: BundleInput, undo: Undo[]): Promise<Bu
     seccomp: await seccompProfile(spec),
     devices: await hostDevices(spec),
   };
-  const view = podView(pod, input.cgroup, input.minOomScoreAdj);
+  const view = podView(pod, input.cgroupsPath, input.minOomScoreAdj);
   // A pod without a PID namespace of its own gives each container one (never the host's by accident).
   if (request.pidNamespace === 'pod' && !view.pidns) request.pidNamespace = 'container';
   if (request.pidNamespace === 'target') {

@@ -13,7 +13,7 @@ import type { ImageService } from '../image/image-service';
 import type { UsageSource } from '../image/gc';
 import { readExit, reopenLog, startMonitor, monitorFiles, CreateFailedError, type ExitStatus, type MonitorFiles } from '../monitor/monitor';
 import { lastRuntimeError, type RuntimeRegistry } from '../oci/runtime';
-import { controllerDir } from '../pod/cgroups';
+import { controllerDir, missingControllers } from '../cgroups/layout';
 import type { PodContainerHooks, PodService } from '../pod/pod-service';
 import type { SandboxRecord } from '../pod/sandbox';
 import { RecordStore } from '../state/record-store';
@@ -211,14 +211,18 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
     const emptyDir = path.join(this.config.root, 'containers', 'empty');
     await fs.mkdir(emptyDir, { recursive: true, mode: 0o755 });
-    const cgroup = path.posix.join(pod.cgroup, id);
+    const missing = missingControllers(spec.process.resources);
+    if (missing.length) {
+      throw new FailedPreconditionError(`container ${spec.name} needs the cgroup controller${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which this host does not offer to berth`);
+    }
+    const { cgroupsPath, path: cgroup } = this.pods.containerCgroup(pod, id);
     const bundleDir = path.join(stateDir, 'bundle');
     const target = spec.process.pidNamespace === 'target' ? await this.targetPid(spec.pidTarget) : undefined;
     const bundle = await createBundle(
       {
         id, spec, pod, imageConfig,
         lowerDirs: image.layers.map((l) => this.images.layers.diffDir(l.chainId)),
-        emptyDir, containerDir, bundleDir, cgroup, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
+        emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
       },
       undo,
     );
@@ -249,7 +253,9 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       await runtime.delete(id, true).catch(() => undefined);
       if (err instanceof CreateFailedError) {
         const detail = (await lastRuntimeError(runtimeLog)) ?? err.message;
-        throw new InvalidArgumentError(`creating container ${spec.name} with the ${runtime.handler} runtime failed: ${detail}`, { cause: err });
+        // A controller the host cannot give is the node's state, not the request's fault.
+        const Failure = /cgroup controller .* is not available/.test(detail) ? FailedPreconditionError : InvalidArgumentError;
+        throw new Failure(`creating container ${spec.name} with the ${runtime.handler} runtime failed: ${detail}`, { cause: err });
       }
       throw err;
     }

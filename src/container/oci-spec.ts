@@ -75,6 +75,8 @@ export interface PodView {
   files: { hostname: string; hosts: string; resolvConf: string };
   shm?: string;
   cgroupsPath: string;
+  /** cgroup v2 host: containers get a private cgroup namespace (privileged ones keep the host's, as containerd does). */
+  cgroupV2?: boolean;
   /** The lowest oom_score_adj this host lets berth set (no CAP_SYS_RESOURCE: the current value). */
   minOomScoreAdj: number;
 }
@@ -241,6 +243,7 @@ export function buildOciSpec(
   if (req.pidNamespace === 'container') namespaces.push({ type: 'pid' });
   else if (req.pidNamespace === 'pod' && pod.pidns) join('pid', pod.pidns);
   // 'node': no pid namespace entry, the host's is kept.
+  if (pod.cgroupV2 && !req.privileged) namespaces.push({ type: 'cgroup' });
   const oomScoreAdj = req.oomScoreAdj === undefined ? undefined : Math.max(req.oomScoreAdj, pod.minOomScoreAdj);
   const sec = seccomp(req);
   const linux: OciSpec['linux'] = {

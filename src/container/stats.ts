@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { cgroupLayout, controllerDir } from '../pod/cgroups';
+import { cgroupLayout, controllerDir } from '../cgroups/layout';
 import { runCommand } from '../util/spawn';
 
 const NSENTER = '/usr/bin/nsenter';

@@ -26,13 +26,18 @@ export class OciRuntime {
     readonly handler: string,
     readonly binary: string,
     readonly root: string,
+    /** Global flags for every command (--systemd-cgroup with the systemd cgroup driver). */
+    private readonly globalArgs: readonly string[] = [],
   ) {}
+
+  private base(): string[] {
+    return [this.binary, '--root', this.root, ...this.globalArgs];
+  }
 
   /** The command that creates a container (run under its monitor, which becomes the init's parent). */
   createCommand(id: string, bundle: string, pidFile: string, opts: { consoleSocket?: string; logFile: string }): string[] {
     return [
-      this.binary,
-      '--root', this.root,
+      ...this.base(),
       '--log', opts.logFile,
       '--log-format', 'json',
       'create', '--bundle', bundle, '--pid-file', pidFile,
@@ -43,7 +48,7 @@ export class OciRuntime {
 
   execCommand(id: string, processFile: string, pidFile: string, opts: { consoleSocket?: string } = {}): string[] {
     const terminal = opts.consoleSocket ? ['--console-socket', opts.consoleSocket] : [];
-    return [this.binary, '--root', this.root, 'exec', '--process', processFile, '--pid-file', pidFile, ...terminal, id];
+    return [...this.base(), 'exec', '--process', processFile, '--pid-file', pidFile, ...terminal, id];
   }
 
   async start(id: string): Promise<void> {
@@ -98,7 +103,7 @@ export class OciRuntime {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
       this.rootMade = true;
     }
-    return runCommand([this.binary, '--root', this.root, ...args], this.root);
+    return runCommand([...this.base(), ...args], this.root);
   }
 
   private failure(args: string[], result: CommandResult): Error {
@@ -145,11 +150,14 @@ export async function lastRuntimeError(logFile: string): Promise<string | undefi
 export class RuntimeRegistry {
   private readonly runtimes = new Map<string, OciRuntime>();
 
-  constructor(private readonly config: BerthConfig) {
+  constructor(
+    private readonly config: BerthConfig,
+    globalArgs: readonly string[] = [],
+  ) {
     for (const [name, handler] of Object.entries(config.runtime.handlers)) {
       const binary = handler.runtime_path === 'builtin' ? BUILTIN_RUNTIME : handler.runtime_path;
       const root = handler.runtime_root || path.join(config.state, 'runtime', name);
-      this.runtimes.set(name, new OciRuntime(name, binary, root));
+      this.runtimes.set(name, new OciRuntime(name, binary, root, globalArgs));
     }
   }
 

@@ -12,7 +12,7 @@ import type { NetworkManager } from '../network/network-manager';
 import { writeFileAtomic } from '../state/atomic-file';
 import { KeyedMutex } from '../util/mutex';
 import { rollBack, type Undo } from '../util/undo';
-import { createCgroup, joinCgroup, removeCgroup, validateCgroupPath } from './cgroups';
+import type { CgroupDriver, ContainerCgroup } from '../cgroups/driver';
 import { pinNamespaces, unpin, type PinnedKind } from './namespaces';
 import { isAlive, startPodInit, stopPodInit } from './pod-init';
 import { hostnameFile, hostsFile, resolvConf, validateHostname } from './pod-files';
@@ -46,7 +46,7 @@ export function checkSysctls(spec: SandboxSpec): Record<string, string> {
   return out;
 }
 
-export function validateSpec(spec: SandboxSpec): void {
+export function validateSpec(spec: SandboxSpec, cgroups: CgroupDriver): void {
   if (!spec.name) throw new InvalidArgumentError('PodSandboxConfig.metadata.name is empty');
   if (!spec.uid) throw new InvalidArgumentError('PodSandboxConfig.metadata.uid is empty');
   if (!spec.namespace) throw new InvalidArgumentError('PodSandboxConfig.metadata.namespace is empty');
@@ -55,7 +55,7 @@ export function validateSpec(spec: SandboxSpec): void {
     if (/[\s/_]/.test(part)) throw new InvalidArgumentError(`pod metadata ${JSON.stringify(part)} contains "/", "_" or spaces`);
   }
   if (spec.hostname) validateHostname(spec.hostname);
-  if (spec.cgroupParent) validateCgroupPath(spec.cgroupParent);
+  cgroups.validateParent(spec.cgroupParent);
   checkSysctls(spec);
 }
 
@@ -76,6 +76,7 @@ export class PodService {
   constructor(
     private readonly config: BerthConfig,
     private readonly network: NetworkManager,
+    private readonly cgroups: CgroupDriver,
     private readonly log: Logger,
   ) {
     this.store = new RecordStore<SandboxRecord>(path.join(config.root, 'pods'));
@@ -105,7 +106,7 @@ export class PodService {
   }
 
   async run(spec: SandboxSpec, requestKey: string): Promise<string> {
-    validateSpec(spec);
+    validateSpec(spec, this.cgroups);
     const fullName = fullNameOf(spec);
     const inFlight = this.running.get(fullName);
     if (inFlight && inFlight.requestKey === requestKey) return inFlight.result;
@@ -171,8 +172,7 @@ export class PodService {
     let network: SandboxRecord['network'];
     let init: SandboxRecord['init'];
     let pidPin: string | undefined;
-    const ownsCgroup = !spec.cgroupParent;
-    const cgroup = spec.cgroupParent ? validateCgroupPath(spec.cgroupParent) : `/berth/${id}`;
+    const podCgroup = this.cgroups.pod(id, spec.cgroupParent);
     const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
     const attachNetwork = async () => {
       if (!pins.net) return;
@@ -190,8 +190,8 @@ export class PodService {
         undo.push(async () => umount2(dir, MNT_DETACH));
         shm = dir;
       }
-      await createCgroup(cgroup);
-      if (ownsCgroup) undo.push(() => removeCgroup(cgroup));
+      await this.cgroups.createPod(id, spec.cgroupParent);
+      undo.push(() => this.cgroups.removePod(id, spec.cgroupParent));
       const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
       await writeFileAtomic(path.join(stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
       await writeFileAtomic(path.join(stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
@@ -204,7 +204,7 @@ export class PodService {
         });
         init = started;
         pidPin = pin;
-        await joinCgroup(cgroup, started.pid);
+        await this.cgroups.placeInit(id, spec.cgroupParent, started.pid);
       }
     };
     timer.mark('namespaces');
@@ -225,8 +225,8 @@ export class PodService {
       createdAt: String(BigInt(Date.now()) * 1_000_000n),
       ips,
       pins,
-      cgroup,
-      ownsCgroup,
+      cgroup: podCgroup.path,
+      ownsCgroup: podCgroup.owned,
       stateDir,
       ...(shm ? { shm } : {}),
       ...(network ? { network } : {}),
@@ -272,11 +272,16 @@ export class PodService {
         }
       }
       await fs.rm(record.stateDir, { recursive: true, force: true });
-      if (record.ownsCgroup) await removeCgroup(record.cgroup);
+      await this.cgroups.removePod(record.id, record.spec.cgroupParent);
       await this.store.delete(record);
       this.log.info({ pod: record.id }, 'sandbox removed');
     });
     this.locks.forget(found.id);
+  }
+
+  /** Where a container of the pod gets its cgroup (the pod's driver decides). */
+  containerCgroup(pod: SandboxRecord, containerId: string): ContainerCgroup {
+    return this.cgroups.container(pod.id, pod.spec.cgroupParent, containerId);
   }
 
   status(idOrPrefix: string): SandboxRecord {

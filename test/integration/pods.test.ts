@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { cgroupLayout } from '../../src/pod/cgroups';
+import { cgroupLayout } from '../../src/cgroups/layout';
 import { startBerthd, type BerthdHandle } from '../support/berthd';
 
 const tag = `${process.pid % 10000}`;
@@ -122,7 +122,11 @@ describe('pod sandboxes', () => {
     expect(fs.readFileSync(`/proc/${info.initPid}/comm`, 'utf8').trim()).toBe('berth-init');
     // A process joining the pod's PID namespace is PID 2 there: the init is PID 1.
     expect(execFileSync('nsenter', [`--pid=${info.pins.pid}`, '--', 'sh', '-c', 'echo $$'], { encoding: 'utf8' }).trim()).toBe('2');
-    expect(fs.readFileSync(`/proc/${info.initPid}/cgroup`, 'utf8')).toContain(info.cgroup);
+    // The init sits in a leaf of its own below the pod cgroup, never in the pod cgroup itself (cgroup v2's
+    // no-internal-processes rule would then stop its containers' cgroups from getting controllers).
+    const initCgroups = fs.readFileSync(`/proc/${info.initPid}/cgroup`, 'utf8').trim().split('\n').filter((l) => /:(memory|pids|cpu)[,:]/.test(l));
+    expect(initCgroups.length).toBeGreaterThan(0);
+    for (const line of initCgroups) expect(line.endsWith(`:${info.cgroup}/${id}`)).toBe(true);
     await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: id });
     const stat = fs.existsSync(`/proc/${info.initPid}/stat`) ? fs.readFileSync(`/proc/${info.initPid}/stat`, 'utf8') : '';
     expect(stat === '' || / [ZX] /.test(stat.slice(stat.lastIndexOf(')')))).toBe(true);

@@ -1,0 +1,99 @@
+// cgroupfs operations shared by both drivers: making a cgroup in every hierarchy, moving a process in,
+// and the one destroyer used everywhere (kill what is inside, then remove children first).
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupLayout, cgroupRoots } from './layout';
+
+/** cpuset cgroups on v1 start empty; a child needs its parent's cpus and mems before any task can join. */
+async function inheritCpuset(dir: string): Promise<void> {
+  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+    const own = (await fsp.readFile(path.join(dir, file), 'utf8')).trim();
+    if (own) continue;
+    const parent = (await fsp.readFile(path.join(path.dirname(dir), file), 'utf8')).trim();
+    await fsp.writeFile(path.join(dir, file), parent);
+  }
+}
+
+async function mkdirCgroup(root: string, cgroup: string): Promise<void> {
+  let dir = root;
+  for (const part of cgroup.split('/').filter(Boolean)) {
+    dir = path.join(dir, part);
+    await fsp.mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    if (fs.existsSync(path.join(dir, 'cpuset.cpus')) && !fs.existsSync(path.join(dir, 'cgroup.subtree_control'))) {
+      await inheritCpuset(dir);
+    }
+  }
+}
+
+/** Creates the cgroup (and its missing ancestors) in every hierarchy. */
+export async function createCgroup(cgroup: string): Promise<void> {
+  for (const root of cgroupRoots()) await mkdirCgroup(root, cgroup);
+}
+
+/** Moves a process into the cgroup in every hierarchy. */
+export async function joinCgroup(cgroup: string, pid: number): Promise<void> {
+  for (const root of cgroupRoots()) await fsp.writeFile(path.join(root, cgroup, 'cgroup.procs'), String(pid));
+}
+
+const readProcs = (dir: string): Promise<number[]> =>
+  fsp.readFile(path.join(dir, 'cgroup.procs'), 'utf8').then(
+    (text) => text.split('\n').filter(Boolean).map(Number),
+    () => [],
+  );
+
+/** The cgroup's directory and every cgroup below it, deepest first. */
+async function subtree(dir: string): Promise<string[]> {
+  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+  const below = await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => subtree(path.join(dir, e.name))));
+  return [...below.flat(), dir];
+}
+
+/** SIGKILLs every process of the subtree: cgroup.kill where the kernel has it (v2), else one by one. */
+async function killAll(dir: string): Promise<void> {
+  if (fs.existsSync(path.join(dir, 'cgroup.kill'))) {
+    await fsp.writeFile(path.join(dir, 'cgroup.kill'), '1');
+    return;
+  }
+  for (const d of await subtree(dir)) {
+    for (const pid of await readProcs(d)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  }
+}
+
+/** rmdir that waits (up to ~5 s) for killed processes to leave: EBUSY is transient after a kill. */
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt >= 100) throw new Error(`removing cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * Removes the cgroup from every hierarchy: what is inside is killed first (with `kill`), then the
+ * cgroups below it and itself, children first. A cgroup that is already gone is fine.
+ */
+export async function destroyCgroup(cgroup: string, opts: { kill: boolean }): Promise<void> {
+  const { v1, unified } = cgroupLayout();
+  for (const root of unified ? [unified] : v1) {
+    const dir = path.join(root, cgroup);
+    if (!fs.existsSync(dir)) continue;
+    if (opts.kill) await killAll(dir);
+    for (const d of await subtree(dir)) await removeDir(d);
+  }
+}
