@@ -1,5 +1,7 @@
-// Loads berth.toml, applies flag overrides and validates the result against the schema.
+// Loads berth.toml and its drop-ins (berth.d/*.toml beside it), applies flag overrides and validates
+// the result against the schema.
 import fs from 'node:fs';
+import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { configSchema, type BerthConfig } from './schema';
 import { ConfigError, leafAt, resolveTable, setRaw } from './schema-kit';
@@ -29,9 +31,45 @@ function readToml(source: ConfigSource): Record<string, unknown> {
   }
 }
 
-/** Builds the effective config: defaults < file < flags. Throws ConfigError naming the key or flag. */
+/** The drop-ins of a config file: `<dir>/berth.d/*.toml` beside it, in lexical order (as CRI-O's crio.conf.d). */
+export function dropInsOf(configPath: string): string[] {
+  const dir = path.join(path.dirname(configPath), 'berth.d');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.endsWith('.toml')).sort().map((n) => path.join(dir, n));
+}
+
+const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Merges a drop-in over what came before: tables key by key, anything else replaced whole. */
+function mergeRaw(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isTable(v) && isTable(out[k]) ? mergeRaw(out[k] as Record<string, unknown>, v) : v;
+  return out;
+}
+
+/** Validates one file's keys on their own, so that an error names the file that holds the bad key. */
+function checkFile(file: string, raw: Record<string, unknown>): void {
+  try {
+    resolveTable(configSchema, raw);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${file}: ${err.key}`, err.message.slice(err.key.length + 2));
+    throw err;
+  }
+}
+
+/** Builds the effective config: defaults < file < drop-ins < flags. Throws ConfigError naming the key or flag. */
 export function loadConfig(source: ConfigSource, overrides: readonly FlagOverride[] = []): BerthConfig {
-  const raw = readToml(source);
+  let raw = readToml(source);
+  for (const file of dropInsOf(source.path)) {
+    const dropIn = readToml({ path: file, explicit: true });
+    checkFile(file, dropIn);
+    raw = mergeRaw(raw, dropIn);
+  }
   for (const { flag, key, text } of overrides) {
     setRaw(raw, key, leafAt(configSchema, key).fromText(text, flag));
   }

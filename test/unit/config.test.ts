@@ -58,6 +58,22 @@ describe('config', () => {
     expect(config.metrics.enabled).toBe(true);
   });
 
+  it('merges berth.d/*.toml drop-ins over the file in lexical order, table by table, below the flags', () => {
+    const file = configFile('log_level = "warn"\n[metrics]\nport = 9100\nenabled = true\n[runtime]\ncgroup_driver = "cgroupfs"\n');
+    const dropIns = path.join(path.dirname(file), 'berth.d');
+    fs.mkdirSync(dropIns);
+    fs.writeFileSync(path.join(dropIns, '20-metrics.toml'), '[metrics]\nport = 9300\n');
+    fs.writeFileSync(path.join(dropIns, '10-metrics.toml'), '[metrics]\nport = 9200\n');
+    fs.writeFileSync(path.join(dropIns, '30-handler.toml'), '[runtime.handlers.crun]\nruntime_path = "/usr/bin/crun"\n');
+    fs.writeFileSync(path.join(dropIns, 'README'), 'not a drop-in');
+    const config = loadConfig({ path: file, explicit: true }, parseArgs(['--log-level', 'debug']).overrides);
+    expect(config.log_level).toBe('debug');
+    expect(config.metrics).toEqual({ enabled: true, address: '127.0.0.1', port: 9300 });
+    expect(Object.keys(config.runtime.handlers).sort()).toEqual(['berth', 'crun', 'runc']);
+    fs.writeFileSync(path.join(dropIns, '40-bad.toml'), '[runtime]\ncgroup_driver = "cgroupsv3"\n');
+    expect(configErrorOf(() => loadConfig({ path: file, explicit: true })).message).toMatch(/berth\.d\/40-bad\.toml: runtime\.cgroup_driver/);
+  });
+
   it('refuses an unknown key, naming it', () => {
     expect(configErrorOf(() => load('[metrics]\nenable = true\n')).message).toMatch(/metrics\.enable: unknown key/);
     expect(configErrorOf(() => load('colour = "red"\n')).message).toMatch(/colour: unknown key/);
