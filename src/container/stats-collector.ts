@@ -3,7 +3,7 @@
 import type { SandboxRecord } from '../pod/sandbox';
 import { writableLayerUsage } from '../storage/rootfs';
 import type { ContainerRecord } from './container';
-import { cpuStats, memoryStats, networkStats, processCount, type MemoryStats, type NetworkStats } from './stats';
+import { cpuStats, memoryStats, networkStats, pressureStats, processCount, type MemoryStats, type NetworkStats, type PressureByResource } from './stats';
 
 export interface CpuSample {
   timestamp: bigint;
@@ -15,6 +15,7 @@ export interface ContainerUsage {
   timestamp: bigint;
   cpu: CpuSample;
   memory: MemoryStats;
+  pressure: PressureByResource;
   writableLayer: { mountpoint: string; bytes: number; inodes: number };
 }
 
@@ -22,6 +23,7 @@ export interface PodUsage {
   timestamp: bigint;
   cpu: CpuSample;
   memory: MemoryStats;
+  pressure: PressureByResource;
   network: NetworkStats[];
   processes: number;
 }
@@ -42,19 +44,25 @@ export class StatsCollector {
 
   async container(record: ContainerRecord, writableRoot: string): Promise<ContainerUsage> {
     const timestamp = nowNanos();
-    const [cpu, memory, layer] = await Promise.all([this.cpu(record.cgroup, timestamp), memoryStats(record.cgroup), writableLayerUsage(`${record.containerDir}/fs/upper`)]);
-    return { timestamp, cpu, memory, writableLayer: { mountpoint: writableRoot, ...layer } };
+    const [cpu, memory, pressure, layer] = await Promise.all([
+      this.cpu(record.cgroup, timestamp),
+      memoryStats(record.cgroup),
+      pressureStats(record.cgroup),
+      writableLayerUsage(`${record.containerDir}/fs/upper`),
+    ]);
+    return { timestamp, cpu, memory, pressure, writableLayer: { mountpoint: writableRoot, ...layer } };
   }
 
   async pod(record: SandboxRecord): Promise<PodUsage> {
     const timestamp = nowNanos();
-    const [cpu, memory, network, processes] = await Promise.all([
+    const [cpu, memory, pressure, network, processes] = await Promise.all([
       this.cpu(record.cgroup, timestamp),
       memoryStats(record.cgroup),
+      pressureStats(record.cgroup),
       record.pins.net ? networkStats(record.pins.net, record.cgroup) : Promise.resolve([]),
       processCount(record.cgroup),
     ]);
-    return { timestamp, cpu, memory, network, processes };
+    return { timestamp, cpu, memory, pressure, network, processes };
   }
 
   /** Drops the samples of cgroups that no longer exist. */

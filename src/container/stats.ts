@@ -28,6 +28,21 @@ export interface NetworkStats {
   txErrors: bigint;
 }
 
+/** Pressure stall information of one resource (cgroup v2's <resource>.pressure): total in nanoseconds. */
+export interface PsiLine {
+  total: bigint;
+  avg10: number;
+  avg60: number;
+  avg300: number;
+}
+
+export interface Pressure {
+  some: PsiLine;
+  full?: PsiLine;
+}
+
+export type PressureByResource = Partial<Record<'cpu' | 'memory' | 'io', Pressure>>;
+
 const readText = (file: string | undefined): Promise<string> => (file ? fs.readFile(file, 'utf8').catch(() => '') : Promise.resolve(''));
 
 function keyed(text: string): Map<string, bigint> {
@@ -128,4 +143,30 @@ export async function networkStats(netns: string, cgroup?: string): Promise<Netw
 export async function processCount(cgroup: string): Promise<number> {
   const text = (await readText(file('pids', cgroup, 'pids.current'))).trim();
   return /^\d+$/.test(text) ? Number(text) : 0;
+}
+
+/** Parses a .pressure file ("some avg10=0.00 avg60=0.00 avg300=0.00 total=12"; total in microseconds). */
+export function parsePressure(text: string): Pressure | undefined {
+  const lines: Partial<Record<'some' | 'full', PsiLine>> = {};
+  for (const line of text.split('\n')) {
+    const [kind, ...fields] = line.trim().split(' ');
+    if (kind !== 'some' && kind !== 'full') continue;
+    const f = new Map(fields.map((x) => x.split('=') as [string, string]));
+    if (!/^\d+$/.test(f.get('total') ?? '')) continue;
+    lines[kind] = { total: BigInt(f.get('total') as string) * 1000n, avg10: Number(f.get('avg10')), avg60: Number(f.get('avg60')), avg300: Number(f.get('avg300')) };
+  }
+  return lines.some ? { some: lines.some, ...(lines.full ? { full: lines.full } : {}) } : undefined;
+}
+
+/** PSI of a cgroup's cpu, memory and io, on cgroup v2 (v1 has none: an empty result). */
+export async function pressureStats(cgroup: string): Promise<PressureByResource> {
+  if (!cgroupLayout().unified) return {};
+  const out: PressureByResource = {};
+  await Promise.all(
+    (['cpu', 'memory', 'io'] as const).map(async (resource) => {
+      const p = parsePressure(await readText(file(resource, cgroup, `${resource}.pressure`)));
+      if (p) out[resource] = p;
+    }),
+  );
+  return out;
 }
