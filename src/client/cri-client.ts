@@ -1,4 +1,4 @@
-// A typed, promise-based CRI client over a unix socket: used by the tests, the benchmark and tooling.
+// A typed, promise-based CRI client over a unix socket (or TCP, for the node VM): used by the tests, the benchmark and tooling.
 import * as grpc from '@grpc/grpc-js';
 import { loadCri } from '../proto/load';
 import type { RuntimeServiceClient } from '../generated/runtime/v1/RuntimeService';
@@ -32,12 +32,17 @@ export interface CriClient {
   close(): void;
 }
 
-/** Accepts `unix:///path`, `unix:/path` or a bare absolute path. */
+/**
+ * Accepts `unix:///path`, `unix:/path` or a bare absolute path; and, for a runtime reached over TCP (the
+ * node VM's forwarded port), grpc-js's `ipv4:`/`ipv6:`/`dns:` targets or a bare `HOST:PORT`.
+ */
 export function normaliseEndpoint(endpoint: string): string {
   if (endpoint.startsWith('unix://')) return endpoint;
   if (endpoint.startsWith('unix:')) return `unix://${endpoint.slice('unix:'.length)}`;
   if (endpoint.startsWith('/')) return `unix://${endpoint}`;
-  throw new Error(`unsupported CRI endpoint ${JSON.stringify(endpoint)}: want unix:///path/to/socket`);
+  if (/^(ipv4|ipv6|dns):/.test(endpoint)) return endpoint;
+  if (/^[A-Za-z0-9.-]+:\d+$/.test(endpoint)) return `dns:${endpoint}`;
+  throw new Error(`unsupported CRI endpoint ${JSON.stringify(endpoint)}: want unix:///path/to/socket or HOST:PORT`);
 }
 
 function promisify<C extends grpc.Client>(client: C, names: readonly string[]): UnaryMethods<C> {
