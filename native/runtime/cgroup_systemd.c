@@ -400,7 +400,7 @@ cgsd_start (const struct cgsd_unit *u, pid_t pid, json_t *resources, berth_error
   if (r < 0)
     {
       if (sd_bus_error_has_name (&e, "org.freedesktop.systemd1.UnitExists"))
-        return berth_error (err, EEXIST,
+        return berth_error (err, 0,
                             "systemd unit %s already exists: a container with this cgroupsPath was created before and not deleted", u->unit);
       return bus_fail (err, r, &e, "start the systemd unit", u->unit);
     }
