@@ -1,6 +1,8 @@
 /* `create`: the state dir, the cgroup with its limits, then the init, forked in the container's
- * namespaces by a short-lived middle process; `create` exits once the init waits for `start`. On any
- * failure the init, the cgroup and the state dir are removed. */
+ * namespaces by a short-lived middle process; `create` exits once the init waits for `start`. With
+ * --systemd-cgroup the cgroup is a transient systemd unit started once the middle process exists
+ * (it is the unit's first pid) and before it goes on. On any failure the init, the unit, the cgroup
+ * and the state dir are removed. */
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
