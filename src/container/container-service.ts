@@ -65,6 +65,17 @@ export function exitOf(status: ExitStatus): ContainerExit {
   return { exitCode: status.exitCode, reason, message: status.error, finishedAt: rfc3339ToNanos(status.finishedAt) };
 }
 
+/**
+ * The error class of a runtime's failed create: what the node cannot give (a cgroup controller, the
+ * systemd driver's needs) is FAILED_PRECONDITION, a container's unit left from before ALREADY_EXISTS;
+ * anything else comes from the request (a bad mount, a missing binary in the image).
+ */
+function createFailureClass(detail: string): typeof InvalidArgumentError {
+  if (/cgroup controller .* is not available|--systemd-cgroup needs/.test(detail)) return FailedPreconditionError;
+  if (/systemd unit .* already exists/.test(detail)) return AlreadyExistsError;
+  return InvalidArgumentError;
+}
+
 export class ContainerService implements UsageSource, PodContainerHooks {
   private readonly store: RecordStore<ContainerRecord>;
   private readonly locks = new KeyedMutex();
@@ -253,9 +264,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       await runtime.delete(id, true).catch(() => undefined);
       if (err instanceof CreateFailedError) {
         const detail = (await lastRuntimeError(runtimeLog)) ?? err.message;
-        // A controller the host cannot give is the node's state, not the request's fault.
-        const Failure = /cgroup controller .* is not available/.test(detail) ? FailedPreconditionError : InvalidArgumentError;
-        throw new Failure(`creating container ${spec.name} with the ${runtime.handler} runtime failed: ${detail}`, { cause: err });
+        throw new (createFailureClass(detail))(`creating container ${spec.name} with the ${runtime.handler} runtime failed: ${detail}`, { cause: err });
       }
       throw err;
     }
