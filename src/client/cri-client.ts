@@ -67,11 +67,12 @@ function unaryNames(service: grpc.ServiceDefinition): string[] {
     .map(([name]) => name);
 }
 
-export function connectCri(endpoint: string): CriClient {
+/** `channelOptions` are added to grpc-js's channel options (e.g. a shorter reconnect backoff). */
+export function connectCri(endpoint: string, channelOptions: grpc.ChannelOptions = {}): CriClient {
   const { runtime } = loadCri();
   const target = normaliseEndpoint(endpoint);
   const credentials = grpc.credentials.createInsecure();
-  const options = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
+  const options = { 'grpc.max_receive_message_length': 16 * 1024 * 1024, ...channelOptions };
   const rawRuntime = new runtime.v1.RuntimeService(target, credentials, options);
   const rawImage = new runtime.v1.ImageService(target, credentials, options);
   return {
