@@ -96,7 +96,7 @@ if [ -d /run/systemd/system ]; then
   [ "$start" -eq 1 ] || exit 0
   systemctl enable --quiet berth
   systemctl restart berth
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     inv=$(systemctl show -p InvocationID --value berth)
     if [ -S /run/berth/berth.sock ] && [ -n "$inv" ] && journalctl -q -o cat "_SYSTEMD_INVOCATION_ID=$inv" | grep -q '"berthd ready"'; then
       echo "install.sh: berth.service is running (pid $(systemctl show -p MainPID --value berth)), socket unix:///run/berth/berth.sock, log: journalctl -u berth"

@@ -35,7 +35,7 @@ key=$( { printf '%s\n' "$SUITE" "${PACKAGES[@]}"; cat "$script_path"; } | sha256
 out="$CACHE_ROOT/$key"
 
 if [ "${1:-}" = "--print" ]; then echo "$out"; exit 0; fi
-if [ -s "$out/rootfs.img" ]; then echo "$out"; exit 0; fi
+if [ -s "$out/rootfs.img" ]; then touch "$out"; echo "$out"; exit 0; fi
 
 if [ "$(id -u)" -ne 0 ]; then log "run as root (debootstrap)"; exit 1; fi
 for tool in debootstrap mkfs.ext4 ssh-keygen; do
@@ -157,12 +157,14 @@ initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)
 cp "$kernel" "$tmp/vmlinuz"
 cp "$initrd" "$tmp/initrd.img"
 log "kernel $(basename "$kernel"), root $(du -sh "$root" | cut -f1)"
-mkfs.ext4 -q -F -L berth-root -d "$root" "$tmp/rootfs.img" "$IMAGE_SIZE"
+mkfs.ext4 -q -F -L berth-root -d "$root" "$tmp/rootfs.img" "$IMAGE_SIZE" >&2
 echo "$key" > "$tmp/key"
 for m in proc sys dev/pts dev; do umount -l "$root/$m" 2>/dev/null || true; done
 rm -rf "$root" "$tmp/debootstrap.log"
 
 mv -T "$tmp" "$out"
 trap - EXIT
+# Roots of other keys (older versions of this script) unused for a week.
+find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' ! -name "$key" -mtime +7 -exec rm -rf {} + 2>/dev/null || true
 log "built $out in $(( $(date +%s) - started ))s"
 echo "$out"
