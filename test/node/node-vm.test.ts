@@ -124,6 +124,7 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
     expect(pid).toMatch(/^\d+$/);
     const cgroup = (await vm.sshOk(`cat /proc/${pid}/cgroup`)).trim();
     expect(cgroup).not.toContain('berth.service');
+    console.log(`[node-vm] the container's cgroup: ${cgroup}`);
     const monitors = await helpersInUnit();
     expect(monitors.length).toBeGreaterThan(0);
     const berthdBefore = await vm.berthdPid();

@@ -191,8 +191,30 @@ process.stdin.pipe(s); s.pipe(process.stdout);
 s.on('error', () => process.exit(1)); s.on('close', () => process.exit(0));
 `;
 
+/** Removes the per-boot dirs of earlier runs whose qemu is gone (a test process killed before its stop()). */
+function sweepStaleDirs(): void {
+  if (process.env.BERTH_NODE_VM_KEEP) return;
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith('berth-node-vm-')) continue;
+    const dir = path.join(os.tmpdir(), name);
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(path.join(dir, 'qemu.pid'), 'utf8'));
+    } catch {
+      continue; // still being set up, or not ours
+    }
+    try {
+      process.kill(pid, 0);
+      continue; // its qemu still runs
+    } catch {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 export async function startNodeVm(opts: NodeVmOptions = {}): Promise<NodeVm> {
   const log = opts.log ?? (() => {});
+  sweepStaleDirs();
   const t0 = Date.now();
   const cache = await buildNodeVmImage();
   const imageMs = Date.now() - t0;
@@ -236,6 +258,7 @@ export async function startNodeVm(opts: NodeVmOptions = {}): Promise<NodeVm> {
   const tBoot = Date.now();
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', qemuLog, qemuLog] });
   fs.closeSync(qemuLog);
+  fs.writeFileSync(path.join(dir, 'qemu.pid'), String(qemu.pid));
   live.add(qemu);
   if (!exitHook) {
     exitHook = true;
@@ -244,6 +267,13 @@ export async function startNodeVm(opts: NodeVmOptions = {}): Promise<NodeVm> {
       for (const q of live) if (q.exitCode === null && q.signalCode === null) q.kill('SIGKILL');
     });
   }
+  // Should this process be killed outright (no 'exit' handler runs), a watchdog kills its qemu; it ends with qemu.
+  const watchdog = spawn(
+    'sh',
+    ['-c', `while kill -0 ${qemu.pid} 2>/dev/null; do kill -0 ${process.pid} 2>/dev/null || { kill -9 ${qemu.pid}; exit 0; }; sleep 2; done`],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
   let exited = false;
   qemu.on('exit', () => {
     exited = true;
