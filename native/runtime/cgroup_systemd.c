@@ -187,7 +187,7 @@ unified_props (sd_bus_message *m, json_t *unified, int version, berth_error_t *e
   } direct[] = {
     { "memory.max", "MemoryMax" }, { "memory.high", "MemoryHigh" }, { "memory.low", "MemoryLow" },
     { "memory.min", "MemoryMin" }, { "memory.swap.max", "MemorySwapMax" }, { "pids.max", "TasksMax" },
-    { "cpu.weight", "CPUWeight" }, { "io.weight", "IOWeight" },
+    { "cpu.weight", "CPUWeight" },
   };
   const char *key;
   json_t *value;
@@ -205,6 +205,18 @@ unified_props (sd_bus_message *m, json_t *unified, int version, berth_error_t *e
             return berth_error (err, 0, "invalid unified resource %s: \"%s\"", key, v);
           r = prop_t (m, direct[i].prop, n);
         }
+    if (strcmp (key, "io.weight") == 0)
+      {
+        /* The file's form: "[default ]WEIGHT", or per-device "MAJ:MIN WEIGHT" lines, which systemd's
+           IOWeight cannot say: those reach the file only. */
+        const char *w = strncmp (v, "default ", 8) == 0 ? v + 8 : v;
+        if (strpbrk (w, ": \n") == NULL)
+          {
+            if (parse_max (w, &n) < 0 || n == USEC_INFINITY)
+              return berth_error (err, 0, "invalid unified resource %s: \"%s\"", key, v);
+            r = prop_t (m, "IOWeight", n);
+          }
+      }
     if (strcmp (key, "cpu.max") == 0)
       {
         /* "QUOTA [PERIOD]", QUOTA being "max" for no limit. */
