@@ -80,6 +80,8 @@ struct state
   bool done;              /* the container exited, or was never created */
   int status;             /* wait status of the container, or of the failed runtime */
   bool oom_killed;
+  struct oom_watch oom;   /* memory.events watched while the container runs (cgroup v2) */
+  bool oom_watched;       /* the watch was set up */
   const char *error;      /* why the container never ran */
   struct timespec done_at;
   struct { pid_t pid; int status; } reaped[REAPED_MAX];
@@ -217,11 +219,50 @@ close_child_fds (struct state *st)
       }
 }
 
+/* With --oom-cgroup on cgroup v2, watches memory.events from before the container runs: systemd
+ * removes a scope's cgroup as soon as its last process died, maybe before the exit is seen. A watch
+ * that cannot be set up is reported on stderr; the read at the exit remains. */
+static void
+watch_oom (struct state *st)
+{
+  if (st->o->oom_cgroup == NULL || st->oom_watched)
+    return;
+  berth_error_t err = NULL;
+  int ret = oom_watch_start (&st->oom, st->o->oom_cgroup, &err);
+  if (ret < 0)
+    {
+      berth_error_print (stderr, "berth-monitor: watch OOM kills", err);
+      berth_error_release (&err);
+    }
+  st->oom_watched = ret > 0;
+}
+
+static void
+service_oom_watch (struct state *st)
+{
+  berth_error_t err = NULL;
+  int ret = oom_watch_service (&st->oom, &err);
+  if (ret < 0)
+    {
+      berth_error_print (stderr, "berth-monitor: watch OOM kills", err);
+      berth_error_release (&err);
+    }
+  /* One kill is all it takes: no need to watch any further. */
+  if (ret > 0)
+    {
+      st->oom_killed = true;
+      oom_watch_close (&st->oom);
+    }
+}
+
 /* Runs CMD on the stdio setup made for it, and lets go of the child's ends of it. */
 static int
 start_cmd (struct state *st, berth_error_t *err)
 {
   const struct options *o = st->o;
+  /* CMD is the container: its cgroup is there already. */
+  if (!o->container_pid_file)
+    watch_oom (st);
   pid_t child = spawn (o->cmd, st->child_in, st->child_out, st->child_err, err);
   if (child < 0)
     return -1;
@@ -342,16 +383,21 @@ container_exited (struct state *st, int status)
   clock_gettime (CLOCK_MONOTONIC, &st->done_at);
   if (st->o->oom_cgroup == NULL)
     return;
-  /* Now, before the runtime's delete removes the cgroup. */
+  /* Now, before the runtime's delete removes the cgroup (still right on cgroup v1, and on v2 when the
+   * cgroup is still there). A cgroup already gone after the watch ran is no error: the watch saw
+   * what there was, and a kill it saw stays. */
   long count = 0;
   berth_error_t err = NULL;
   if (oom_kill_count (st->o->oom_cgroup, &count, &err) < 0)
     {
-      berth_error_print (stderr, "berth-monitor: read the OOM kill count", err);
+      bool gone = err && (err->status == ENOENT || err->status == ENODEV);
+      if (!(gone && st->oom_watched))
+        berth_error_print (stderr, "berth-monitor: read the OOM kill count", err);
       berth_error_release (&err);
       return;
     }
-  st->oom_killed = count > 0;
+  if (count > 0)
+    st->oom_killed = true;
 }
 
 static int
@@ -369,7 +415,11 @@ runtime_exited (struct state *st, int status, berth_error_t *err)
   /* The runtime sent the pty master before it exited: take it before telling berthd the pid. */
   if (st->o->tty && service_console (st, err) < 0)
     return -1;
-  if (read_pid_file (st->o->container_pid_file, &st->container_pid, err) < 0 || write_pid_file (st->o->pid_file, st->container_pid, err) < 0)
+  if (read_pid_file (st->o->container_pid_file, &st->container_pid, err) < 0)
+    return -1;
+  /* The runtime made the cgroup; berthd starts the container once the pid file is there. */
+  watch_oom (st);
+  if (write_pid_file (st->o->pid_file, st->container_pid, err) < 0)
     return -1;
   for (size_t i = 0; i < st->nreaped; i++)
     if (st->reaped[i].pid == st->container_pid)
@@ -500,6 +550,7 @@ enum
   P_ATTACH,
   P_CONTROL,
   P_STDIN,
+  P_OOM,
   P_FIXED
 };
 
@@ -553,6 +604,7 @@ loop (struct state *st, int sfd, berth_error_t *err)
       fds[P_ATTACH] = (struct pollfd) { st->attach.listen_fd, POLLIN, 0 };
       fds[P_CONTROL] = (struct pollfd) { st->control.listen_fd, POLLIN, 0 };
       fds[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
+      fds[P_OOM] = (struct pollfd) { st->oom.fd, POLLIN, 0 };
       size_t i = P_FIXED;
       /* While the container has not taken the last input, clients are not read (nor polled for
        * input, which would spin on their pending data): their own sends block, not the monitor.
@@ -584,6 +636,9 @@ loop (struct state *st, int sfd, berth_error_t *err)
         return -1;
       if (ready (&fds[P_CONTROL]) && control_accept (&st->control, err) < 0)
         return -1;
+      /* Before the signals: an OOM kill is seen before the exit it caused. */
+      if (ready (&fds[P_OOM]))
+        service_oom_watch (st);
       if (ready (&fds[P_SIGNAL]) && on_signals (st, sfd, err) < 0)
         return -1;
       if (st->out_fd >= 0 && ready (&fds[P_OUT]) && drain (st, &st->out_fd, &st->out, ATTACH_STDOUT, err) < 0)
@@ -700,6 +755,7 @@ run (const struct options *o, berth_error_t *err)
   st->attach.ctx = st;
   control_init (&st->control, on_control, st);
   input_init (&st->input);
+  oom_watch_init (&st->oom);
 
   cleanup_close int sfd = -1;
   int ret = setup (st, &sfd, err);
@@ -720,6 +776,7 @@ run (const struct options *o, berth_error_t *err)
   input_close (&st->input);
   control_close (&st->control);
   console_close (&st->console);
+  oom_watch_close (&st->oom);
   if (st->out_fd >= 0)
     close (st->out_fd);
   if (st->err_fd >= 0)

@@ -463,6 +463,56 @@ describe('berth-monitor', () => {
     expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: false });
   });
 
+  // cgroup v2 with the systemd driver: the scope's cgroup is removed as soon as the container's last
+  // process died, maybe before the monitor reads memory.events at the exit. The monitor watches the
+  // file with inotify while the container runs; here a plain directory stands in for the cgroup.
+  it('watches memory.events for OOM kills while the container runs, and keeps one seen when the cgroup is gone', async () => {
+    const cgroup = path.join(dir, 'cgroup');
+    fs.mkdirSync(cgroup);
+    const events = path.join(cgroup, 'memory.events');
+    const go = path.join(dir, 'go');
+    const watching = (pid: number) =>
+      fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify';
+        } catch {
+          return false;
+        }
+      });
+    const container = ['sh', '-c', `while [ ! -e ${go} ]; do sleep 0.02; done; rm ${go}`];
+
+    // The kill comes while the container runs; the file is gone before it exits.
+    fs.writeFileSync(events, 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n');
+    let m = start(['--oom-cgroup', cgroup], container);
+    await waitFor(files().pid);
+    expect(watching(m.proc.pid!)).toBe(true);
+    fs.writeFileSync(events, 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n');
+    // One kill is enough: the monitor stops watching once it saw it.
+    await until('the monitor to see the OOM kill', () => !watching(m.proc.pid!));
+    fs.rmSync(cgroup, { recursive: true });
+    fs.writeFileSync(go, '');
+    await once(m.proc, 'exit');
+    expect(m.proc.exitCode).toBe(0);
+    expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: true });
+    expect(m.stderr()).toBe('');
+
+    // Counted from the count when the watch began; a file removed ends the watch (IN_IGNORED).
+    fs.rmSync(files().pid);
+    fs.mkdirSync(cgroup);
+    fs.writeFileSync(events, 'low 0\nhigh 0\nmax 0\noom 2\noom_kill 2\noom_group_kill 0\n');
+    m = start(['--oom-cgroup', cgroup], container);
+    await waitFor(files().pid);
+    expect(watching(m.proc.pid!)).toBe(true);
+    fs.writeFileSync(events, 'low 0\nhigh 0\nmax 5\noom 2\noom_kill 2\noom_group_kill 0\n');
+    fs.rmSync(cgroup, { recursive: true });
+    await until('the monitor to drop the watch of a removed file', () => !watching(m.proc.pid!));
+    fs.writeFileSync(go, '');
+    await once(m.proc, 'exit');
+    expect(m.proc.exitCode).toBe(0);
+    expect(readExit()).toMatchObject({ exitCode: 0, oomKilled: false });
+    expect(m.stderr()).toBe('');
+  });
+
   describe.runIf(HAVE_RUNC)('with runc', () => {
     let rootfs: string;
 
