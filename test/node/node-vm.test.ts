@@ -1,18 +1,33 @@
 // The node VM (test/support/node-vm.ts): a real Debian 12 node with systemd as PID 1 on pure cgroup v2,
 // berth installed by hack/install.sh --prebuilt and running as berth.service; driven from the host over
 // loopback-only forwards. One boot for the whole file.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
+import type { LinuxContainerResources } from '../../src/generated/runtime/v1/LinuxContainerResources';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { startNodeVmWithRegistry, type NodeVm, type NodeVmWithRegistry } from '../support/node-vm';
 
 // Generous: a fresh machine builds the image first (~80 s), and every guest step runs under TCG.
 const VM_TIMEOUT = 600_000;
+const MiB = 1024 * 1024;
+
+let env: NodeVmWithRegistry | undefined;
+let vm: NodeVm;
+let image: string;
+
+beforeAll(async () => {
+  // crun, which this hybrid-cgroup host cannot run, is a handler on the pure v2 node.
+  const berthConfig = '[runtime.handlers.crun]\nruntime_path = "/usr/bin/crun"\n';
+  env = await startNodeVmWithRegistry({ berthConfig, log: (l) => console.log(`[node-vm] ${l}`) });
+  ({ vm, image } = env);
+  console.log(`[node-vm] timings ${JSON.stringify(vm.timings)}`);
+}, VM_TIMEOUT);
+
+afterAll(async () => {
+  await env?.stop();
+}, 120_000);
 
 describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () => {
-  let env: NodeVmWithRegistry | undefined;
-  let vm: NodeVm;
-  let image: string;
 
   const podConfig = (name: string): PodSandboxConfig => ({
     metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
@@ -39,16 +54,6 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
       .trim()
       .split('\n')
       .filter(Boolean);
-
-  beforeAll(async () => {
-    env = await startNodeVmWithRegistry({ log: (l) => console.log(`[node-vm] ${l}`) });
-    ({ vm, image } = env);
-    console.log(`[node-vm] timings ${JSON.stringify(vm.timings)}`);
-  }, VM_TIMEOUT);
-
-  afterAll(async () => {
-    await env?.stop();
-  }, 120_000);
 
   it('runs systemd as PID 1 on a pure cgroup v2 hierarchy with every controller', async () => {
     const [comm, fstype, controllers] = (await vm.sshOk('cat /proc/1/comm; stat -fc %T /sys/fs/cgroup; cat /sys/fs/cgroup/cgroup.controllers')).trim().split('\n');
@@ -143,4 +148,174 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
     await rt().RemovePodSandbox({ pod_sandbox_id: pod });
     expect((await vm.ssh(`pgrep -x -f 'sleep 31337'`)).code).toBe(1);
   });
+});
+
+/** Drives one cgroup driver in the guest; the berthd there is reconfigured and restarted first. */
+describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s driver', { timeout: 180_000 }, (driver) => {
+  const rt = () => vm.cri.runtime;
+  let seq = 0;
+  const uid = () => `${driver}-${process.pid}-${++seq}`;
+
+  /** The kubelet's pod cgroup for this driver: a path it made (cgroupfs) or its slice (systemd). */
+  async function kubeletParent(podUid: string): Promise<string> {
+    const id = podUid.replace(/-/g, '_');
+    if (driver === 'systemd') return `kubepods-burstable-pod${id}.slice`;
+    const dir = `/kubepods/burstable/pod${id}`;
+    // As the kubelet's cgroupfs manager: the tree made, its controllers delegated on the way down.
+    await vm.sshOk(`set -e; cd /sys/fs/cgroup; for d in kubepods kubepods/burstable; do mkdir -p $d; done; mkdir -p .${dir};
+      for d in . kubepods kubepods/burstable; do echo '+cpu +memory +pids +io +cpuset +hugetlb' > $d/cgroup.subtree_control; done`);
+    return dir;
+  }
+
+  const podConfig = (name: string, podUid: string, cgroupParent: string, sharedPid = true): PodSandboxConfig => ({
+    metadata: { name, namespace: 'v2', uid: podUid, attempt: 0 },
+    hostname: name,
+    log_directory: `/var/log/pods/v2_${name}_${podUid}`,
+    linux: {
+      cgroup_parent: cgroupParent,
+      security_context: { namespace_options: { network: 'POD', pid: sharedPid ? 'POD' : 'CONTAINER', ipc: 'POD' } },
+    },
+  });
+
+  const ctrConfig = (name: string, script: string, resources: LinuxContainerResources = {}): ContainerConfig => ({
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command: ['sh', '-c', script],
+    log_path: `${name}.log`,
+    linux: { resources },
+  });
+
+  async function runContainer(podId: string, pod: PodSandboxConfig, config: ContainerConfig): Promise<string> {
+    const id = (await rt().CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: pod })).container_id;
+    await rt().StartContainer({ container_id: id });
+    return id;
+  }
+
+  const info = async (id: string) => JSON.parse((await rt().ContainerStatus({ container_id: id, verbose: true })).info.info) as { cgroup: string; pid: number };
+  const cgFile = async (cgroup: string, file: string) => (await vm.sshOk(`cat /sys/fs/cgroup${cgroup}/${file}`)).trim();
+  const exec = async (id: string, cmd: string) => {
+    const r = await rt().ExecSync({ container_id: id, cmd: ['sh', '-c', cmd], timeout: '30' });
+    return { code: r.exit_code, out: Buffer.from(r.stdout).toString().trim(), err: Buffer.from(r.stderr).toString().trim() };
+  };
+  async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await fn();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  // A test that fails half-way leaves its pods: they go before the next test looks for leftovers.
+  afterEach(async () => {
+    for (const p of (await rt().ListPodSandbox({})).items) await rt().RemovePodSandbox({ pod_sandbox_id: p.id });
+  });
+
+  beforeAll(async () => {
+    await vm.sshOk(`mkdir -p /etc/berth/berth.d; printf '[runtime]\\ncgroup_driver = "${driver}"\\n' > /etc/berth/berth.d/50-driver.toml`);
+    await vm.restartBerth();
+    expect((await rt().RuntimeConfig({})).linux?.cgroup_driver).toBe(driver === 'systemd' ? 'SYSTEMD' : 'CGROUPFS');
+  }, 180_000);
+
+  it('runs a shared-PID pod under the kubelet parent: the init in a leaf of its own, limits in the container cgroup, a private cgroup namespace', async () => {
+    const podUid = uid();
+    const pod = podConfig('limits', podUid, await kubeletParent(podUid));
+    const podId = (await rt().RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const podInfo = JSON.parse((await rt().PodSandboxStatus({ pod_sandbox_id: podId, verbose: true })).info.info) as { cgroup: string; initPid: number };
+    const initCgroup = (await vm.sshOk(`cat /proc/${podInfo.initPid}/cgroup`)).trim();
+    expect(initCgroup).toBe(driver === 'systemd' ? `0::${podInfo.cgroup}/berth-${podId}.scope` : `0::${podInfo.cgroup}/${podId}`);
+    if (driver === 'systemd') expect((await vm.sshOk(`systemctl is-active berth-${podId}.scope`)).trim()).toBe('active');
+
+    const id = await runContainer(podId, pod, ctrConfig('main', 'exec sleep 3600', {
+      memory_limit_in_bytes: String(64 * MiB), cpu_period: '100000', cpu_quota: '50000', cpu_shares: '512',
+      unified: { 'pids.max': '20', 'io.weight': 'default 300' },
+    }));
+    const { cgroup } = await info(id);
+    expect(cgroup).toBe(driver === 'systemd' ? `${podInfo.cgroup}/berth-${id}.scope` : `${podInfo.cgroup}/${id}`);
+    expect(await cgFile(cgroup, 'memory.max')).toBe(String(64 * MiB));
+    expect(await cgFile(cgroup, 'cpu.max')).toBe('50000 100000');
+    expect(await cgFile(cgroup, 'pids.max')).toBe('20');
+    expect(await cgFile(cgroup, 'io.weight')).toBe('default 300');
+    // Shares 512 on the v1 scale [2, 262144] is weight 20 on v2's [1, 10000] (runc's conversion).
+    expect(await cgFile(cgroup, 'cpu.weight')).toBe('20');
+    if (driver === 'systemd') {
+      const unit = await vm.sshOk(`systemctl show berth-${id}.scope -p ActiveState -p Slice -p Delegate -p MemoryMax`);
+      expect(unit).toMatch(/^ActiveState=active$/m);
+      expect(unit).toMatch(new RegExp(`^Slice=${pod.linux!.cgroup_parent!.replace(/\./g, '\\.')}$`, 'm'));
+      expect(unit).toMatch(/^Delegate=yes$/m);
+      expect(unit).toMatch(new RegExp(`^MemoryMax=${64 * MiB}$`, 'm'));
+    }
+    // Its own cgroup namespace: the container sees its cgroup as the root, and the cgroup2 fs of it.
+    expect((await exec(id, 'cat /proc/self/cgroup')).out).toBe('0::/');
+    expect((await exec(id, 'cat /sys/fs/cgroup/memory.max')).out).toBe(String(64 * MiB));
+    // Shared PID namespace: the pod's init is PID 1 there.
+    expect((await exec(id, 'cat /proc/1/comm')).out).toBe('berth-init');
+
+    await rt().UpdateContainerResources({ container_id: id, linux: { memory_limit_in_bytes: String(128 * MiB), cpu_period: '100000', cpu_quota: '20000' } });
+    expect(await cgFile(cgroup, 'memory.max')).toBe(String(128 * MiB));
+    expect(await cgFile(cgroup, 'cpu.max')).toBe('20000 100000');
+    if (driver === 'systemd') expect(await vm.sshOk(`systemctl show berth-${id}.scope -p MemoryMax`)).toContain(`MemoryMax=${128 * MiB}`);
+
+    await rt().StopPodSandbox({ pod_sandbox_id: podId });
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    await expectNothingLeft(podId, [id], podInfo.cgroup);
+  });
+
+  it('enforces the limits: a memory.max OOM kill is OOMKilled 137, pids.max refuses forks, cpu.max throttles, cpuset pins', async () => {
+    const podUid = uid();
+    const pod = podConfig('enforce', podUid, await kubeletParent(podUid), false);
+    const podId = (await rt().RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const oom = await runContainer(podId, pod, ctrConfig('oom', 'a=xxxxxxxx; while :; do a="$a$a"; done', { memory_limit_in_bytes: String(32 * MiB) }));
+    const pids = await runContainer(podId, pod, ctrConfig('pids', 'exec sleep 3600', { unified: { 'pids.max': '4' } }));
+    const busy = await runContainer(podId, pod, ctrConfig('busy', 'while :; do :; done', { cpu_period: '100000', cpu_quota: '10000', cpuset_cpus: '1' }));
+
+    const exited = await waitFor('the OOM kill', async () => {
+      const s = (await rt().ContainerStatus({ container_id: oom })).status!;
+      return s.state === 'CONTAINER_EXITED' ? s : undefined;
+    });
+    expect({ exitCode: exited.exit_code, reason: exited.reason }).toEqual({ exitCode: 137, reason: 'OOMKilled' });
+
+    const forks = await exec(pids, 'for i in 1 2 3 4 5 6; do sleep 20 & done; wait');
+    expect(forks.err).toMatch(/fork/i);
+    expect(await cgFile((await info(pids)).cgroup, 'pids.events')).toMatch(/^max [1-9]\d*$/m);
+
+    const busyCgroup = (await info(busy)).cgroup;
+    const throttled = await waitFor('throttling', async () => {
+      const n = Number((await cgFile(busyCgroup, 'cpu.stat')).match(/^nr_throttled (\d+)$/m)?.[1] ?? '0');
+      return n > 0 ? n : undefined;
+    });
+    expect(throttled).toBeGreaterThan(0);
+    expect(await cgFile(busyCgroup, 'cpuset.cpus')).toBe('1');
+    expect((await exec(busy, 'grep Cpus_allowed_list /proc/self/status')).out).toMatch(/:\s+1$/);
+
+    await rt().StopPodSandbox({ pod_sandbox_id: podId });
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    await expectNothingLeft(podId, [oom, pids, busy], undefined);
+  });
+
+  it.each(['runc', 'crun'])("runs berth's own pods (no cgroup parent) with the %s handler, and removes every cgroup and unit", async (handler) => {
+    const pod = podConfig(`own-${handler}`, uid(), '');
+    const podId = (await rt().RunPodSandbox({ config: pod, runtime_handler: handler })).pod_sandbox_id;
+    const podCgroup = (JSON.parse((await rt().PodSandboxStatus({ pod_sandbox_id: podId, verbose: true })).info.info) as { cgroup: string }).cgroup;
+    expect(podCgroup).toBe(driver === 'systemd' ? `/berth.slice/berth-pod${podId}.slice` : `/berth/${podId}`);
+    const id = await runContainer(podId, pod, ctrConfig('main', 'exec sleep 3600', { memory_limit_in_bytes: String(48 * MiB) }));
+    // crun (systemd driver) runs the container in a "container" child of its scope and limits that
+    // child; runc and berth-runtime limit the scope. Either way the limit is on the process's cgroup.
+    const { cgroup, pid } = await info(id);
+    const own = (await vm.sshOk(`cat /proc/${pid}/cgroup`)).trim().replace(/^0::/, '');
+    expect(own === cgroup || own.startsWith(`${cgroup}/`), `${own} is not in ${cgroup}`).toBe(true);
+    expect(await cgFile(own, 'memory.max')).toBe(String(48 * MiB));
+    expect((await exec(id, 'cat /proc/self/cgroup')).out).toBe('0::/');
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    await expectNothingLeft(podId, [id], podCgroup);
+  });
+
+  /** No cgroup named by the pod or its containers anywhere in the tree, and no berth unit loaded. */
+  async function expectNothingLeft(podId: string, containers: string[], podCgroup?: string): Promise<void> {
+    const names = [podId, ...containers].map((x) => `-name '*${x}*'`).join(' -o ');
+    expect((await vm.sshOk(`find /sys/fs/cgroup -type d \\( ${names} \\) -print`)).trim()).toBe('');
+    if (podCgroup && podCgroup.includes('berth')) expect((await vm.ssh(`test -e /sys/fs/cgroup${podCgroup}`)).code).toBe(1);
+    expect((await vm.sshOk(`systemctl list-units --all --plain --no-legend 'berth-*' | grep -v '^berth-cri-proxy' || true`)).trim()).toBe('');
+  }
 });
