@@ -211,6 +211,17 @@ describe('berthd start-up and shutdown', () => {
     expect(unknown.stderr).toMatch(/unknown flag --colour/);
   });
 
+  it.skipIf(fs.existsSync('/run/systemd/system'))('refuses the systemd cgroup driver on a host whose init is not systemd, saying why', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-systemd-'));
+    try {
+      const res = await runBerthd(['--config', '/dev/null', '--cgroup-driver', 'systemd', '--listen', path.join(dir, 's.sock'), '--root', path.join(dir, 'root'), '--state', path.join(dir, 'state'), '--log-format', 'json']);
+      expect(res.code).toBe(1);
+      expect(res.stdout + res.stderr).toMatch(/cgroup_driver = \\"systemd\\" needs systemd as the init system/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints its effective config as commented TOML that parses back to the same config', async () => {
     const res = await runBerthd(['config', '--config', '/dev/null', '--root', '/srv/berth', '--metrics']);
     expect(res.code).toBe(0);

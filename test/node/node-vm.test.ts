@@ -291,7 +291,7 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
 
     await rt().StopPodSandbox({ pod_sandbox_id: podId });
     await rt().RemovePodSandbox({ pod_sandbox_id: podId });
-    await expectNothingLeft(podId, [oom, pids, busy], undefined);
+    await expectNothingLeft(podId, [oom, pids, busy]);
   });
 
   it.each(['runc', 'crun'])("runs berth's own pods (no cgroup parent) with the %s handler, and removes every cgroup and unit", async (handler) => {
@@ -309,6 +309,28 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
     expect((await exec(id, 'cat /proc/self/cgroup')).out).toBe('0::/');
     await rt().RemovePodSandbox({ pod_sandbox_id: podId });
     await expectNothingLeft(podId, [id], podCgroup);
+  });
+
+  it('keeps containers, their units and their logs going across `systemctl restart berth`', async () => {
+    const podUid = uid();
+    const pod = podConfig('restart', podUid, await kubeletParent(podUid));
+    const podId = (await rt().RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const id = await runContainer(podId, pod, ctrConfig('ticker', 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done'));
+    const { pid, cgroup } = await info(id);
+    const log = `${pod.log_directory}/ticker.log`;
+    const ticks = async () => Number((await vm.sshOk(`grep -c ' stdout F tick ' ${log} || true`)).trim());
+    await waitFor('the first ticks', async () => ((await ticks()) > 0 ? true : undefined));
+
+    await vm.restartBerth();
+
+    const before = await ticks();
+    await waitFor('ticks after the restart', async () => ((await ticks()) > before + 3 ? true : undefined));
+    const after = await info(id);
+    expect({ pid: after.pid, cgroup: after.cgroup }).toEqual({ pid, cgroup });
+    expect((await rt().ContainerStatus({ container_id: id })).status!.state).toBe('CONTAINER_RUNNING');
+    if (driver === 'systemd') expect((await vm.sshOk(`systemctl is-active berth-${id}.scope berth-${podId}.scope`)).trim().split('\n')).toEqual(['active', 'active']);
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    await expectNothingLeft(podId, [id]);
   });
 
   /** No cgroup named by the pod or its containers anywhere in the tree, and no berth unit loaded. */
