@@ -219,9 +219,9 @@ close_child_fds (struct state *st)
       }
 }
 
-/* With --oom-cgroup on cgroup v2, watches memory.events from before the container runs: systemd
- * removes a scope's cgroup as soon as its last process died, maybe before the exit is seen. A watch
- * that cannot be set up is reported on stderr; the read at the exit remains. */
+/* With --oom-cgroup on cgroup v2, watches memory.events (held open, polled for POLLPRI) from before
+ * the container runs: systemd removes a scope's cgroup as soon as its last process died, maybe before
+ * the exit is seen. A watch that cannot be set up is reported on stderr; the read at the exit remains. */
 static void
 watch_oom (struct state *st)
 {
@@ -604,7 +604,8 @@ loop (struct state *st, int sfd, berth_error_t *err)
       fds[P_ATTACH] = (struct pollfd) { st->attach.listen_fd, POLLIN, 0 };
       fds[P_CONTROL] = (struct pollfd) { st->control.listen_fd, POLLIN, 0 };
       fds[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
-      fds[P_OOM] = (struct pollfd) { st->oom.fd, POLLIN, 0 };
+      /* Only POLLPRI (and POLLERR) tell a change: a kernfs file, like any file, always polls readable. */
+      fds[P_OOM] = (struct pollfd) { st->oom.fd, POLLPRI, 0 };
       size_t i = P_FIXED;
       /* While the container has not taken the last input, clients are not read (nor polled for
        * input, which would spin on their pending data): their own sends block, not the monitor.
@@ -636,8 +637,12 @@ loop (struct state *st, int sfd, berth_error_t *err)
         return -1;
       if (ready (&fds[P_CONTROL]) && control_accept (&st->control, err) < 0)
         return -1;
-      /* Before the signals: an OOM kill is seen before the exit it caused. */
-      if (ready (&fds[P_OOM]))
+      /* Before the signals: an OOM kill is seen before the exit it caused. The kernel counts it before
+       * it sends the SIGKILL, and wakes pollers of memory.events at once (kernfs reports POLLPRI |
+       * POLLERR), unless the file was notified in the last 1/100 s (e.g. for the "max" events of the
+       * charges that failed just before): cgroup_file_notify then defers the wake-up to a timer, which
+       * can come after the exit, and the read at the exit is what is left. */
+      if (fds[P_OOM].fd >= 0 && (fds[P_OOM].revents & (POLLPRI | POLLERR)))
         service_oom_watch (st);
       if (ready (&fds[P_SIGNAL]) && on_signals (st, sfd, err) < 0)
         return -1;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
@@ -64,36 +63,36 @@ oom_kill_count (const char *dir, long *count, berth_error_t *err)
   return berth_error (err, ENOENT, "%s has neither memory.events nor memory.oom_control", dir);
 }
 
-/* Reads the watched file's count. Returns 0 with *gone set when the file (or its cgroup) is gone. */
+/* Reads the watched file's count from offset 0 (a kernfs file's read also rearms its POLLPRI).
+ * Returns 0 with *gone set when the cgroup is gone: a cgroup removed while its file is open reads
+ * ENODEV. */
 static int
 watch_read (struct oom_watch *w, long *count, bool *gone, berth_error_t *err)
 {
+  /* memory.events is a few short lines. */
+  char text[4096];
+  size_t size = 0;
   *gone = false;
-  cleanup_close int fd = open (w->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && (errno == ENOENT || errno == ENODEV))
+  for (;;)
     {
-      *gone = true;
-      return 0;
-    }
-  if (fd < 0)
-    return berth_error (err, errno, "open %s", w->path);
-  berth_error_t rerr = NULL;
-  if (read_count_fd (fd, w->path, count, &rerr) < 0)
-    {
-      /* A cgroup removed while its file is open reads ENODEV. */
-      if (rerr && rerr->status == ENODEV)
+      if (size == sizeof (text) - 1)
+        return berth_error (err, EFBIG, "read %s", w->path);
+      ssize_t n = pread (w->fd, text + size, sizeof (text) - 1 - size, (off_t) size);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == ENODEV || errno == ENOENT))
         {
-          berth_error_release (&rerr);
           *gone = true;
           return 0;
         }
-      if (err && *err == NULL)
-        *err = rerr;
-      else
-        berth_error_release (&rerr);
-      return -1;
+      if (n < 0)
+        return berth_error (err, errno, "read %s", w->path);
+      if (n == 0)
+        break;
+      size += (size_t) n;
     }
-  return 0;
+  text[size] = '\0';
+  return parse_count (text, w->path, count, err);
 }
 
 void
@@ -118,30 +117,31 @@ int
 oom_watch_start (struct oom_watch *w, const char *dir, berth_error_t *err)
 {
   oom_watch_close (w);
-  cleanup_free char *path = NULL;
-  if (asprintf (&path, "%s/memory.events", dir) < 0)
-    return berth_error (err, ENOMEM, "watch %s/memory.events", dir);
-  cleanup_close int fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0)
-    return berth_error (err, errno, "inotify_init1 to watch %s", path);
-  /* The watch before the baseline: no change after the baseline goes unseen. */
-  if (inotify_add_watch (fd, path, IN_MODIFY) < 0)
-    {
-      if (errno == ENOENT)
-        return 0;
-      return berth_error (err, errno, "inotify_add_watch %s", path);
-    }
-  w->path = path;
-  long baseline = 0;
-  bool gone = false;
-  if (watch_read (w, &baseline, &gone, err) < 0 || gone)
+  if (asprintf (&w->path, "%s/memory.events", dir) < 0)
     {
       w->path = NULL;
+      return berth_error (err, ENOMEM, "watch %s/memory.events", dir);
+    }
+  /* Opened before the baseline is read: a change after that read polls POLLPRI. */
+  w->fd = open (w->path, O_RDONLY | O_CLOEXEC);
+  if (w->fd < 0)
+    {
+      int e = errno;
+      if (e == ENOENT || e == ENODEV)
+        {
+          oom_watch_close (w);
+          return 0;
+        }
+      berth_error (err, e, "open %s", w->path);
+      oom_watch_close (w);
+      return -1;
+    }
+  bool gone = false;
+  if (watch_read (w, &w->baseline, &gone, err) < 0 || gone)
+    {
+      oom_watch_close (w);
       return gone ? 0 : -1;
     }
-  path = NULL;
-  w->fd = steal_fd (&fd);
-  w->baseline = baseline;
   return 1;
 }
 
@@ -150,44 +150,12 @@ oom_watch_service (struct oom_watch *w, berth_error_t *err)
 {
   if (w->fd < 0)
     return 0;
-  /* Events on the one watch without a name: 16 bytes each. */
-  char buf[sizeof (struct inotify_event) * 16] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
-  bool modified = false, ignored = false;
-  for (;;)
+  long count = 0;
+  bool gone = false;
+  if (watch_read (w, &count, &gone, err) < 0 || gone)
     {
-      ssize_t n = read (w->fd, buf, sizeof (buf));
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno == EAGAIN)
-        break;
-      if (n <= 0)
-        {
-          int e = n < 0 ? errno : EIO;
-          oom_watch_close (w);
-          return berth_error (err, e, "read the inotify fd watching memory.events");
-        }
-      for (char *p = buf; p < buf + n; )
-        {
-          const struct inotify_event *ev = (const struct inotify_event *) p;
-          /* IN_Q_OVERFLOW: events were lost; read the count anyway. */
-          if (ev->mask & (IN_MODIFY | IN_Q_OVERFLOW))
-            modified = true;
-          if (ev->mask & IN_IGNORED)
-            ignored = true;
-          p += sizeof (struct inotify_event) + ev->len;
-        }
+      oom_watch_close (w);
+      return gone ? 0 : -1;
     }
-  int ret = 0;
-  if (modified)
-    {
-      long count = 0;
-      bool gone = false;
-      ret = watch_read (w, &count, &gone, err);
-      if (ret == 0 && !gone && count > w->baseline)
-        ret = 1;
-    }
-  /* The file is gone (its cgroup removed): nothing more will come. */
-  if (ignored)
-    oom_watch_close (w);
-  return ret;
+  return count > w->baseline ? 1 : 0;
 }

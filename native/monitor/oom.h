@@ -10,24 +10,28 @@
  * memory.oom_control (cgroup v1). Fails with ENOENT when dir has neither file. */
 int oom_kill_count (const char *dir, long *count, berth_error_t *err);
 
-/* A watch on a cgroup v2 memory.events while the container runs (inotify, IN_MODIFY), for the cgroup
- * can be gone by the time the container's exit is seen: systemd removes a scope's cgroup as soon as
- * its last process died. (cgroup v1's memory.oom_control has no inotify support: no watch there.) */
+/* A watch on a cgroup v2 memory.events while the container runs, for the cgroup can be gone by the
+ * time the container's exit is seen: systemd removes a scope's cgroup as soon as its last process
+ * died. The file is held open and polled for POLLPRI: kernfs wakes poll() waiters at once when the
+ * file changes (its inotify event comes later, from a workqueue), and the OOM killer counts the kill
+ * before it sends SIGKILL. (cgroup v1's memory.oom_control does not notify: no watch there.) */
 struct oom_watch
 {
-  int fd;         /* the inotify fd (non-blocking, close-on-exec), -1 when not watching */
-  char *path;     /* <dir>/memory.events */
+  int fd;         /* DIR/memory.events (close-on-exec), polled for POLLPRI; -1 when not watching */
+  char *path;     /* DIR/memory.events */
   long baseline;  /* the oom_kill count when the watch began */
 };
 
 void oom_watch_init (struct oom_watch *w);
 
-/* Starts watching dir/memory.events and reads the baseline count. Returns 1 when watching, 0 when
- * dir has no memory.events (cgroup v1, or the cgroup is gone), -1 on error (not watching). */
+/* Opens dir/memory.events and reads the baseline count. Returns 1 when watching, 0 when dir has no
+ * memory.events (cgroup v1, or the cgroup is gone), -1 on error (not watching). */
 int oom_watch_start (struct oom_watch *w, const char *dir, berth_error_t *err);
 
-/* Takes the events pending on w->fd. Returns 1 when the oom_kill count is above the baseline, else 0.
- * When the file is gone (IN_IGNORED), or the inotify fd fails, the watch is closed (w->fd is -1). */
+/* For poll() reporting POLLPRI or POLLERR on w->fd: reads the file again (which rearms the
+ * notification). Returns 1 when the oom_kill count is above the baseline, else 0. When the cgroup is
+ * gone (ENODEV/ENOENT) the watch is closed (w->fd is -1) and 0 returned; on any other failure it is
+ * closed too (a file not read again would poll POLLPRI for ever), and -1 returned. */
 int oom_watch_service (struct oom_watch *w, berth_error_t *err);
 
 void oom_watch_close (struct oom_watch *w);
