@@ -69,7 +69,16 @@ async function killAll(dir: string): Promise<void> {
   }
 }
 
-/** rmdir that waits (up to ~5 s) for killed processes to leave: EBUSY is transient after a kill. */
+/** On v2, waits (up to ~5 s) until cgroup.events says the subtree has no process left. */
+async function waitEmpty(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const events = await fsp.readFile(path.join(dir, 'cgroup.events'), 'utf8').catch(() => 'populated 0');
+    if (/^populated 0$/m.test(events)) return;
+    await sleep(50);
+  }
+}
+
+/** rmdir that waits (up to ~5 s) for killed processes to leave: EBUSY is transient after a kill (v1). */
 async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -94,6 +103,7 @@ export async function destroyCgroup(cgroup: string, opts: { kill: boolean }): Pr
     const dir = path.join(root, cgroup);
     if (!fs.existsSync(dir)) continue;
     if (opts.kill) await killAll(dir);
+    if (unified) await waitEmpty(dir);
     for (const d of await subtree(dir)) await removeDir(d);
   }
 }

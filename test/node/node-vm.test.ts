@@ -229,7 +229,8 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
 
     const id = await runContainer(podId, pod, ctrConfig('main', 'exec sleep 3600', {
       memory_limit_in_bytes: String(64 * MiB), cpu_period: '100000', cpu_quota: '50000', cpu_shares: '512',
-      unified: { 'pids.max': '20', 'io.weight': 'default 300' },
+      // memory.oom.group: what the kubelet (1.32+, singleProcessOOMKill false) asks for on v2.
+      unified: { 'pids.max': '20', 'io.weight': 'default 300', 'memory.oom.group': '1' },
     }));
     const { cgroup } = await info(id);
     expect(cgroup).toBe(driver === 'systemd' ? `${podInfo.cgroup}/berth-${id}.scope` : `${podInfo.cgroup}/${id}`);
@@ -237,6 +238,7 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
     expect(await cgFile(cgroup, 'cpu.max')).toBe('50000 100000');
     expect(await cgFile(cgroup, 'pids.max')).toBe('20');
     expect(await cgFile(cgroup, 'io.weight')).toBe('default 300');
+    expect(await cgFile(cgroup, 'memory.oom.group')).toBe('1');
     // Shares 512 on the v1 scale [2, 262144] is weight 20 on v2's [1, 10000] (runc's conversion).
     expect(await cgFile(cgroup, 'cpu.weight')).toBe('20');
     if (driver === 'systemd') {
