@@ -6,6 +6,8 @@ export interface Metrics {
   rpcDuration: Histogram<'service' | 'method' | 'code'>;
   rpcErrors: Counter<'service' | 'method' | 'code'>;
   pull: PullMetrics;
+  /** Repairs made by start-up reconciliation, by kind (see src/state/repairs.ts). */
+  repairs: Counter<'kind'>;
 }
 
 export interface PullMetrics {
@@ -49,5 +51,11 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
-  return { registry, rpcDuration, rpcErrors, pull };
+  const repairs = new Counter({
+    name: 'berth_recovery_repairs_total',
+    help: 'Objects start-up reconciliation rolled forward, rolled back or removed as orphans, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  return { registry, rpcDuration, rpcErrors, pull, repairs };
 }
