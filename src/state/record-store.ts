@@ -2,7 +2,7 @@
 // the name reservations that make their kubelet-style names unique.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeJsonAtomic } from './atomic-file';
+import { fsyncDir, writeJsonAtomic } from './atomic-file';
 
 export interface NamedRecord {
   /** 64 hex digits. */
@@ -17,15 +17,43 @@ export class RecordStore<R extends NamedRecord> {
 
   constructor(readonly dir: string) {}
 
-  async load(): Promise<R[]> {
+  /**
+   * Loads every record. A record that does not parse (a torn or corrupt file: a disk fault, an edit by
+   * hand) is moved to `quarantine/` beside the records and reported through `onQuarantine`, never a
+   * crash loop; temp files of writes a crash cut short are removed.
+   */
+  async load(onQuarantine?: (file: string, reason: string) => void): Promise<R[]> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     for (const name of await fs.readdir(this.dir)) {
-      if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
-      const record = JSON.parse(await fs.readFile(path.join(this.dir, name), 'utf8')) as R;
+      if (/^\..*\.tmp$/.test(name)) {
+        await fs.rm(path.join(this.dir, name), { force: true });
+        continue;
+      }
+      const match = /^([a-f0-9]{64})\.json$/.exec(name);
+      if (!match) continue;
+      const file = path.join(this.dir, name);
+      let record: R;
+      try {
+        record = JSON.parse(await fs.readFile(file, 'utf8')) as R;
+        if (record?.id !== match[1] || typeof record.fullName !== 'string') throw new Error('its id or name is missing or not its file name');
+      } catch (err) {
+        const moved = await this.quarantine(file);
+        onQuarantine?.(moved, (err as Error).message);
+        continue;
+      }
       this.byId.set(record.id, record);
       this.byName.set(record.fullName, record.id);
     }
     return this.list();
+  }
+
+  private async quarantine(file: string): Promise<string> {
+    const dir = path.join(this.dir, 'quarantine');
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const moved = path.join(dir, `${path.basename(file)}.${Date.now()}`);
+    await fs.rename(file, moved);
+    await fsyncDir(this.dir);
+    return moved;
   }
 
   list(): R[] {
