@@ -1,4 +1,5 @@
 // Attaching pods to the configured CNI network and detaching them, with the pod CIDR the kubelet sets.
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
 import { FailedPreconditionError } from '../errors';
@@ -89,10 +90,38 @@ export class NetworkManager {
     return (await network?.cached({ containerId: podId, ifname: POD_IFNAME }))?.result;
   }
 
-  /** DEL with the network and arguments the ADD used (from the cache); nothing cached means nothing to do. */
-  async detach(networkName: string, pod: PodAttachment): Promise<void> {
-    const network = await CniNetwork.fromCache(networkName, { containerId: pod.podId, ifname: POD_IFNAME }, this.opts);
-    if (!network) return;
-    await network.del(this.attachment(pod, {}));
+  /**
+   * DEL, always (CNI requires plugins to tolerate DEL of what they do not know): with the network the
+   * ADD used when its result is cached (under `networkName`, or found by the pod id when the name is
+   * not known, as after a crash mid-ADD), else with the network configured now. Nothing cached and no
+   * network configured means nothing can have been attached.
+   */
+  async detach(networkName: string | undefined, pod: PodAttachment): Promise<void> {
+    const name = networkName ?? (await this.cachedNetworkOf(pod.podId));
+    const att = this.attachment(pod, { portMappings: pod.portMappings });
+    const cached = name ? await CniNetwork.fromCache(name, { containerId: pod.podId, ifname: POD_IFNAME }, this.opts) : undefined;
+    if (cached) return cached.del(att);
+    const lookup = await findNetworkConfig(this.config.conf_dir, this.config.network_name);
+    if (!lookup.ready) return;
+    await new CniNetwork(lookup.network, this.opts).del(att);
+  }
+
+  /** The network name of a cached result for the pod (`<network>-<id>-eth0`), if there is one. */
+  private async cachedNetworkOf(podId: string): Promise<string | undefined> {
+    const suffix = `-${podId}-${POD_IFNAME}`;
+    const names = await fs.readdir(path.join(this.opts.cacheDir, 'results')).catch(() => [] as string[]);
+    const file = names.find((n) => n.endsWith(suffix) && !n.startsWith('.'));
+    return file?.slice(0, -suffix.length);
+  }
+
+  /** Pod ids with a cached CNI result (for the orphan sweep at start-up). */
+  async cachedPodIds(): Promise<string[]> {
+    const names = await fs.readdir(path.join(this.opts.cacheDir, 'results')).catch(() => [] as string[]);
+    const ids = new Set<string>();
+    for (const n of names) {
+      const m = new RegExp(`-([a-f0-9]{64})-${POD_IFNAME}$`).exec(n);
+      if (m && !n.startsWith('.')) ids.add(m[1]);
+    }
+    return [...ids];
   }
 }

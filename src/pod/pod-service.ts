@@ -1,23 +1,27 @@
 // Pod sandboxes: run, stop, remove, status, list. A sandbox is pinned namespaces (berth-pinns), a CNI
-// attachment, a cgroup and per-pod files; no pause container and no image. Every step of RunPodSandbox
-// has its undo, run in reverse when a later step fails, so a failed run leaves nothing behind.
+// attachment, a cgroup and per-pod files; no pause container and no image. The record is written before
+// the first side effect (`creating`) and everything is named from the pod id, so one idempotent
+// teardown (teardown.ts) undoes a failed run, a stop or remove, and whatever a crash left (recover()).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
-import { MNT_DETACH, mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, umount2, isNativeError } from '../native';
+import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID } from '../native';
 import type { NetworkManager } from '../network/network-manager';
 import { writeFileAtomic } from '../state/atomic-file';
 import { KeyedMutex } from '../util/mutex';
-import { rollBack, type Undo } from '../util/undo';
 import type { CgroupDriver, ContainerCgroup } from '../cgroups/driver';
-import { pinNamespaces, unpin, type PinnedKind } from './namespaces';
-import { isAlive, startPodInit, stopPodInit } from './pod-init';
+import { pinNamespaces, type PinnedKind } from './namespaces';
+import { isAlive, startPodInit } from './pod-init';
+import { PodTeardown, podNames, scanInits, STOP_STEPS, TEARDOWN_STEPS } from './teardown';
+import { sweepOrphans } from './orphans';
+import { failpoint } from '../state/failpoints';
 import { hostnameFile, hostsFile, resolvConf, validateHostname } from './pod-files';
 import { fullNameOf, type SandboxRecord, type SandboxSpec } from './sandbox';
 import { RecordStore } from '../state/record-store';
+import { Repairs } from '../state/repairs';
 import { PhaseTimer } from '../util/phase-timer';
 
 const SHM_SIZE = 'size=65536k';
@@ -72,14 +76,18 @@ export class PodService {
   /** RunPodSandbox calls in progress, by name: an identical retry joins the first instead of failing. */
   private readonly running = new Map<string, { requestKey: string; result: Promise<string> }>();
   private hooks: PodContainerHooks | undefined;
+  private readonly teardown: PodTeardown;
 
   constructor(
     private readonly config: BerthConfig,
     private readonly network: NetworkManager,
     private readonly cgroups: CgroupDriver,
     private readonly log: Logger,
+    /** Start-up reconciliation's record of what it repaired. */
+    private readonly repairs: Repairs = new Repairs(log),
   ) {
     this.store = new RecordStore<SandboxRecord>(path.join(config.root, 'pods'));
+    this.teardown = new PodTeardown(config.state, network, cgroups, log);
   }
 
   setContainerHooks(hooks: PodContainerHooks): void {
@@ -90,18 +98,42 @@ export class PodService {
     return path.join(this.config.state, 'ns');
   }
 
-  /** Loads every record; a sandbox whose volatile side is gone (a reboot) is reported not ready. */
+  /**
+   * Start-up reconciliation: finishes or undoes what a crash cut short (a `creating` record is rolled
+   * back, a `removing` one rolled forward), reports not ready what lost its state or its init, then
+   * sweeps whatever carries a pod's name but has no record. Every repair is logged and counted.
+   */
   async recover(): Promise<void> {
+    const inits = await scanInits(this.config.state);
     for (const record of await this.store.load()) {
+      const base = { pod: record.id, name: record.fullName };
+      const opts = { init: record.init, inits: inits.get(record.id), networkName: record.network?.name };
+      if (record.state === 'creating' || record.state === 'removing') {
+        const rollBack = record.state === 'creating';
+        try {
+          await this.teardown.run(record.id, record.spec, opts);
+          await this.store.delete(record);
+          if (rollBack) this.repairs.record('pod-rolled-back', base, 'a RunPodSandbox cut short by a crash was rolled back');
+          else this.repairs.record('pod-removal-completed', base, 'a RemovePodSandbox cut short by a crash was completed');
+        } catch (err) {
+          // Left for the kubelet's RemovePodSandbox to finish: listed, NOTREADY.
+          if (rollBack) await this.store.save({ ...record, state: 'removing' });
+          this.log.error({ ...base, error: messageOf(err) }, 'repairing a sandbox cut short by a crash failed; RemovePodSandbox retries it');
+        }
+        continue;
+      }
+      if (record.state !== 'ready') continue;
       const alive = await fs.access(record.stateDir).then(() => true, () => false);
-      if (!alive && record.state === 'ready') {
+      if (!alive) {
+        await this.teardown.run(record.id, record.spec, { ...opts, steps: STOP_STEPS }).catch((err) => this.log.error({ ...base, error: messageOf(err) }, 'stopping a sandbox whose state was lost failed'));
         await this.store.save({ ...record, state: 'notready', pins: {}, ips: [] });
         this.log.warn({ pod: record.id }, 'sandbox state was lost (reboot?): reported not ready');
-      } else if (record.state === 'ready' && record.init && !(await isAlive(record.init))) {
+      } else if (record.init && !(await isAlive(record.init))) {
         await this.store.save({ ...record, state: 'notready' });
         this.log.warn({ pod: record.id, init: record.init.pid }, "the pod's init died while berthd was away: reported not ready");
       }
     }
+    await sweepOrphans({ state: this.config.state, known: new Set(this.store.list().map((r) => r.id)), inits, network: this.network, cgroups: this.cgroups, teardown: this.teardown, repairs: this.repairs, log: this.log });
     this.log.info({ sandboxes: this.store.list().length }, 'sandboxes loaded');
   }
 
@@ -127,29 +159,76 @@ export class PodService {
       const existing = this.store.get(owner);
       // A kubelet retry of a call that timed out gets the first result, not a "name reserved" dead end.
       if (existing && existing.requestKey === requestKey && existing.state === 'ready') return existing.id;
+      if (!existing || existing.state === 'creating') throw new AlreadyExistsError(`pod sandbox name ${fullName} is being created`);
       throw new AlreadyExistsError(`pod sandbox name ${fullName} is already used by sandbox ${owner}; remove it first`);
     }
     const id = randomBytes(32).toString('hex');
     if (!this.store.reserve(fullName, id)) throw new AlreadyExistsError(`pod sandbox name ${fullName} is being created`);
-    const undo: Undo[] = [];
     const timer = new PhaseTimer();
+    return this.locks.run(id, async () => {
+      let intent: SandboxRecord | undefined;
+      const progress = { attached: false };
+      try {
+        intent = this.intentRecord(id, fullName, spec, requestKey);
+        await this.store.save(intent);
+        failpoint('pod.after-record');
+        timer.mark('intent');
+        const record = await this.create(intent, timer, progress);
+        failpoint('pod.before-ready');
+        await this.store.save(record);
+        timer.mark('record');
+        this.log.info({ pod: id, name: fullName, ips: record.ips, ms: timer.result() }, 'sandbox ready');
+        return id;
+      } catch (err) {
+        await this.rollBack(id, spec, intent, progress.attached);
+        throw err;
+      }
+    }).finally(() => this.locks.forget(id));
+  }
+
+  /** Undoes a failed RunPodSandbox; when that fails too, the record stays (`removing`) for RemovePodSandbox. */
+  private async rollBack(id: string, spec: SandboxSpec, intent: SandboxRecord | undefined, attached: boolean): Promise<void> {
+    if (!intent) {
+      this.store.release(fullNameOf(spec), id);
+      return;
+    }
     try {
-      const record = await this.create(id, fullName, spec, requestKey, undo, timer);
-      await this.store.save(record);
-      timer.mark('record');
-      this.log.info({ pod: id, name: fullName, ips: record.ips, ms: timer.result() }, 'sandbox ready');
-      return id;
+      // A CNI ADD that failed has deleted its chain again itself (and one never started made nothing).
+      await this.teardown.run(id, spec, { steps: TEARDOWN_STEPS.filter((s) => s !== 'cni-del' || attached) });
+      await this.store.delete(intent);
     } catch (err) {
-      await rollBack(undo, (e) => this.log.error({ pod: id, error: messageOf(e) }, 'cleanup after a failed RunPodSandbox failed'));
-      this.store.release(fullName, id);
-      throw err;
+      this.log.error({ pod: id, error: messageOf(err) }, 'cleanup after a failed RunPodSandbox failed: the sandbox is left NOTREADY for RemovePodSandbox');
+      await this.store.save({ ...intent, state: 'removing' }).catch(() => undefined);
     }
   }
 
-  private async create(id: string, fullName: string, spec: SandboxSpec, requestKey: string, undo: Undo[], timer: PhaseTimer): Promise<SandboxRecord> {
-    const stateDir = path.join(this.config.state, 'pods', id);
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o711 });
-    undo.push(() => fs.rm(stateDir, { recursive: true, force: true }));
+  /** The record as written before the first side effect: everything in it derives from the id and the spec. */
+  private intentRecord(id: string, fullName: string, spec: SandboxSpec, requestKey: string): SandboxRecord {
+    const podCgroup = this.cgroups.pod(id, spec.cgroupParent);
+    return {
+      id,
+      fullName,
+      spec,
+      requestKey,
+      state: 'creating',
+      createdAt: String(BigInt(Date.now()) * 1_000_000n),
+      ips: [],
+      pins: {},
+      cgroup: podCgroup.path,
+      ownsCgroup: podCgroup.owned,
+      stateDir: podNames(this.config.state, id).stateDir,
+    };
+  }
+
+  /**
+   * RunPodSandbox's steps: state dir, pinned namespaces, then the CNI ADD in parallel with shm, cgroup,
+   * pod files and init, then /etc/hosts. Nothing here undoes anything: teardownPod undoes them all.
+   */
+  private async create(intent: SandboxRecord, timer: PhaseTimer, progress: { attached: boolean }): Promise<SandboxRecord> {
+    const { id, spec } = intent;
+    const names = podNames(this.config.state, id);
+    await fs.mkdir(names.stateDir, { recursive: true, mode: 0o711 });
+    failpoint('pod.after-statedir');
 
     const hostNetwork = spec.namespaces.network === 'node';
     const kinds: PinnedKind[] = [];
@@ -160,9 +239,7 @@ export class PodService {
     if (kinds.length) {
       const made = await pinNamespaces({ dir: this.nsDir(), id, kinds, hostname: kinds.includes('uts') ? hostname : undefined, sysctls: checkSysctls(spec) });
       pins = { net: made.net, ipc: made.ipc, uts: made.uts };
-      undo.push(async () => {
-        for (const p of Object.values(pins)) if (p) await unpin(p);
-      });
+      failpoint('pod.after-netns');
     }
 
     // The CNI plugins are most of a sandbox's start-up time: everything that does not need the pod's
@@ -171,40 +248,32 @@ export class PodService {
     let ips: string[] = [];
     let network: SandboxRecord['network'];
     let init: SandboxRecord['init'];
-    let pidPin: string | undefined;
-    const podCgroup = this.cgroups.pod(id, spec.cgroupParent);
     const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
     const attachNetwork = async () => {
       if (!pins.net) return;
-      const attachment = { podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns, bandwidth: spec.bandwidth };
-      const attached = await this.network.attach(attachment);
-      undo.push(() => this.network.detach(attached.network, attachment));
+      const attached = await this.network.attach({ podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns, bandwidth: spec.bandwidth });
+      progress.attached = true;
+      failpoint('pod.after-cni');
       ips = attached.ips;
       network = { name: attached.network, ifname: 'eth0' };
     };
     const prepareHost = async () => {
       if (spec.namespaces.ipc !== 'node') {
-        const dir = path.join(stateDir, 'shm');
-        await fs.mkdir(dir, { mode: 0o1777 });
-        mount('shm', dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,${SHM_SIZE}`);
-        undo.push(async () => umount2(dir, MNT_DETACH));
-        shm = dir;
+        await fs.mkdir(names.shm, { mode: 0o1777 });
+        mount('shm', names.shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,${SHM_SIZE}`);
+        shm = names.shm;
+        failpoint('pod.after-shm');
       }
       await this.cgroups.createPod(id, spec.cgroupParent);
-      undo.push(() => this.cgroups.removePod(id, spec.cgroupParent));
+      failpoint('pod.after-cgroup');
       const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-      await writeFileAtomic(path.join(stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
-      await writeFileAtomic(path.join(stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
+      await writeFileAtomic(path.join(names.stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
+      await writeFileAtomic(path.join(names.stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
       if (spec.namespaces.pid === 'pod') {
-        const pin = path.join(this.nsDir(), 'pid', id);
-        const started = await startPodInit(path.join(stateDir, 'init.pid'), pin);
-        undo.push(async () => {
-          await stopPodInit(started);
-          await unpin(pin);
-        });
-        init = started;
-        pidPin = pin;
-        await this.cgroups.placeInit(id, spec.cgroupParent, started.pid);
+        init = await startPodInit(names.initPidFile, names.pins.pid);
+        failpoint('pod.after-init');
+        await this.cgroups.placeInit(id, spec.cgroupParent, init.pid);
+        failpoint('pod.after-init-cgroup');
       }
     };
     timer.mark('namespaces');
@@ -212,67 +281,58 @@ export class PodService {
     timer.mark('network+host');
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
-    if (pidPin) pins = { ...pins, pid: pidPin };
-    await writeFileAtomic(path.join(stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
-
+    if (init) pins = { ...pins, pid: names.pins.pid };
+    await writeFileAtomic(path.join(names.stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
 
     return {
-      id,
-      fullName,
-      spec,
-      requestKey,
+      ...intent,
       state: 'ready',
-      createdAt: String(BigInt(Date.now()) * 1_000_000n),
       ips,
       pins,
-      cgroup: podCgroup.path,
-      ownsCgroup: podCgroup.owned,
-      stateDir,
       ...(shm ? { shm } : {}),
       ...(network ? { network } : {}),
       ...(init ? { init } : {}),
     };
   }
 
-  /** Stops the sandbox: its network is released. Idempotent; an unknown id is not an error. */
+  /**
+   * Stops the sandbox: its init (and so every process of its PID namespace) and its network go, the
+   * latter by CNI DEL always, also for a NOTREADY sandbox (DEL is idempotent); then the record says
+   * `notready`. A crash in between just repeats it. An unknown id is not an error.
+   */
   async stop(idOrPrefix: string): Promise<void> {
     const found = this.store.resolve(idOrPrefix);
-    if (!found) return;
+    if (!found || found.state === 'creating') return;
     await this.hooks?.stopPodContainers(found.id);
     await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
-      if (!record || record.state === 'notready') return;
-      if (record.network && record.pins.net) {
-        const s = record.spec;
-        await this.network.detach(record.network.name, { podId: record.id, netns: record.pins.net, name: s.name, namespace: s.namespace, uid: s.uid, portMappings: s.portMappings });
+      if (!record) return;
+      await this.teardown.run(record.id, record.spec, {
+        steps: STOP_STEPS,
+        init: record.init,
+        networkName: record.network?.name,
+        after: (step) => step === 'kill-init' ? failpoint('pod.stop.after-init') : step === 'cni-del' ? failpoint('pod.stop.after-cni') : undefined,
+      });
+      if (record.state === 'ready') {
+        await this.store.save({ ...record, state: 'notready', pins: { ...record.pins, net: undefined } });
+        this.log.info({ pod: record.id }, 'sandbox stopped');
       }
-      if (record.pins.net) await unpin(record.pins.net);
-      // The init going takes every process of the pod's PID namespace with it.
-      if (record.init) await stopPodInit(record.init);
-      await this.store.save({ ...record, state: 'notready', pins: { ...record.pins, net: undefined } });
-      this.log.info({ pod: record.id }, 'sandbox stopped');
     });
   }
 
-  /** Removes the sandbox, stopping it first. Idempotent. */
+  /** Removes the sandbox, stopping it first: `removing`, then teardownPod, then the record goes. Idempotent. */
   async remove(idOrPrefix: string): Promise<void> {
     const found = this.store.resolve(idOrPrefix);
-    if (!found) return;
+    if (!found || found.state === 'creating') return;
     await this.stop(found.id);
     await this.hooks?.removePodContainers(found.id);
     await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
       if (!record) return;
-      for (const p of Object.values(record.pins)) if (p) await unpin(p);
-      if (record.shm) {
-        try {
-          umount2(record.shm, MNT_DETACH);
-        } catch (err) {
-          if (!isNativeError(err, 'EINVAL') && !isNativeError(err, 'ENOENT')) throw err;
-        }
-      }
-      await fs.rm(record.stateDir, { recursive: true, force: true });
-      await this.cgroups.removePod(record.id, record.spec.cgroupParent);
+      if (record.state !== 'removing') await this.store.save({ ...record, state: 'removing' });
+      failpoint('pod.remove.after-marking');
+      await this.teardown.run(record.id, record.spec, { init: record.init, networkName: record.network?.name });
+      failpoint('pod.remove.after-teardown');
       await this.store.delete(record);
       this.log.info({ pod: record.id }, 'sandbox removed');
     });
@@ -286,14 +346,15 @@ export class PodService {
 
   status(idOrPrefix: string): SandboxRecord {
     const record = this.store.resolve(idOrPrefix);
-    if (!record) throw new NotFoundError(`pod sandbox ${JSON.stringify(idOrPrefix)} not found`);
+    if (!record || record.state === 'creating') throw new NotFoundError(`pod sandbox ${JSON.stringify(idOrPrefix)} not found`);
     return record;
   }
 
   list(filter: SandboxFilter = {}): SandboxRecord[] {
     return this.store.list().filter((r) => {
+      if (r.state === 'creating') return false;
       if (filter.id && !r.id.startsWith(filter.id)) return false;
-      if (filter.state && r.state !== filter.state) return false;
+      if (filter.state && (r.state === 'ready') !== (filter.state === 'ready')) return false;
       for (const [k, v] of Object.entries(filter.labels ?? {})) if (r.spec.labels[k] !== v) return false;
       return true;
     });

@@ -1,5 +1,6 @@
 // What berth knows of a pod sandbox: the spec it was asked for (translated from the CRI config by the
-// gRPC layer) and what berth made for it. Records are kept under <root>/pods/<id>.json.
+// gRPC layer) and what berth made for it. Records are kept under <root>/pods/<id>.json, written before the
+// first side effect (see SandboxState); everything else berth makes for a pod is named from its id.
 import type { DnsConfig } from './pod-files';
 import type { PortMapping } from '../network/cni-network';
 
@@ -24,7 +25,12 @@ export interface SandboxSpec {
   bandwidth?: { ingressRate?: number; egressRate?: number };
 }
 
-export type SandboxState = 'ready' | 'notready';
+/**
+ * The record's phase. `creating` is written before RunPodSandbox's first side effect and `removing`
+ * before RemovePodSandbox's, so a crash in either is rolled back (or forward) at start-up; both are
+ * NOTREADY to the kubelet, and a `creating` sandbox is not listed.
+ */
+export type SandboxState = 'creating' | 'ready' | 'notready' | 'removing';
 
 export interface SandboxRecord {
   id: string;
