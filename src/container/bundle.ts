@@ -7,6 +7,7 @@ import type { ImageConfigJson } from '../image/image-service';
 import type { SandboxRecord } from '../pod/sandbox';
 import { mountRootfs, rootfsLayout, unmountRootfs, type RootfsLayout } from '../storage/rootfs';
 import { writeFileAtomic } from '../state/atomic-file';
+import { failpoint } from '../state/failpoints';
 import type { Undo } from '../util/undo';
 import type { ContainerSpec } from './container';
 import { cgroupLayout } from '../cgroups/layout';
@@ -110,6 +111,7 @@ export async function createBundle(input: BundleInput, undo: Undo[]): Promise<Bu
   const rootfs = rootfsLayout(input.containerDir, input.bundleDir);
   await mountRootfs(rootfs, input.lowerDirs, input.emptyDir);
   undo.push(async () => unmountRootfs(rootfs));
+  failpoint('container.after-mount');
 
   const image = imageConfigBody(input.imageConfig);
   const [passwd, group] = await Promise.all([readFileInRoot(rootfs.target, '/etc/passwd'), readFileInRoot(rootfs.target, '/etc/group')]);

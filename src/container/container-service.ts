@@ -5,23 +5,25 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
 import type { ImageService } from '../image/image-service';
 import type { UsageSource } from '../image/gc';
-import { readExit, reopenLog, startMonitor, monitorFiles, CreateFailedError, type ExitStatus, type MonitorFiles } from '../monitor/monitor';
+import { findMonitors, readExit, reopenLog, startMonitor, stopMonitor, monitorFiles, CreateFailedError, type ExitStatus, type MonitorFiles } from '../monitor/monitor';
 import { lastRuntimeError, type RuntimeRegistry } from '../oci/runtime';
 import { controllerDir, missingControllers } from '../cgroups/layout';
+import { destroyCgroup } from '../cgroups/cgroupfs';
+import { failpoint } from '../state/failpoints';
 import type { PodContainerHooks, PodService } from '../pod/pod-service';
 import type { SandboxRecord } from '../pod/sandbox';
+import { Repairs } from '../state/repairs';
 import { RecordStore } from '../state/record-store';
-import { rootfsLayout, unmountRootfs } from '../storage/rootfs';
+import { mountsUnder, rootfsLayout, unmountRootfs } from '../storage/rootfs';
 import { KeyedMutex } from '../util/mutex';
-import { rollBack, type Undo } from '../util/undo';
+import type { Undo } from '../util/undo';
 import { PhaseTimer } from '../util/phase-timer';
-import { isAlive, processStartTime } from '../util/process';
+import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { createBundle, imageConfigBody } from './bundle';
 import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
 import { execSync, type ExecResult } from './exec-sync';
@@ -89,6 +91,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     private readonly images: ImageService,
     private readonly runtimes: RuntimeRegistry,
     private readonly log: Logger,
+    /** Start-up reconciliation's record of what it repaired. */
+    private readonly repairs: Repairs = new Repairs(log),
   ) {
     this.store = new RecordStore<ContainerRecord>(path.join(config.root, 'containers'));
   }
@@ -114,12 +118,144 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     for (const record of this.store.list()) yield* record.image.layers;
   }
 
+  /**
+   * Start-up reconciliation: `creating` records are rolled back, `removing` ones rolled forward, then
+   * whatever no record names is swept away (see sweepOrphans). Containers whose records are whole are
+   * left running, their state read from their monitors' files.
+   */
   async recover(): Promise<void> {
     await fs.mkdir(path.join(this.config.root, 'containers'), { recursive: true, mode: 0o700 });
     await fs.mkdir(this.exitsDir(), { recursive: true, mode: 0o700 });
     this.watchExits();
-    for (const record of await this.store.load()) await this.refresh(record);
+    const monitors = await findMonitors(this.config.state);
+    for (const record of await this.store.load()) {
+      const found = monitors.get(record.id) ?? [];
+      if (record.phase === 'creating' || record.phase === 'removing') {
+        const kind = record.phase === 'creating' ? 'container-rolled-back' : 'container-removal-completed';
+        try {
+          await this.teardownContainer(record, found);
+          await this.store.delete(record);
+          this.repairs.record(kind, { container: record.id, name: record.fullName, pod: record.podId }, record.phase === 'creating' ? 'a CreateContainer cut short by a crash was rolled back' : 'a RemoveContainer cut short by a crash was completed');
+        } catch (err) {
+          this.log.error({ container: record.id, phase: record.phase, error: messageOf(err) }, 'reconciling a container failed; retried at the next start');
+        }
+        continue;
+      }
+      await this.refresh(record);
+      await this.adoptStarted(record.id);
+    }
+    await this.sweepOrphans(monitors);
     this.log.info({ containers: this.store.list().length }, 'containers loaded');
+  }
+
+  /**
+   * A crash between the runtime's start and the record's `running` leaves a created record of a
+   * running container (a retried StartContainer would fail on it): the runtime's state decides.
+   */
+  private async adoptStarted(id: string): Promise<void> {
+    const record = this.store.get(id);
+    if (!record || record.state !== 'created') return;
+    const state = await this.runtimes.get(record.handler).state(id).catch(() => undefined);
+    if (state?.status !== 'running') return;
+    await this.store.save({ ...record, state: 'running', startedAt: nowNanos() });
+    this.repairs.record('container-start-recorded', { container: id }, 'a container started just before a crash is recorded as running');
+  }
+
+  /**
+   * What a container makes is named from its id: whatever carries an id no record has is left from
+   * a crash (or from a berth before write-ahead records) and is removed, each kind counted.
+   */
+  private async sweepOrphans(monitors: Map<string, ProcessIdentity[]>): Promise<void> {
+    const known = (id: string) => this.store.get(id) !== undefined;
+    const isId = (n: string) => /^[a-f0-9]{64}$/.test(n);
+    const orphans = new Map<string, { kinds: Set<string>; handlers: Set<string> }>();
+    const note = (id: string, kind: string, handler?: string) => {
+      if (known(id)) return;
+      const entry = orphans.get(id) ?? { kinds: new Set<string>(), handlers: new Set<string>() };
+      entry.kinds.add(kind);
+      if (handler !== undefined) entry.handlers.add(handler);
+      orphans.set(id, entry);
+    };
+    const stateRoot = path.join(this.config.state, 'containers');
+    for (const name of await fs.readdir(stateRoot).catch(() => [] as string[])) if (isId(name)) note(name, 'container-orphan-state-dir');
+    for (const name of await fs.readdir(path.join(this.config.root, 'containers')).catch(() => [] as string[])) if (isId(name)) note(name, 'container-orphan-dir');
+    for (const point of await mountsUnder(stateRoot)) {
+      const id = point.slice(stateRoot.length + 1).split('/')[0];
+      if (isId(id)) note(id, 'container-orphan-mount');
+    }
+    for (const runtime of this.runtimes.all()) for (const id of await runtime.containerIds()) note(id, 'container-orphan-runtime-state', runtime.handler);
+    for (const id of monitors.keys()) note(id, 'container-orphan-monitor');
+    for (const name of await fs.readdir(this.exitsDir()).catch(() => [] as string[])) {
+      const id = /^([a-f0-9]{64})\.json$/.exec(name)?.[1];
+      if (id) note(id, 'container-orphan-exit-file');
+    }
+    for (const [id, { kinds, handlers }] of orphans) {
+      try {
+        await this.teardownOrphan(id, [...handlers], monitors.get(id) ?? []);
+        for (const kind of kinds) this.repairs.record(kind, { container: id }, 'removed what a container without a record left');
+      } catch (err) {
+        this.log.error({ container: id, error: messageOf(err) }, 'removing what a container without a record left failed');
+      }
+    }
+    await this.sweepOrphanCgroups();
+  }
+
+  /** Container cgroups below a pod's cgroup that no record names (the pod's own init leaf aside). */
+  private async sweepOrphanCgroups(): Promise<void> {
+    for (const pod of this.pods.list()) {
+      const dir = controllerDir('pids', pod.cgroup) ?? controllerDir('memory', pod.cgroup);
+      if (!dir) continue;
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        if (!entry.isDirectory()) continue;
+        const id = /^(?:berth-)?([a-f0-9]{64})(?:\.scope)?$/.exec(entry.name)?.[1];
+        if (!id || id === pod.id || this.store.get(id)) continue;
+        const cgroup = `${pod.cgroup}/${entry.name}`.replace(/\/+/g, '/');
+        try {
+          await destroyCgroup(cgroup, { kill: true });
+          this.repairs.record('container-orphan-cgroup', { container: id, pod: pod.id, cgroup }, 'removed a container cgroup no record names');
+        } catch (err) {
+          this.log.error({ container: id, cgroup, error: messageOf(err) }, 'removing an orphaned container cgroup failed');
+        }
+      }
+    }
+  }
+
+  /** Teardown of an id without a record: every runtime that may know it, no cgroup path (the pods' sweep finds those). */
+  private async teardownOrphan(id: string, handlers: string[], monitors: ProcessIdentity[]): Promise<void> {
+    for (const runtime of handlers.length ? handlers.map((h) => this.runtimes.get(h)) : this.runtimes.all()) {
+      await runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
+      await runtime.delete(id, true);
+    }
+    await this.removeLeftovers(id, this.stateDirOf(id), this.containerDirOf(id), monitors);
+  }
+
+  /**
+   * Undoes everything a container made, in order, each step tolerating what is already gone, so that
+   * it can run again after a crash anywhere in it: the container killed and forgotten by its runtime
+   * (which removes its cgroup), its monitors gone, its rootfs unmounted, its dirs and files removed,
+   * and its cgroup removed directly when the runtime had no state for it. Used by RemoveContainer, by
+   * a failed CreateContainer, and by start-up reconciliation.
+   */
+  async teardownContainer(record: ContainerRecord, extraMonitors: ProcessIdentity[] = []): Promise<void> {
+    const runtime = this.runtimes.get(record.handler);
+    await runtime.kill(record.id, 'SIGKILL', true).catch(() => undefined);
+    await runtime.delete(record.id, true);
+    failpoint('container.remove.after-runtime-delete');
+    const monitors = record.monitor ? [record.monitor, ...extraMonitors.filter((m) => m.pid !== record.monitor!.pid)] : extraMonitors;
+    await this.removeLeftovers(record.id, record.stateDir, record.containerDir, monitors);
+    // The runtime removes the cgroup it made; one it never knew of (a crash inside its create) is ours.
+    if (record.cgroup) await destroyCgroup(record.cgroup, { kill: true });
+  }
+
+  private async removeLeftovers(id: string, stateDir: string, containerDir: string, monitors: ProcessIdentity[]): Promise<void> {
+    await Promise.all(monitors.map((m) => stopMonitor(m)));
+    unmountRootfs(rootfsLayout(containerDir, path.join(stateDir, 'bundle')));
+    failpoint('container.remove.after-unmount');
+    await fs.rm(stateDir, { recursive: true, force: true });
+    await fs.rm(path.join(this.config.state, 'console', id), { force: true });
+    await fs.rm(this.filesOf(id, stateDir).exitFile, { force: true });
+    await fs.rm(containerDir, { recursive: true, force: true });
   }
 
   /**
@@ -154,6 +290,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
    * a monitor that died, or a reboot that took the volatile state.
    */
   private async refresh(record: ContainerRecord): Promise<ContainerRecord> {
+    if (record.phase === 'creating') return record;
     if (record.state !== 'running' && record.state !== 'created') return record;
     const files = this.filesOf(record.id, record.stateDir);
     const status = await readExit(files.exitFile);
@@ -162,9 +299,13 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       // The monitor writes the exit file and then exits: read again, it may have done both since.
       const late = await readExit(files.exitFile);
       if (late) exit = exitOf(late);
-      // Without its monitor nobody can learn the exit code; a container still running keeps its state.
-      else if (record.pid && (await processStartTime(record.pid))) return record;
-      else exit = { exitCode: 255, reason: 'Unknown', message: "the container's monitor is gone (reboot or kill); its exit code is unknown", finishedAt: nowNanos() };
+      // Without its monitor nothing supervises the container, holds its stdio or can learn its exit
+      // code: it is killed (as CRI-O does when conmon is gone) and reported exited, its log kept.
+      else if (record.pid && (await processStartTime(record.pid))) {
+        await this.runtimes.get(record.handler).kill(record.id, 'SIGKILL', true).catch((err: unknown) => this.log.warn({ container: record.id, error: messageOf(err) }, 'killing a container whose monitor died failed'));
+        this.log.warn({ container: record.id, monitor: record.monitor.pid }, "the container's monitor died: the container was killed");
+        exit = { exitCode: 255, reason: 'Error', message: `the container's monitor (pid ${record.monitor.pid}) died; berth killed the container; its exit code is unknown`, finishedAt: nowNanos() };
+      } else exit = { exitCode: 255, reason: 'Unknown', message: "the container's monitor is gone (reboot or kill); its exit code is unknown", finishedAt: nowNanos() };
     }
     if (!exit) return record;
     // Merge with the record as it is now: StartContainer may have saved it meanwhile.
@@ -188,91 +329,63 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     const owner = this.store.ownerOf(fullName);
     if (owner) {
       const existing = this.store.get(owner);
-      if (existing && existing.requestKey === requestKey) return existing.id;
+      if (existing && existing.phase !== 'creating' && existing.requestKey === requestKey) return existing.id;
+      if (!existing || existing.phase === 'creating') throw new AlreadyExistsError(`container name ${fullName} is being created`);
       throw new AlreadyExistsError(`container name ${fullName} is already used by container ${owner}; remove it first`);
     }
     const id = randomBytes(32).toString('hex');
     if (!this.store.reserve(fullName, id)) throw new AlreadyExistsError(`container name ${fullName} is being created`);
-    const undo: Undo[] = [];
     const phases = new PhaseTimer();
+    let intent: ContainerRecord | undefined;
     try {
-      const record = await this.createOnce(id, fullName, pod, spec, requestKey, undo, phases);
+      const resolved = await this.intentOf(id, fullName, pod, spec, requestKey);
+      intent = resolved.intent;
+      // Write-ahead: from here on a crash leaves a record that names everything to undo.
+      await this.store.save(intent);
+      failpoint('container.after-record');
+      const record = await this.createOnce(intent, pod, resolved.image, resolved.imageConfig, phases);
+      failpoint('container.before-created');
       await this.store.save(record);
       phases.mark('record');
       this.log.info({ container: id, name: fullName, pod: pod.id, pid: record.pid, ms: phases.result() }, 'container created');
       return id;
     } catch (err) {
-      await rollBack(undo, (e) => this.log.error({ container: id, error: messageOf(e) }, 'cleanup after a failed CreateContainer failed'));
+      if (intent) {
+        try {
+          await this.teardownContainer(intent, await this.monitorsOf(intent));
+          await this.store.delete(intent);
+        } catch (e) {
+          // The record stays `creating` (hidden): reconciliation at the next start retries.
+          this.log.error({ container: id, error: messageOf(e) }, 'cleanup after a failed CreateContainer failed');
+        }
+      }
       this.store.release(fullName, id);
       throw err;
     }
   }
 
-  private async createOnce(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string, undo: Undo[], phases: PhaseTimer): Promise<ContainerRecord> {
+  /** A failed create's monitor is known only once startMonitor returned; else it is found by its files. */
+  private async monitorsOf(record: ContainerRecord): Promise<ProcessIdentity[]> {
+    if (record.monitor) return [];
+    return (await findMonitors(this.config.state)).get(record.id) ?? [];
+  }
+
+  /** Validation and look-ups, no side effect: the `creating` record written before the first one. */
+  private async intentOf(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string) {
     const runtime = this.runtimes.get(pod.spec.runtimeHandler);
     const image = await this.images.find(spec.image);
     if (!image) throw new NotFoundError(`image ${JSON.stringify(spec.image)} not found: pull it first`);
     const imageConfig = await this.images.configOf(image);
-    const stateDir = this.stateDirOf(id);
-    const containerDir = this.containerDirOf(id);
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o711 });
-    undo.push(() => fs.rm(stateDir, { recursive: true, force: true }));
-    await fs.mkdir(containerDir, { recursive: true, mode: 0o711 });
-    undo.push(() => fs.rm(containerDir, { recursive: true, force: true }));
-
-    const emptyDir = path.join(this.config.root, 'containers', 'empty');
-    await fs.mkdir(emptyDir, { recursive: true, mode: 0o755 });
     const missing = missingControllers(spec.process.resources);
     if (missing.length) {
       throw new FailedPreconditionError(`container ${spec.name} needs the cgroup controller${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which this host does not offer to berth`);
     }
-    const { cgroupsPath, path: cgroup } = this.pods.containerCgroup(pod, id);
-    const bundleDir = path.join(stateDir, 'bundle');
-    const target = spec.process.pidNamespace === 'target' ? await this.targetPid(spec.pidTarget) : undefined;
-    const bundle = await createBundle(
-      {
-        id, spec, pod, imageConfig,
-        lowerDirs: image.layers.map((l) => this.images.layers.diffDir(l.chainId)),
-        emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
-      },
-      undo,
-    );
-
-    phases.mark('bundle');
+    const { path: cgroup } = this.pods.containerCgroup(pod, id);
     const logPath = spec.logPath && pod.spec.logDirectory ? path.join(pod.spec.logDirectory, spec.logPath) : '';
-    if (logPath) await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
-    const files = this.filesOf(id, stateDir);
-    undo.push(() => fs.rm(files.exitFile, { force: true }));
-    const runtimeLog = path.join(stateDir, 'runtime.log');
-    // Runtimes dial the console socket by path: it lives where the path stays short.
-    const consoleSocket = spec.process.tty ? path.join(this.config.state, 'console', id) : undefined;
-    if (consoleSocket) {
-      await fs.mkdir(path.dirname(consoleSocket), { recursive: true, mode: 0o700 });
-      undo.push(() => fs.rm(consoleSocket, { force: true }));
-    }
-    let started;
-    try {
-      started = await startMonitor({
-        files,
-        logPath: logPath || '/dev/null',
-        command: runtime.createCommand(id, bundleDir, files.containerPidFile, { logFile: runtimeLog, consoleSocket }),
-        oomCgroup: controllerDir('memory', cgroup),
-        stdin: spec.process.stdin ? { once: spec.stdinOnce } : undefined,
-        consoleSocket,
-      });
-    } catch (err) {
-      await runtime.delete(id, true).catch(() => undefined);
-      if (err instanceof CreateFailedError) {
-        const detail = (await lastRuntimeError(runtimeLog)) ?? err.message;
-        throw new (createFailureClass(detail))(`creating container ${spec.name} with the ${runtime.handler} runtime failed: ${detail}`, { cause: err });
-      }
-      throw err;
-    }
-    undo.push(() => runtime.delete(id, true));
-    phases.mark('runtime');
     const body = imageConfigBody(imageConfig);
-    return {
+    const intent: ContainerRecord = {
       id,
+      phase: 'creating',
       fullName,
       podId: pod.id,
       spec,
@@ -287,13 +400,76 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       },
       state: 'created',
       createdAt: nowNanos(),
+      logPath,
+      cgroup,
+      stateDir: this.stateDirOf(id),
+      containerDir: this.containerDirOf(id),
+    };
+    return { intent, image, imageConfig };
+  }
+
+  /** The side effects of CreateContainer, each named after the record it derives from; undone by teardownContainer. */
+  private async createOnce(
+    intent: ContainerRecord,
+    pod: SandboxRecord,
+    image: NonNullable<Awaited<ReturnType<ImageService['find']>>>,
+    imageConfig: Awaited<ReturnType<ImageService['configOf']>>,
+    phases: PhaseTimer,
+  ): Promise<ContainerRecord> {
+    const { id, spec, stateDir, containerDir, logPath } = intent;
+    const runtime = this.runtimes.get(intent.handler);
+    const target = spec.process.pidNamespace === 'target' ? await this.targetPid(spec.pidTarget) : undefined;
+    await fs.mkdir(stateDir, { recursive: true, mode: 0o711 });
+    await fs.mkdir(containerDir, { recursive: true, mode: 0o711 });
+    const emptyDir = path.join(this.config.root, 'containers', 'empty');
+    await fs.mkdir(emptyDir, { recursive: true, mode: 0o755 });
+    failpoint('container.after-dirs');
+    const { cgroupsPath } = this.pods.containerCgroup(pod, id);
+    const bundleDir = path.join(stateDir, 'bundle');
+    // teardownContainer undoes the bundle (the mount included): its own undo steps are not needed.
+    const unused: Undo[] = [];
+    const bundle = await createBundle(
+      {
+        id, spec, pod, imageConfig,
+        lowerDirs: image.layers.map((l) => this.images.layers.diffDir(l.chainId)),
+        emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
+      },
+      unused,
+    );
+    failpoint('container.after-bundle');
+
+    phases.mark('bundle');
+    if (logPath) await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
+    const files = this.filesOf(id, stateDir);
+    const runtimeLog = path.join(stateDir, 'runtime.log');
+    // Runtimes dial the console socket by path: it lives where the path stays short.
+    const consoleSocket = spec.process.tty ? path.join(this.config.state, 'console', id) : undefined;
+    if (consoleSocket) await fs.mkdir(path.dirname(consoleSocket), { recursive: true, mode: 0o700 });
+    let started;
+    try {
+      started = await startMonitor({
+        files,
+        logPath: logPath || '/dev/null',
+        command: runtime.createCommand(id, bundleDir, files.containerPidFile, { logFile: runtimeLog, consoleSocket }),
+        oomCgroup: controllerDir('memory', intent.cgroup),
+        stdin: spec.process.stdin ? { once: spec.stdinOnce } : undefined,
+        consoleSocket,
+      });
+    } catch (err) {
+      if (err instanceof CreateFailedError) {
+        const detail = (await lastRuntimeError(runtimeLog)) ?? err.message;
+        throw new (createFailureClass(detail))(`creating container ${spec.name} with the ${runtime.handler} runtime failed: ${detail}`, { cause: err });
+      }
+      throw err;
+    }
+    failpoint('container.after-monitor');
+    phases.mark('runtime');
+    return {
+      ...intent,
+      phase: 'created',
       pid: started.containerPid,
       monitor: started.monitor,
       user: bundle.spec.process.user as ContainerRecord['user'],
-      logPath,
-      cgroup,
-      stateDir,
-      containerDir,
     };
   }
 
@@ -307,9 +483,15 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   private find(idOrPrefix: string): ContainerRecord {
     if (!idOrPrefix) throw new InvalidArgumentError('container_id is empty');
-    const record = this.store.resolve(idOrPrefix);
+    const record = this.resolve(idOrPrefix);
     if (!record) throw new NotFoundError(`container ${JSON.stringify(idOrPrefix)} not found`);
     return record;
+  }
+
+  /** A container still `creating` is not one yet (as containerd hides it): no RPC sees it. */
+  private resolve(idOrPrefix: string): ContainerRecord | undefined {
+    const record = this.store.resolve(idOrPrefix);
+    return record && record.phase !== 'creating' ? record : undefined;
   }
 
   async start(idOrPrefix: string): Promise<void> {
@@ -320,6 +502,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       if (record.state !== 'created') throw new FailedPreconditionError(`container ${id} is ${record.state}: only a created container can be started`);
       const runtime = this.runtimes.get(record.handler);
       const phases = new PhaseTimer();
+      failpoint('container.start.before-start');
       try {
         await runtime.start(id);
       } catch (err) {
@@ -327,6 +510,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
         await this.store.save({ ...record, state: 'exited', startedAt: nowNanos(), exit });
         throw err;
       }
+      failpoint('container.start.after-start');
       const startedAt = nowNanos();
       phases.mark('runtime');
       // The container may have exited already (and the exit watch recorded it): keep that.
@@ -349,7 +533,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   /** Stops a running container: its stop signal, then SIGKILL after the timeout. Idempotent. */
   async stop(idOrPrefix: string, timeoutSeconds: number): Promise<void> {
-    const found = this.store.resolve(idOrPrefix);
+    const found = this.resolve(idOrPrefix);
     if (!found) throw new NotFoundError(`container ${JSON.stringify(idOrPrefix)} not found`);
     await this.locks.run(found.id, () => this.stopLocked(found.id, timeoutSeconds));
   }
@@ -382,38 +566,28 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     this.log.info({ container: id }, 'container stopped');
   }
 
-  /** Removes a container, stopping it first. Idempotent: an unknown container is not an error. */
+  /**
+   * Removes a container: the record is marked `removing` before the first side effect (reconciliation
+   * completes a removal a crash cut short), the container is stopped (timeout 0, its exit recorded),
+   * torn down, and the record deleted last. Idempotent: an unknown container is not an error.
+   */
   async remove(idOrPrefix: string): Promise<void> {
-    const found = this.store.resolve(idOrPrefix);
+    const found = this.resolve(idOrPrefix);
     if (!found) return;
     await this.locks.run(found.id, async () => {
-      const record = this.store.get(found.id);
+      let record = this.store.get(found.id);
       if (!record) return;
+      if (record.phase !== 'removing') {
+        record = { ...record, phase: 'removing' };
+        await this.store.save(record);
+      }
+      failpoint('container.remove.after-marking');
       await this.stopLocked(record.id, 0);
-      await this.runtimes.get(record.handler).delete(record.id, true);
-      await this.waitMonitorGone(record);
-      unmountRootfs(rootfsLayout(record.containerDir, path.join(record.stateDir, 'bundle')));
-      await fs.rm(record.stateDir, { recursive: true, force: true });
-      await fs.rm(path.join(this.config.state, 'console', record.id), { force: true });
-      await fs.rm(this.filesOf(record.id, record.stateDir).exitFile, { force: true });
-      await fs.rm(record.containerDir, { recursive: true, force: true });
+      await this.teardownContainer(this.store.get(record.id) ?? record);
       await this.store.delete(record);
       this.log.info({ container: record.id }, 'container removed');
     });
     this.locks.forget(found.id);
-  }
-
-  /** The monitor exits once the container's output is drained; it is killed if it lingers. */
-  private async waitMonitorGone(record: ContainerRecord): Promise<void> {
-    if (!record.monitor) return;
-    for (let i = 0; i < 100 && (await isAlive(record.monitor)); i++) await sleep(10);
-    if (await isAlive(record.monitor)) {
-      try {
-        process.kill(record.monitor.pid, 'SIGKILL');
-      } catch {
-        // gone in between
-      }
-    }
   }
 
   /**
@@ -428,7 +602,10 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
-    for (const r of this.store.list()) {
+    for (const listed of this.store.list()) {
+      if (listed.phase === 'creating') continue;
+      // A monitor gone (signal-0 probe, no I/O) is found here as in ContainerStatus.
+      const r = (listed.state === 'running' || listed.state === 'created') && listed.monitor && !signalable(listed.monitor.pid) ? await this.refresh(listed) : listed;
       if (filter.id && !r.id.startsWith(filter.id)) continue;
       if (filter.podId && !r.podId.startsWith(filter.podId)) continue;
       if (Object.entries(filter.labels ?? {}).some(([k, v]) => r.spec.labels[k] !== v)) continue;
@@ -449,7 +626,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   }
 
   private ofPod(podId: string): ContainerRecord[] {
-    return this.store.list().filter((r) => r.podId === podId);
+    return this.store.list().filter((r) => r.podId === podId && r.phase !== 'creating');
   }
 
   async update(idOrPrefix: string, resources: ContainerRequest['resources']): Promise<void> {

@@ -35,8 +35,18 @@ export interface ContainerExit {
   finishedAt: string;
 }
 
+/**
+ * Where a container is in its life as berth makes and unmakes it (write-ahead intent): the record is
+ * written `creating` before CreateContainer's first side effect and `created` after its last;
+ * `removing` before RemoveContainer's first, and the record is deleted after its last. Start-up
+ * reconciliation rolls `creating` back and `removing` forward. Records from before phases were kept
+ * have none: created.
+ */
+export type ContainerPhase = 'creating' | 'created' | 'removing';
+
 export interface ContainerRecord {
   id: string;
+  phase?: ContainerPhase;
   /** k8s_<container>_<pod>_<namespace>_<uid>_<attempt>. */
   fullName: string;
   podId: string;

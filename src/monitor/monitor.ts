@@ -135,3 +135,46 @@ export async function readExit(file: string): Promise<ExitStatus | undefined> {
 export function reopenLog(monitor: ProcessIdentity): void {
   process.kill(monitor.pid, 'SIGUSR1');
 }
+
+/**
+ * Every live berth-monitor working for a container under `stateRoot` (a container's own, or one of
+ * its exec sessions'), by container id: found by their command lines, which name files in
+ * `<stateRoot>/containers/<id>/`. Start-up reconciliation uses it for monitors no record knows (a
+ * crash between spawning the monitor and recording it), identified with their start time so that a
+ * PID reused later is never killed.
+ */
+export async function findMonitors(stateRoot: string): Promise<Map<string, ProcessIdentity[]>> {
+  const out = new Map<string, ProcessIdentity[]>();
+  const prefix = `${path.join(stateRoot, 'containers')}/`;
+  const entries = await fs.readdir('/proc').catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = (await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (path.basename(argv[0] ?? '') !== path.basename(MONITOR_BINARY)) continue;
+    const arg = argv.find((a) => a.startsWith(prefix));
+    const id = arg ? /^([a-f0-9]{64})\//.exec(arg.slice(prefix.length))?.[1] : undefined;
+    if (!id) continue;
+    const pid = Number(entry);
+    const startTime = await processStartTime(pid);
+    if (!startTime) continue;
+    const identity = { pid, startTime };
+    if (!(await isAlive(identity))) continue;
+    out.set(id, [...(out.get(id) ?? []), identity]);
+  }
+  return out;
+}
+
+/**
+ * Makes sure a monitor is gone: it exits by itself once its container is gone and its output drained
+ * (waited for up to `graceMs`), else it is SIGKILLed. Only that process, started at that time.
+ */
+export async function stopMonitor(monitor: ProcessIdentity, graceMs = 1000): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  while ((await isAlive(monitor)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  if (!(await isAlive(monitor))) return;
+  try {
+    process.kill(monitor.pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}

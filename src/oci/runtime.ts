@@ -81,6 +81,12 @@ export class OciRuntime {
     }
   }
 
+  /** The ids of the containers this runtime keeps state for (its state root's entries named as ids). */
+  async containerIds(): Promise<string[]> {
+    const names = await fs.readdir(this.root).catch(() => [] as string[]);
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n));
+  }
+
   /** Applies new cgroup limits (OCI LinuxResources) to a running container. */
   async update(id: string, resources: unknown, scratchDir: string): Promise<void> {
     const file = path.join(scratchDir, `resources-${process.hrtime.bigint()}.json`);
@@ -159,6 +165,11 @@ export class RuntimeRegistry {
       const root = handler.runtime_root || path.join(config.state, 'runtime', name);
       this.runtimes.set(name, new OciRuntime(name, binary, root, globalArgs));
     }
+  }
+
+  /** Every configured handler's runtime (reconciliation looks for state no record knows of). */
+  all(): OciRuntime[] {
+    return [...this.runtimes.values()];
   }
 
   get(handler: string): OciRuntime {

@@ -65,3 +65,18 @@ export async function writableLayerUsage(upper: string): Promise<{ bytes: number
   await walk(upper);
   return { bytes, inodes: inodes + 1 };
 }
+
+/** Mount points at or below `dir`, from /proc/self/mountinfo (deepest first). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const field = line.split(' ')[4];
+    if (!field) continue;
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    const point = field.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (point === dir || point.startsWith(prefix)) out.add(point);
+  }
+  return [...out].sort((a, b) => b.length - a.length);
+}
