@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../state/atomic-file';
+import { failpoint } from '../state/failpoints';
 import { parseNetworkConfig, type CniNetworkConfig } from './cni-config';
 import { execPlugin, type CniCommand } from './cni-exec';
 
@@ -135,6 +136,8 @@ export class CniNetwork {
       throw err;
     }
     if (!result) throw new Error(`CNI network ${this.config.name}: the plugin chain returned no result`);
+    // A crash here leaves an attachment with no cached result: DEL then runs with the configured network.
+    failpoint('pod.cni.before-cache');
     const entry: CacheEntry = {
       kind: 'cniCacheV1',
       containerId: att.containerId,
