@@ -11,18 +11,7 @@
 #include "../error.h"
 #include "../util.h"
 
-static int failures;
-
-#define CHECK(cond)                                                   \
-  do                                                                  \
-    {                                                                 \
-      if (!(cond))                                                    \
-        {                                                             \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-          failures++;                                                 \
-        }                                                             \
-    }                                                                 \
-  while (0)
+#include "check.h"
 
 static void
 test_atomic_write (void)

@@ -10,18 +10,7 @@
 #include "../cgroup_systemd.h"
 #include "../cgroups.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                     \
-  do                                                                                    \
-    {                                                                                   \
-      if (!(cond))                                                                      \
-        {                                                                               \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-          failures++;                                                                   \
-        }                                                                               \
-    }                                                                                   \
-  while (0)
+#include "../../common/tests/check.h"
 
 static void
 expands_to (const char *slice, const char *want)
