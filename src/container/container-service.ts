@@ -189,6 +189,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       const id = /^([a-f0-9]{64})\.json$/.exec(name)?.[1];
       if (id) note(id, 'container-orphan-exit-file');
     }
+    // A crash inside an atomic write leaves its temp file beside the records.
+    for (const name of await fs.readdir(this.store.dir).catch(() => [] as string[])) {
+      if (!/^\..*\.tmp$/.test(name)) continue;
+      await fs.rm(path.join(this.store.dir, name), { force: true });
+      this.repairs.record('container-orphan-temp-record', { file: name }, 'removed the temp file of a record write cut short');
+    }
     for (const [id, { kinds, handlers }] of orphans) {
       try {
         await this.teardownOrphan(id, [...handlers], monitors.get(id) ?? []);
