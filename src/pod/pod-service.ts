@@ -181,9 +181,10 @@ export class PodService {
         return id;
       } catch (err) {
         await this.rollBack(id, spec, intent, progress.attached);
+        if (!this.store.get(id)) this.locks.forget(id);
         throw err;
       }
-    }).finally(() => this.locks.forget(id));
+    });
   }
 
   /** Undoes a failed RunPodSandbox; when that fails too, the record stays (`removing`) for RemovePodSandbox. */
@@ -331,7 +332,8 @@ export class PodService {
       if (!record) return;
       if (record.state !== 'removing') await this.store.save({ ...record, state: 'removing' });
       failpoint('pod.remove.after-marking');
-      await this.teardown.run(record.id, record.spec, { init: record.init, networkName: record.network?.name });
+      // The stop above has just run CNI DEL (it throws when that fails): once is enough.
+      await this.teardown.run(record.id, record.spec, { init: record.init, steps: TEARDOWN_STEPS.filter((step) => step !== 'cni-del') });
       failpoint('pod.remove.after-teardown');
       await this.store.delete(record);
       this.log.info({ pod: record.id }, 'sandbox removed');
