@@ -256,6 +256,8 @@ describe('pod sandboxes when the network is missing or broken', () => {
   });
 
   const leftovers = () => ({
+    // The intent record written before the first side effect goes with the rollback.
+    records: fs.existsSync(path.join(berthd.root, 'pods')) ? fs.readdirSync(path.join(berthd.root, 'pods')) : [],
     pods: fs.existsSync(path.join(berthd.state, 'pods')) ? fs.readdirSync(path.join(berthd.state, 'pods')) : [],
     pins: ['net', 'ipc', 'uts'].flatMap((k) => (fs.existsSync(path.join(berthd.state, 'ns', k)) ? fs.readdirSync(path.join(berthd.state, 'ns', k)) : [])),
     mounts: fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(berthd.state)),
@@ -266,7 +268,7 @@ describe('pod sandboxes when the network is missing or broken', () => {
       code: grpc.status.FAILED_PRECONDITION,
       details: expect.stringContaining('network not ready'),
     });
-    expect(leftovers()).toEqual({ pods: [], pins: [], mounts: [] });
+    expect(leftovers()).toEqual({ records: [], pods: [], pins: [], mounts: [] });
   });
 
   it('names a missing CNI plugin, and a failed RunPodSandbox leaves nothing behind', async () => {
@@ -277,7 +279,7 @@ describe('pod sandboxes when the network is missing or broken', () => {
     await expect(berthd.client.runtime.RunPodSandbox({ config: podConfig('broken-net') })).rejects.toMatchObject({
       details: expect.stringContaining('CNI plugin "no-such-plugin" not found'),
     });
-    expect(leftovers()).toEqual({ pods: [], pins: [], mounts: [] });
+    expect(leftovers()).toEqual({ records: [], pods: [], pins: [], mounts: [] });
     expect((await berthd.client.runtime.ListPodSandbox({})).items).toEqual([]);
   });
 });
