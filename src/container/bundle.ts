@@ -1,14 +1,13 @@
 // An OCI bundle for a new container: the rootfs overlay over its image's layers, and config.json built
-// from the CRI config, the pod and the image config. Each finished step registers its undo.
+// from the CRI config, the pod and the image config. teardownContainer undoes it (derived from the id).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import type { ImageConfigJson } from '../image/image-service';
 import type { SandboxRecord } from '../pod/sandbox';
-import { mountRootfs, rootfsLayout, unmountRootfs, type RootfsLayout } from '../storage/rootfs';
+import { mountRootfs, rootfsLayout, type RootfsLayout } from '../storage/rootfs';
 import { writeFileAtomic } from '../state/atomic-file';
 import { failpoint } from '../state/failpoints';
-import type { Undo } from '../util/undo';
 import type { ContainerSpec } from './container';
 import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
@@ -105,12 +104,11 @@ async function seccompProfile(spec: ContainerSpec): Promise<ContainerSpec['proce
   }
 }
 
-export async function createBundle(input: BundleInput, undo: Undo[]): Promise<Bundle> {
+export async function createBundle(input: BundleInput): Promise<Bundle> {
   const { spec, pod } = input;
   await fs.mkdir(input.bundleDir, { recursive: true, mode: 0o711 });
   const rootfs = rootfsLayout(input.containerDir, input.bundleDir);
   await mountRootfs(rootfs, input.lowerDirs, input.emptyDir);
-  undo.push(async () => unmountRootfs(rootfs));
   failpoint('container.after-mount');
 
   const image = imageConfigBody(input.imageConfig);

@@ -21,7 +21,6 @@ import { Repairs } from '../state/repairs';
 import { RecordStore } from '../state/record-store';
 import { mountsUnder, rootfsLayout, unmountRootfs } from '../storage/rootfs';
 import { KeyedMutex } from '../util/mutex';
-import type { Undo } from '../util/undo';
 import { PhaseTimer } from '../util/phase-timer';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { createBundle, imageConfigBody } from './bundle';
@@ -128,7 +127,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     await fs.mkdir(this.exitsDir(), { recursive: true, mode: 0o700 });
     this.watchExits();
     const monitors = await findMonitors(this.config.state);
-    for (const record of await this.store.load()) {
+    const quarantined = (file: string, reason: string) => this.repairs.record('record-quarantined', { file, reason }, 'a container record that does not parse was moved aside');
+    for (const record of await this.store.load(quarantined)) {
       const found = monitors.get(record.id) ?? [];
       if (record.phase === 'creating' || record.phase === 'removing') {
         const kind = record.phase === 'creating' ? 'container-rolled-back' : 'container-removal-completed';
@@ -188,12 +188,6 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     for (const name of await fs.readdir(this.exitsDir()).catch(() => [] as string[])) {
       const id = /^([a-f0-9]{64})\.json$/.exec(name)?.[1];
       if (id) note(id, 'container-orphan-exit-file');
-    }
-    // A crash inside an atomic write leaves its temp file beside the records.
-    for (const name of await fs.readdir(this.store.dir).catch(() => [] as string[])) {
-      if (!/^\..*\.tmp$/.test(name)) continue;
-      await fs.rm(path.join(this.store.dir, name), { force: true });
-      this.repairs.record('container-orphan-temp-record', { file: name }, 'removed the temp file of a record write cut short');
     }
     for (const [id, { kinds, handlers }] of orphans) {
       try {
@@ -432,15 +426,13 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     failpoint('container.after-dirs');
     const { cgroupsPath } = this.pods.containerCgroup(pod, id);
     const bundleDir = path.join(stateDir, 'bundle');
-    // teardownContainer undoes the bundle (the mount included): its own undo steps are not needed.
-    const unused: Undo[] = [];
+    // teardownContainer undoes the bundle, the mount included.
     const bundle = await createBundle(
       {
         id, spec, pod, imageConfig,
         lowerDirs: image.layers.map((l) => this.images.layers.diffDir(l.chainId)),
         emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
       },
-      unused,
     );
     failpoint('container.after-bundle');
 

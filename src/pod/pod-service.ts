@@ -105,7 +105,8 @@ export class PodService {
    */
   async recover(): Promise<void> {
     const inits = await scanInits(this.config.state);
-    for (const record of await this.store.load()) {
+    const quarantined = (file: string, reason: string) => this.repairs.record('record-quarantined', { file, reason }, 'a pod record that does not parse was moved aside');
+    for (const record of await this.store.load(quarantined)) {
       const base = { pod: record.id, name: record.fullName };
       const opts = { init: record.init, inits: inits.get(record.id), networkName: record.network?.name };
       if (record.state === 'creating' || record.state === 'removing') {

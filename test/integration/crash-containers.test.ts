@@ -15,7 +15,7 @@ import { until } from '../support/until';
 
 const tag = `${process.pid % 10000}`;
 const bridge = `bcrc${tag}`;
-const SUBNET = `10.126.${process.pid % 250}`;
+const SUBNET = `10.128.${process.pid % 250}`;
 const HANDLER = 'berth';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
