@@ -94,16 +94,17 @@ async function removeDir(dir: string): Promise<void> {
 }
 
 /**
- * Removes the cgroup from every hierarchy: what is inside is killed first (with `kill`), then the
- * cgroups below it and itself, children first. A cgroup that is already gone is fine.
+ * Removes the cgroup from every hierarchy a runtime may have made it in (name=systemd and a hybrid
+ * host's unified one included): what is inside is killed first (with `kill`), then the cgroups below
+ * it and itself, children first. A cgroup that is already gone is fine.
  */
 export async function destroyCgroup(cgroup: string, opts: { kill: boolean }): Promise<void> {
-  const { v1, unified } = cgroupLayout();
-  for (const root of unified ? [unified] : v1) {
+  const { all, unified } = cgroupLayout();
+  for (const root of all) {
     const dir = path.join(root, cgroup);
     if (!fs.existsSync(dir)) continue;
     if (opts.kill) await killAll(dir);
-    if (unified) await waitEmpty(dir);
+    if (root === unified) await waitEmpty(dir);
     for (const d of await subtree(dir)) await removeDir(d);
   }
 }

@@ -10,6 +10,12 @@ export interface CgroupLayout {
   unified?: string;
   /** v1 controller name (cpu, memory, ...) to the mount point of its hierarchy. */
   controllers: Record<string, string>;
+  /**
+   * Every hierarchy a runtime may create a cgroup in: the controller ones, named v1 ones (name=systemd)
+   * and a hybrid host's unified one. runc and berth-runtime make a container's cgroup (and so its
+   * parents) in all of them; teardown removes from all of them.
+   */
+  all: string[];
 }
 
 let layout: CgroupLayout | undefined;
@@ -18,20 +24,22 @@ let layout: CgroupLayout | undefined;
 export function cgroupLayout(): CgroupLayout {
   if (layout) return layout;
   const v1 = new Set<string>();
+  const all = new Set<string>();
   const controllers: Record<string, string> = {};
   let v2: string | undefined;
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ');
     if (!right) continue;
-    const mountPoint = left.split(' ')[4];
+    const [, , , root, mountPoint] = left.split(' ');
     const [fstype, , options = ''] = right.split(' ');
+    if ((fstype === 'cgroup' || fstype === 'cgroup2') && root === '/') all.add(mountPoint);
     if (fstype === 'cgroup2') v2 = mountPoint;
     else if (fstype === 'cgroup' && !options.split(',').some((o) => o.startsWith('name='))) {
       v1.add(mountPoint);
       for (const o of options.split(',')) if (o !== 'rw' && o !== 'ro' && !controllers[o]) controllers[o] = mountPoint;
     }
   }
-  layout = { v1: [...v1].sort(), controllers, ...(v1.size === 0 && v2 ? { unified: v2 } : {}) };
+  layout = { v1: [...v1].sort(), controllers, all: [...all].sort(), ...(v1.size === 0 && v2 ? { unified: v2 } : {}) };
   return layout;
 }
 

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { controllerDir } from '../../src/cgroups/layout';
+import { cgroupLayout, controllerDir } from '../../src/cgroups/layout';
 import { startBerthd, type BerthdHandle } from '../support/berthd';
 import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
@@ -350,6 +350,10 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(fs.readdirSync(memDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)).toEqual([pod.id]);
     expect(stateDirs()).toEqual(before.stateDirs);
     expect(rootEntries()).toEqual(before.rootEntries);
+    // The runtimes make container cgroups (and so the pod's) in every hierarchy, name=systemd and a
+    // hybrid host's unified one included: removing the pod leaves the pod cgroup in none of them.
+    await rt().RemovePodSandbox({ pod_sandbox_id: pod.id });
+    expect(cgroupLayout().all.filter((root) => fs.existsSync(path.join(root, podCgroup)))).toEqual([]);
   }, 120_000);
 
   it('keeps containers running across kill -9 of berthd and reports an exit during the downtime', async () => {
