@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
-import { InvalidArgumentError, messageOf } from '../errors';
+import { InvalidArgumentError, ResourceExhaustedError, errorCodeOf, messageOf } from '../errors';
 import type { PullMetrics } from '../metrics/registry';
+import { isNoSpace } from '../storage/disk';
 import type { LayerInfo, LayerStore } from '../storage/layer-store';
 import { Semaphore, Singleflight } from '../util/mutex';
 import type { ContentStore } from './content-store';
@@ -54,6 +55,8 @@ export interface PullerDeps {
   config: BerthConfig['image'];
   log: Logger;
   metrics: PullMetrics;
+  /** Frees what nothing uses (the image GC, with every usage source): run after a pull that ran out of space. */
+  freeUnused?: () => Promise<void>;
 }
 
 /** chainID(L1) = diffID(L1); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)) (OCI image spec). */
@@ -126,8 +129,16 @@ export class Puller {
       return record;
     } catch (err) {
       // A stalled pull is aborted with a clear reason; report that rather than the I/O error it caused.
-      const reason = abort.signal.aborted ? (abort.signal.reason as Error) : err;
+      let reason = abort.signal.aborted ? (abort.signal.reason as Error) : err;
+      // The content and layer stores report a full disk themselves; a record or layer.json write may not.
+      if (isNoSpace(reason)) reason = new ResourceExhaustedError(`no space left on device while storing image ${name}: ${messageOf(reason)}`, { cause: reason });
       log.warn({ image: name, error: messageOf(reason) }, 'pull failed');
+      // Out of room (a full disk, or over a layer limit): what this pull stored (its manifests and config,
+      // layers it completed) is freed now, not at the next removal. Other failures keep complete blobs
+      // and layers for a retry. The pull's own pins are released by now; other pulls keep theirs.
+      if (errorCodeOf(reason) === 'RESOURCE_EXHAUSTED' && this.deps.freeUnused) {
+        await this.deps.freeUnused().catch((e: unknown) => log.error({ image: name, error: messageOf(e) }, 'freeing what a failed pull stored failed'));
+      }
       throw reason;
     } finally {
       progress.stop();
@@ -146,16 +157,26 @@ export class Puller {
   ): Promise<ImageRecord> {
     const { client, content } = this.deps;
     const manifestDigests: string[] = [];
-    let top = await client.getManifest(ref, { credentials, signal });
-    const repoDigest = `${nameOf(ref)}@${top.digest}`;
-    manifestDigests.push(await content.writeBlob(top.body));
-    if (isIndexMediaType(top.mediaType, top.body)) {
-      const chosen = selectPlatform(parseIndex(top.body), this.deps.config.platform, name);
-      top = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
-      manifestDigests.push(await content.writeBlob(top.body));
+    // Pinned from their write until the record names them: the garbage collector must not free them.
+    const storeManifest = async (body: Buffer) => {
+      const digest = await content.writeBlob(body);
+      this.pin([digest], []);
+      manifestDigests.push(digest);
+    };
+    try {
+      let top = await client.getManifest(ref, { credentials, signal });
+      const repoDigest = `${nameOf(ref)}@${top.digest}`;
+      await storeManifest(top.body);
+      if (isIndexMediaType(top.mediaType, top.body)) {
+        const chosen = selectPlatform(parseIndex(top.body), this.deps.config.platform, name);
+        top = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
+        await storeManifest(top.body);
+      }
+      const names = { repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [], repoDigests: [repoDigest] };
+      return await this.storeImage(top.body, manifestDigests, names, { ref, credentials, signal, progress });
+    } finally {
+      this.unpin(manifestDigests, []);
     }
-    const names = { repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [], repoDigests: [repoDigest] };
-    return this.storeImage(top.body, manifestDigests, names, { ref, credentials, signal, progress });
   }
 
   /**

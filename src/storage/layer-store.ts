@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeJsonAtomic } from '../state/atomic-file';
 import { Singleflight } from '../util/mutex';
+import { makeDirs } from './disk';
 
 export interface LayerInfo {
   chainId: string;
@@ -62,8 +63,9 @@ export class LayerStore {
       const existing = await this.get(chainId);
       if (existing) return existing;
       const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-      await fs.mkdir(path.join(temp, 'diff'), { recursive: true, mode: 0o755 });
       try {
+        // Not a recursive fs.mkdir: that reports a full disk as ENOENT.
+        await makeDirs(path.join(temp, 'diff'), 0o755);
         const info: LayerInfo = { chainId, ...(await fill(path.join(temp, 'diff'))) };
         await writeJsonAtomic(path.join(temp, 'layer.json'), info);
         await fs.rename(temp, this.layerDir(chainId));
