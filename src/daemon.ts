@@ -49,6 +49,9 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   const containers = new ContainerService(config, pods, images, runtimes, log.child({ module: 'container' }), repairs);
   await containers.recover();
   images.addUsageSource(containers);
+  const orphans = await images.freeUnused();
+  for (const digest of orphans.blobs) repairs.record('image-orphan-blob', { digest }, 'freed a blob no image uses (a pull or removal cut short)');
+  for (const chainId of orphans.layers) repairs.record('image-orphan-layer', { chainId }, 'freed a layer no image or container uses (a pull or removal cut short)');
   pods.setContainerHooks(containers);
   const streaming = await startStreaming(config, log, new ContainerStreams(containers, pods, runtimes, config.state, log.child({ module: 'streaming' })));
   log.info({ root: config.root, state: config.state }, 'recovery done');

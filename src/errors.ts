@@ -77,9 +77,19 @@ export class ResourceExhaustedError extends BerthError {
   }
 }
 
-/** Anything that is not a BerthError is an internal error. */
+/** Out of disk space or quota (blocks or inodes). */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * Anything that is not a BerthError is an internal error, except a full disk wherever it strikes (a
+ * record, a directory, a mount): that is the node's state, RESOURCE_EXHAUSTED.
+ */
 export function errorCodeOf(err: unknown): ErrorCode {
-  return err instanceof BerthError ? err.code : 'INTERNAL';
+  if (err instanceof BerthError) return err.code;
+  return isNoSpace(err) ? 'RESOURCE_EXHAUSTED' : 'INTERNAL';
 }
 
 export function messageOf(err: unknown): string {

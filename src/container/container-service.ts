@@ -7,7 +7,8 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, messageOf } from '../errors';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, messageOf } from '../errors';
+import { makeDirs } from '../storage/disk';
 import type { ImageService } from '../image/image-service';
 import type { UsageSource } from '../image/gc';
 import { findMonitors, readExit, reopenLog, startMonitor, stopMonitor, monitorFiles, CreateFailedError, type ExitStatus, type MonitorFiles } from '../monitor/monitor';
@@ -74,6 +75,7 @@ export function exitOf(status: ExitStatus): ContainerExit {
 function createFailureClass(detail: string): typeof InvalidArgumentError {
   if (/cgroup controller .* is not available|--systemd-cgroup needs/.test(detail)) return FailedPreconditionError;
   if (/systemd unit .* already exists/.test(detail)) return AlreadyExistsError;
+  if (/no space left on device|disk quota exceeded/i.test(detail)) return ResourceExhaustedError;
   return InvalidArgumentError;
 }
 
@@ -419,10 +421,11 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     const { id, spec, stateDir, containerDir, logPath } = intent;
     const runtime = this.runtimes.get(intent.handler);
     const target = spec.process.pidNamespace === 'target' ? await this.targetPid(spec.pidTarget) : undefined;
-    await fs.mkdir(stateDir, { recursive: true, mode: 0o711 });
-    await fs.mkdir(containerDir, { recursive: true, mode: 0o711 });
+    // makeDirs, not a recursive mkdir: Node reports a full disk there as ENOENT (storage/disk.ts).
+    await makeDirs(stateDir, 0o711);
+    await makeDirs(containerDir, 0o711);
     const emptyDir = path.join(this.config.root, 'containers', 'empty');
-    await fs.mkdir(emptyDir, { recursive: true, mode: 0o755 });
+    await makeDirs(emptyDir, 0o755);
     failpoint('container.after-dirs');
     const { cgroupsPath } = this.pods.containerCgroup(pod, id);
     const bundleDir = path.join(stateDir, 'bundle');

@@ -7,7 +7,7 @@ import type { BerthConfig } from '../config/schema';
 import { LayerStore } from '../storage/layer-store';
 import { Mutex } from '../util/mutex';
 import { ContentStore } from './content-store';
-import { collectGarbage, type UsageSource } from './gc';
+import { collectGarbage, type GcResult, type UsageSource } from './gc';
 import { ImageStore, type ImageRecord } from './image-store';
 import type { PullMetrics } from '../metrics/registry';
 import { Puller } from './pull';
@@ -39,7 +39,7 @@ export class ImageService {
     metrics: PullMetrics,
   ) {
     const client = new RegistryClient(config, this.log);
-    this.puller = new Puller({ client, content, layers, images, config, log: this.log, metrics });
+    this.puller = new Puller({ client, content, layers, images, config, log: this.log, metrics, freeUnused: async () => void (await this.freeUnused()) });
     this.usageSources.push(this.puller);
   }
 
@@ -106,6 +106,19 @@ export class ImageService {
       await this.images.remove(image.id);
       this.log.info({ id: image.id, tags: image.repoTags }, 'image removed');
       await collectGarbage(this.images.list(), this.usageSources, this.content, this.layers, this.log);
+    });
+  }
+
+  /**
+   * Frees blobs and layers nothing uses: after a pull that ran out of space, and at start-up, for what
+   * pulls and removals cut short by a crash left. Reference counts are derived, so this needs no intent
+   * record: in steady state nothing is unreferenced.
+   */
+  async freeUnused(): Promise<GcResult> {
+    return this.gcLock.run(async () => {
+      // Records another process (berthd images import) wrote since count too.
+      await this.images.refresh();
+      return collectGarbage(this.images.list(), this.usageSources, this.content, this.layers, this.log);
     });
   }
 

@@ -5,11 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-/** Out of disk space or quota (blocks or inodes). */
-export function isNoSpace(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
+export { isNoSpace } from '../errors';
 
 /** `mkdir -p` (each new component with `mode`); an existing directory is fine. */
 export async function makeDirs(dir: string, mode: number): Promise<void> {
