@@ -11,7 +11,7 @@ import { buildImage, layer } from '../support/oci/image';
 import { pushImage } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { until } from '../support/until';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 describe('pull edge cases', () => {
   const image = buildImage([layer([{ type: 'file', path: 'data', content: randomBytes(256 * 1024) }])]);
@@ -229,5 +229,35 @@ ${withCa ? `[image.registries."${tls.host}"]\nca_file = "${path.join(tls.dir, 'c
     berthd = await startBerthd({ configToml: mirrorConfig(true) });
     const res = await berthd.client.image.PullImage({ image: { image: 'secure.example/secure:latest' } });
     expect(res.image_ref).toBe(image.config.digest);
+  });
+});
+
+describe('start-up reconciliation of the image store', () => {
+  it('frees blobs and layers that a pull or removal cut short by a crash left, and counts the repairs', async () => {
+    const first = await startBerthd();
+    try {
+      await first.stop('SIGKILL');
+      // What a pull killed between storing a blob and writing the image record leaves: a verified blob
+      // and an unpacked layer that no record names.
+      const content = Buffer.from('a blob no image uses');
+      const hex = createHash('sha256').update(content).digest('hex');
+      const blob = path.join(first.root, 'content', 'blobs', 'sha256', hex);
+      fs.mkdirSync(path.dirname(blob), { recursive: true });
+      fs.writeFileSync(blob, content);
+      const layer = path.join(first.root, 'layers', 'f'.repeat(64));
+      fs.mkdirSync(path.join(layer, 'diff'), { recursive: true });
+      fs.writeFileSync(path.join(layer, 'layer.json'), JSON.stringify({ diffId: `sha256:${'e'.repeat(64)}`, size: 0, entries: 0 }));
+      const again = await startBerthd({ dir: first.dir });
+      try {
+        expect(fs.existsSync(blob)).toBe(false);
+        expect(fs.existsSync(layer)).toBe(false);
+        expect(again.output()).toMatch(/"repair":"image-orphan-blob"/);
+        expect(again.output()).toMatch(/"repair":"image-orphan-layer"/);
+      } finally {
+        await again.stop('SIGKILL');
+      }
+    } finally {
+      await first.cleanup();
+    }
   });
 });
