@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import type { BerthdHandle } from '../support/berthd';
+import { startBerthd, type BerthdHandle } from '../support/berthd';
 import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 import { exitCodeOf, HttpStatusError, spdyExec, SpdyPortForwarder, wsExec } from '../support/streaming-client';
 
@@ -151,6 +151,22 @@ describe('streaming through berthd', () => {
       await forwarder.close();
     }
   });
+
+  it('keeps the container and an exec session\'s command going across kill -9 of berthd; sessions work again after the restart', async () => {
+    const marker = `/tmp/exec-survived-${process.pid}`;
+    // The exec'd command runs under a monitor of its own, which outlives berthd (as the container's does).
+    const session = spdyExec(await execUrl(['sh', '-c', `sleep 1.5; echo done > ${marker}; echo late`]), { stdout: true, stderr: true }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 400));
+    const containerPid = (JSON.parse((await rt().ContainerStatus({ container_id: shell, verbose: true })).info.info) as { pid: number }).pid;
+    await berthd.stop('SIGKILL');
+    await session; // cut with berthd: its client sees the end, whatever it got
+    berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', env!.network.confDir] });
+    expect((await rt().ContainerStatus({ container_id: shell })).status?.state).toBe('CONTAINER_RUNNING');
+    expect(fs.existsSync(`/proc/${containerPid}`)).toBe(true);
+    const finished = await spdyExec(await execUrl(['sh', '-c', `sleep 2; cat ${marker}; rm -f ${marker}`]), { stdout: true, stderr: true });
+    expect(finished.stdout.toString()).toBe('done\n');
+    expect(exitCodeOf(finished)).toBe(0);
+  }, 60_000);
 
   it('refuses a used URL and bad requests', async () => {
     const url = await execUrl(['true']);
