@@ -335,6 +335,36 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
     await expectNothingLeft(podId, [id]);
   });
 
+  it('rolls back a CreateContainer cut by a crash (a failpoint under berth.service): no scope or cgroup is left, and the retry works', async () => {
+    const dropIn = '/etc/systemd/system/berth.service.d/50-failpoint.conf';
+    const podUid = uid();
+    const pod = podConfig('crash', podUid, await kubeletParent(podUid));
+    const podId = (await rt().RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const config = ctrConfig('main', 'exec sleep 3600', { memory_limit_in_bytes: String(64 * MiB) });
+    await vm.sshOk(`mkdir -p ${dropIn.replace(/\/[^/]+$/, '')}; printf '[Service]\nEnvironment=BERTH_FAILPOINTS=container.after-monitor=crash\n' > ${dropIn}; systemctl daemon-reload`);
+    try {
+      await vm.restartBerth();
+      // The runtime has made the container (its scope or cgroup, its monitor) when berthd dies.
+      await expect(rt().CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: pod })).rejects.toMatchObject({ code: 14 });
+    } finally {
+      await vm.sshOk(`rm -f ${dropIn}; systemctl daemon-reload`);
+    }
+    await vm.restartBerth();
+    expect((await rt().ListContainers({})).containers).toEqual([]);
+    expect(await vm.sshOk('journalctl -q -o cat -u berth | grep -c \'"repair":"container-rolled-back"\' || true')).not.toBe('0\n');
+    const podCgroup = (JSON.parse((await rt().PodSandboxStatus({ pod_sandbox_id: podId, verbose: true })).info.info) as { cgroup: string }).cgroup;
+    // Below the pod: only its init's leaf (its scope with the systemd driver), no container's.
+    const initLeaf = driver === 'systemd' ? `berth-${podId}.scope` : podId;
+    expect((await vm.sshOk(`ls /sys/fs/cgroup${podCgroup} | grep -E '^berth-|^[0-9a-f]{64}$' || true`)).trim().split('\n')).toEqual([initLeaf]);
+    if (driver === 'systemd') {
+      expect((await vm.sshOk(`systemctl list-units --all --plain --no-legend 'berth-*.scope' | awk '{print $1}'`)).trim().split('\n')).toEqual([`${initLeaf}`]);
+    }
+    const id = await runContainer(podId, pod, config);
+    expect((await rt().ContainerStatus({ container_id: id })).status!.state).toBe('CONTAINER_RUNNING');
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    await expectNothingLeft(podId, [id]);
+  });
+
   /** No cgroup named by the pod or its containers anywhere in the tree, and no berth unit loaded. */
   async function expectNothingLeft(podId: string, containers: string[], podCgroup?: string): Promise<void> {
     const names = [podId, ...containers].map((x) => `-name '*${x}*'`).join(' -o ');
