@@ -3,7 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../util/package-root';
-import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
+import { findHelpers, isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { spawnDetached } from '../util/spawn';
 import { poll } from '../util/poll';
 
@@ -143,25 +143,8 @@ export function reopenLog(monitor: ProcessIdentity): void {
  * crash between spawning the monitor and recording it), identified with their start time so that a
  * PID reused later is never killed.
  */
-export async function findMonitors(stateRoot: string): Promise<Map<string, ProcessIdentity[]>> {
-  const out = new Map<string, ProcessIdentity[]>();
-  const prefix = `${path.join(stateRoot, 'containers')}/`;
-  const entries = await fs.readdir('/proc').catch(() => [] as string[]);
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const argv = (await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (path.basename(argv[0] ?? '') !== path.basename(MONITOR_BINARY)) continue;
-    const arg = argv.find((a) => a.startsWith(prefix));
-    const id = arg ? /^([a-f0-9]{64})\//.exec(arg.slice(prefix.length))?.[1] : undefined;
-    if (!id) continue;
-    const pid = Number(entry);
-    const startTime = await processStartTime(pid);
-    if (!startTime) continue;
-    const identity = { pid, startTime };
-    if (!(await isAlive(identity))) continue;
-    out.set(id, [...(out.get(id) ?? []), identity]);
-  }
-  return out;
+export function findMonitors(stateRoot: string): Promise<Map<string, ProcessIdentity[]>> {
+  return findHelpers(path.basename(MONITOR_BINARY), path.join(stateRoot, 'containers'));
 }
 
 /**

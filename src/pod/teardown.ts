@@ -9,7 +9,7 @@ import type { CgroupDriver } from '../cgroups/driver';
 import { messageOf } from '../errors';
 import { isNativeError, MNT_DETACH, umount2 } from '../native';
 import type { NetworkManager } from '../network/network-manager';
-import { isAlive, type ProcessIdentity } from '../util/process';
+import { findHelpers, isAlive, processNamed, type ProcessIdentity } from '../util/process';
 import { unpin } from './namespaces';
 import { stopPodInit } from './pod-init';
 import type { SandboxSpec } from './sandbox';
@@ -52,41 +52,16 @@ export interface TeardownOptions {
   after?: (step: TeardownStep) => void;
 }
 
-async function readProc(pid: number): Promise<{ comm: string; state: string; startTime: string; argv: string[] } | undefined> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const argv = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    return { comm, state: fields[0], startTime: fields[19], argv };
-  } catch {
-    return undefined;
-  }
-}
-
 /** The live berth-init whose --pid-file is `pidFile`, or undefined: a reused PID is never taken for it. */
 export async function identifyInit(pid: number, pidFile: string): Promise<ProcessIdentity | undefined> {
-  const p = await readProc(pid);
-  if (!p || p.comm !== 'berth-init' || p.state === 'Z' || p.state === 'X') return undefined;
-  const i = p.argv.indexOf('--pid-file');
-  return i >= 0 && p.argv[i + 1] === pidFile ? { pid, startTime: p.startTime } : undefined;
+  const p = await processNamed(pid, 'berth-init');
+  const i = p ? p.argv.indexOf('--pid-file') : -1;
+  return p && i >= 0 && p.argv[i + 1] === pidFile ? { pid, startTime: p.startTime } : undefined;
 }
 
 /** Every live berth-init of a pod under `state`, by pod id (from its --pid-file argument). */
-export async function scanInits(state: string): Promise<Map<string, ProcessIdentity[]>> {
-  const out = new Map<string, ProcessIdentity[]>();
-  const prefix = path.join(state, 'pods') + '/';
-  for (const entry of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const p = await readProc(Number(entry));
-    if (!p || p.comm !== 'berth-init' || p.state === 'Z' || p.state === 'X') continue;
-    const i = p.argv.indexOf('--pid-file');
-    const file = i >= 0 ? p.argv[i + 1] : '';
-    const m = file.startsWith(prefix) ? /^([a-f0-9]{64})\/init\.pid$/.exec(file.slice(prefix.length)) : null;
-    if (!m) continue;
-    out.set(m[1], [...(out.get(m[1]) ?? []), { pid: Number(entry), startTime: p.startTime }]);
-  }
-  return out;
+export function scanInits(state: string): Promise<Map<string, ProcessIdentity[]>> {
+  return findHelpers('berth-init', path.join(state, 'pods'));
 }
 
 export class PodTeardown {
