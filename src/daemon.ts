@@ -1,6 +1,7 @@
 // berthd's lifecycle: start serving (calls refused until recovery is done), recover, run, shut down.
 // Shutting down never touches containers: they belong to their monitors, not to berthd.
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from './config/schema';
 import { createMetrics, type Metrics } from './metrics/registry';
@@ -17,6 +18,7 @@ import { StatsCollector } from './container/stats-collector';
 import { RuntimeRegistry } from './oci/runtime';
 import { createCgroupDriver, type CgroupDriverName } from './cgroups/driver';
 import { Repairs } from './state/repairs';
+import { useCaptureDir } from './util/spawn';
 import { ContainerStreams } from './container/container-streams';
 import { StreamingServer } from './streaming/server';
 import type { ServerDeps } from './server/deps';
@@ -39,6 +41,8 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   for (const dir of [config.root, config.state]) {
     await fs.mkdir(dir, { recursive: true, mode: 0o711 });
   }
+  // Helpers' output files: a crash leaves them behind, so the directory starts empty.
+  await useCaptureDir(path.join(config.state, 'cmd'));
   const images = await ImageService.open(config.root, config.image, log, metrics.pull);
   const network = new NetworkManager(config.network, config.root);
   const cgroups = createCgroupDriver(config.runtime.cgroup_driver as CgroupDriverName, log);

@@ -1,6 +1,5 @@
 // Resource usage of containers and pods, read from their cgroups (v1 or v2) and network namespaces.
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { cgroupLayout, controllerDir } from '../cgroups/layout';
 import { runCommand } from '../util/spawn';
@@ -118,7 +117,7 @@ async function netDevIn(netns: string, cgroup: string | undefined): Promise<stri
     if (text) return text;
   }
   try {
-    const end = await runCommand([NSENTER, `--net=${netns}`, 'cat', '/proc/self/net/dev'], os.tmpdir(), { timeoutMs: 10_000 });
+    const end = await runCommand([NSENTER, `--net=${netns}`, 'cat', '/proc/self/net/dev'], { timeoutMs: 10_000 });
     return end.code === 0 ? end.stdout : undefined;
   } catch {
     return undefined;

@@ -1,7 +1,6 @@
 // Runs one CNI plugin binary as the CNI spec says: the command and context in CNI_* environment
 // variables, the network configuration on stdin, the result (or a structured error) on stdout.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CommandTimeoutError, describeEnd, runCommand, type CommandResult } from '../util/spawn';
 
@@ -76,7 +75,7 @@ export async function execPlugin(type: string, call: PluginCall): Promise<Record
   };
   let end: CommandResult;
   try {
-    end = await runCommand([binary], os.tmpdir(), { env, input: JSON.stringify(call.config), timeoutMs: call.timeoutMs });
+    end = await runCommand([binary], { env, input: JSON.stringify(call.config), timeoutMs: call.timeoutMs });
   } catch (err) {
     if (err instanceof CommandTimeoutError) throw new CniError(`CNI plugin ${type} ${call.command} timed out after ${call.timeoutMs / 1000}s`, type);
     throw new CniError(`cannot run CNI plugin ${binary}: ${(err as Error).message}`, type);

@@ -104,12 +104,12 @@ export class OciRuntime {
   }
 
   private exec(args: string[]): Promise<CommandResult> {
-    // Output is captured through files in the runtime's own state dir, made on first use.
+    // The runtime's own state dir, made on first use.
     if (!this.rootMade) {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
       this.rootMade = true;
     }
-    return runCommand([...this.base(), ...args], this.root);
+    return runCommand([...this.base(), ...args]);
   }
 
   private failure(args: string[], result: CommandResult): Error {

@@ -29,7 +29,7 @@ export async function pinNamespaces(req: PinRequest): Promise<Record<PinnedKind,
   if (req.hostname) args.push('--hostname', req.hostname);
   for (const [key, value] of Object.entries(req.sysctls ?? {})) args.push('--sysctl', `${key}=${value}`);
   await fs.mkdir(req.dir, { recursive: true, mode: 0o711 });
-  const end = await runCommand([PINNS_BINARY, ...args], req.dir, { timeoutMs: 30_000 });
+  const end = await runCommand([PINNS_BINARY, ...args], { timeoutMs: 30_000 });
   if (end.code !== 0) throw new InvalidArgumentError(end.stderr.trim() || `berth-pinns failed: ${describeEnd(end)}`);
   const out: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
   for (const k of req.kinds) out[k] = pinPath(req.dir, k, req.id);

@@ -15,7 +15,7 @@ export type PodInit = ProcessIdentity;
 
 export async function startPodInit(pidFile: string, pin: string): Promise<PodInit> {
   await fs.mkdir(path.dirname(pin), { recursive: true, mode: 0o711 });
-  const end = await runCommand([INIT_BINARY, '--pid-file', pidFile, '--pin', pin], path.dirname(pidFile), { timeoutMs: 30_000 });
+  const end = await runCommand([INIT_BINARY, '--pid-file', pidFile, '--pin', pin], { timeoutMs: 30_000 });
   if (end.code !== 0) throw new InvalidArgumentError(end.stderr.trim() || `berth-init failed: ${describeEnd(end)}`);
   const pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
   const startTime = await processStartTime(pid);

@@ -3,7 +3,9 @@
 // here: libuv reaps only its own.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -102,9 +104,23 @@ export async function waitForExit(pid: number, opts: { stop?: () => Error | unde
   return (await poll(probe, { first: 1, max: longestPause, deadline: Number.POSITIVE_INFINITY })) as ProcessEnd | Error;
 }
 
-/** Runs argv to its end, capturing its output through files in scratchDir (no pipes to pump). */
-export async function runCommand(argv: string[], scratchDir: string, opts: RunOptions = {}): Promise<CommandResult> {
+let captureDir: string | undefined;
+
+/**
+ * Where runCommand's output files go: a directory of berthd's own (`<state>/cmd`), emptied at
+ * start-up, since a berthd killed while a helper runs never deletes its capture files. Without it
+ * (a one-shot CLI command) the system's temp dir.
+ */
+export async function useCaptureDir(dir: string): Promise<void> {
+  await fsp.rm(dir, { recursive: true, force: true });
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  captureDir = dir;
+}
+
+/** Runs argv to its end, capturing its output through files in the capture dir (no pipes to pump). */
+export async function runCommand(argv: string[], opts: RunOptions = {}): Promise<CommandResult> {
   const { timeoutMs = 60_000, signal, onWait } = opts;
+  const scratchDir = captureDir ?? os.tmpdir();
   const tag = randomBytes(6).toString('hex');
   const outFile = path.join(scratchDir, `.cmd-${tag}.out`);
   const errFile = path.join(scratchDir, `.cmd-${tag}.err`);

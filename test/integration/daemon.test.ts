@@ -222,6 +222,20 @@ describe('berthd start-up and shutdown', () => {
     }
   });
 
+  it("starts with an empty capture dir for helpers' output (a crash mid-helper leaves files there)", async () => {
+    const first = await startBerthd();
+    try {
+      await first.stop('SIGKILL');
+      const left = path.join(first.state, 'cmd', '.cmd-0123456789ab.out');
+      fs.writeFileSync(left, 'output of a helper berthd never read');
+      const again = await startBerthd({ dir: first.dir });
+      expect(fs.readdirSync(path.join(first.state, 'cmd'))).toEqual([]);
+      await again.stop('SIGKILL');
+    } finally {
+      await first.cleanup();
+    }
+  });
+
   it('prints its effective config as commented TOML that parses back to the same config', async () => {
     const res = await runBerthd(['config', '--config', '/dev/null', '--root', '/srv/berth', '--metrics']);
     expect(res.code).toBe(0);

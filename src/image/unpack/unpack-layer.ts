@@ -105,7 +105,7 @@ async function runUnpack(
   opts: UnpackOptions,
   stdin: Pick<RunOptions, 'stdinFd' | 'input'> = {},
 ): Promise<Record<string, unknown> | undefined> {
-  const run = await runCommand(argv, path.dirname(targetDir), {
+  const run = await runCommand(argv, {
     timeoutMs: Number.POSITIVE_INFINITY,
     signal: opts.signal,
     onWait: progressWatch(opts.onProgress),
