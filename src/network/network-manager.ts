@@ -1,6 +1,7 @@
 // Attaching pods to the configured CNI network and detaching them, with the pod CIDR the kubelet sets.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { removeTempFiles } from '../state/atomic-file';
 import type { BerthConfig } from '../config/schema';
 import { FailedPreconditionError } from '../errors';
 import { findNetworkConfig } from './cni-config';
@@ -114,8 +115,12 @@ export class NetworkManager {
     return file?.slice(0, -suffix.length);
   }
 
-  /** Pod ids with a cached CNI result (for the orphan sweep at start-up). */
+  /**
+   * Pod ids with a cached CNI result (for the orphan sweep at start-up); the temp files of cache writes
+   * a crash cut short are removed first.
+   */
   async cachedPodIds(): Promise<string[]> {
+    await removeTempFiles(path.join(this.opts.cacheDir, 'results'));
     const names = await fs.readdir(path.join(this.opts.cacheDir, 'results')).catch(() => [] as string[]);
     const ids = new Set<string>();
     for (const n of names) {

@@ -13,6 +13,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+const TEMP = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temp files that writes cut short by a crash left in `dir` (a write's temp file is renamed
+ * away when it completes); returns their names. Run at start-up, before anything writes there.
+ */
+export async function removeTempFiles(dir: string): Promise<string[]> {
+  const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => TEMP.test(n));
+  for (const name of names) await fs.rm(path.join(dir, name), { force: true });
+  return names;
+}
+
 /** Writes data to a temp file beside `file`, fsyncs it, renames it over `file`, fsyncs the directory. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);

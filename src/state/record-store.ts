@@ -2,7 +2,7 @@
 // the name reservations that make their kubelet-style names unique.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, writeJsonAtomic } from './atomic-file';
+import { fsyncDir, removeTempFiles, writeJsonAtomic } from './atomic-file';
 
 export interface NamedRecord {
   /** 64 hex digits. */
@@ -24,11 +24,8 @@ export class RecordStore<R extends NamedRecord> {
    */
   async load(onQuarantine?: (file: string, reason: string) => void): Promise<R[]> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await removeTempFiles(this.dir);
     for (const name of await fs.readdir(this.dir)) {
-      if (/^\..*\.tmp$/.test(name)) {
-        await fs.rm(path.join(this.dir, name), { force: true });
-        continue;
-      }
       const match = /^([a-f0-9]{64})\.json$/.exec(name);
       if (!match) continue;
       const file = path.join(this.dir, name);

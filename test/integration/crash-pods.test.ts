@@ -165,7 +165,11 @@ describe('pod sandboxes survive berthd being killed at any step', () => {
     await first.stop('SIGKILL');
     first.client.close();
     fs.rmSync(path.join(first.root, 'pods', `${id}.json`));
+    // A CNI result cache write a kill cut short (its temp file was never renamed into place).
+    const cutWrite = path.join(first.root, 'cni', 'results', `.${NET}-${id}-eth0.0123456789ab.tmp`);
+    fs.writeFileSync(cutWrite, '{');
     const second = await start({ dir: first.dir });
+    expect(fs.existsSync(cutWrite)).toBe(false);
     for (const kind of ['pod-orphan-statedir', 'netns-orphan', 'pidns-orphan', 'mount-orphan', 'pod-init-orphan', 'cni-orphan', 'cgroup-orphan']) {
       expect(second.output()).toContain(`"repair":"${kind}"`);
     }
