@@ -225,10 +225,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   /** Teardown of an id without a record: every runtime that may know it, no cgroup path (the pods' sweep finds those). */
   private async teardownOrphan(id: string, handlers: string[], monitors: ProcessIdentity[]): Promise<void> {
-    for (const runtime of handlers.length ? handlers.map((h) => this.runtimes.get(h)) : this.runtimes.all()) {
-      await runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
-      await runtime.delete(id, true);
-    }
+    // `delete --force` kills what is left in the container's cgroup first (runc, crun and berth-runtime alike).
+    for (const runtime of handlers.length ? handlers.map((h) => this.runtimes.get(h)) : this.runtimes.all()) await runtime.delete(id, true);
     await this.removeLeftovers(id, this.stateDirOf(id), this.containerDirOf(id), monitors);
   }
 
@@ -240,9 +238,8 @@ export class ContainerService implements UsageSource, PodContainerHooks {
    * a failed CreateContainer, and by start-up reconciliation.
    */
   async teardownContainer(record: ContainerRecord, extraMonitors: ProcessIdentity[] = []): Promise<void> {
-    const runtime = this.runtimes.get(record.handler);
-    await runtime.kill(record.id, 'SIGKILL', true).catch(() => undefined);
-    await runtime.delete(record.id, true);
+    // `delete --force` kills what is left in the container's cgroup first (runc, crun and berth-runtime alike).
+    await this.runtimes.get(record.handler).delete(record.id, true);
     failpoint('container.remove.after-runtime-delete');
     const monitors = record.monitor ? [record.monitor, ...extraMonitors.filter((m) => m.pid !== record.monitor!.pid)] : extraMonitors;
     await this.removeLeftovers(record.id, record.stateDir, record.containerDir, monitors);
