@@ -15,6 +15,8 @@ import { loadCri } from '../../src/proto/load';
 import { rewriteAuthority } from '../../src/server/h2/authority-rewriter';
 import { StreamingServer } from '../../src/streaming/server';
 import type { StreamIO, StreamingBackend } from '../../src/streaming/backend';
+import { freePort } from '../support/ports';
+import { until } from '../support/until';
 
 const CRICTL = ['/usr/local/bin/crictl', '/usr/bin/crictl'].find((p) => fs.existsSync(p));
 
@@ -146,7 +148,8 @@ describe.skipIf(!CRICTL)('crictl (client-go SPDY) against the streaming server',
     const local = await freePort();
     const pf = spawn(CRICTL ?? 'crictl', ['--runtime-endpoint', endpoint, '--image-endpoint', endpoint, 'port-forward', 'pod1', `${local}:${target}`]);
     try {
-      const reply = await retry(() => roundTrip(local, 'ping through crictl'));
+      // Until crictl's forward listens: a refused connect is tried again.
+      const reply = await until('an answer through crictl port-forward', () => roundTrip(local, 'ping through crictl'), 15_000);
       expect(reply).toBe('ping through crictl');
     } finally {
       pf.kill();
@@ -154,14 +157,6 @@ describe.skipIf(!CRICTL)('crictl (client-go SPDY) against the streaming server',
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 function roundTrip(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -177,15 +172,4 @@ function roundTrip(port: number, text: string): Promise<string> {
     c.on('error', reject);
     c.setTimeout(5000, () => reject(new Error('no answer through the forward')));
   });
-}
-
-async function retry<T>(fn: () => Promise<T>, tries = 40): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= tries) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }

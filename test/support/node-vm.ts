@@ -14,7 +14,8 @@ import { busyboxImage } from '../../hack/images/busybox';
 import { connectCri, type CriClient } from '../../src/client/cri-client';
 import { packageRoot } from '../../src/util/package-root';
 import { pushImage } from './oci/push';
-import { freePort, startRegistry, type TestRegistry } from './registry';
+import { freePort } from './ports';
+import { startRegistry, type TestRegistry } from './registry';
 
 /** How the guest names the host registry given as `registryPort` (plain HTTP; berth.toml marks it insecure). */
 export const GUEST_REGISTRY_HOST = '10.0.2.100:5000';

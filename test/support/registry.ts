@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 
@@ -30,17 +31,6 @@ export interface TestRegistry {
   pid: number;
   /** Kills the registry by its pid and removes its temp dir. */
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A CA and a server certificate for 127.0.0.1, made with openssl. */

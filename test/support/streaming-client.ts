@@ -201,3 +201,14 @@ export async function wsExec(url: string, opts: CommandOptions & { protocol: str
   await closed;
   return { protocol: ws.protocol, stdout: Buffer.concat(out), stderr: Buffer.concat(err), error: Buffer.concat(error).toString() };
 }
+
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** Whether every byte of the chunk is 0 (for checking that a stream of /dev/zero arrived intact). */
+export function allZero(chunk: Buffer): boolean {
+  for (let i = 0; i < chunk.length; i += ZEROS.length) {
+    const part = chunk.subarray(i, i + ZEROS.length);
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
+  }
+  return true;
+}

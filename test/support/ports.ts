@@ -1,0 +1,14 @@
+// A free TCP port on loopback, picked by the kernel (bind to port 0, read it, release it): never
+// derived from the pid or fixed, so that two runs (or two test files) cannot pick the same one.
+import net from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
