@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetworkConfig } from '../../src/network/cni-config';
 import { CniNetwork, type Attachment } from '../../src/network/cni-network';
 import { CniError } from '../../src/network/cni-exec';
+import { freePort } from '../support/ports';
 
 const PLUGIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'];
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
@@ -19,7 +20,7 @@ describe('CNI plugin chain', () => {
   let network: CniNetwork;
   let att: Attachment;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cni-'));
     ip('netns', 'add', nsName);
     const conf = {
@@ -45,7 +46,7 @@ describe('CNI plugin chain', () => {
       netns: `/run/netns/${nsName}`,
       ifname: 'eth0',
       args: { K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'web' },
-      capabilityArgs: { portMappings: [{ hostPort: 18080 + (process.pid % 1000), containerPort: 80, protocol: 'tcp' }] },
+      capabilityArgs: { portMappings: [{ hostPort: await freePort(), containerPort: 80, protocol: 'tcp' }] },
     };
   });
 

@@ -17,7 +17,6 @@ const tag = `${process.pid % 10000}`;
 const bridge = `bcrc${tag}`;
 const SUBNET = `10.128.${process.pid % 250}`;
 const HANDLER = 'berth';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const CREATE_FAILPOINTS = [
   'container.after-record',
@@ -181,12 +180,10 @@ describe('containers across crashes of berthd (berth runtime)', () => {
     await until('output', () => fs.existsSync(path.join(pod.config.log_directory!, 'main.log')) && fs.readFileSync(path.join(pod.config.log_directory!, 'main.log'), 'utf8').includes('before'));
     const { pid, monitorPid } = await verbose(id);
     process.kill(monitorPid, 'SIGKILL');
-    const deadline = Date.now() + 10_000;
-    let st = await status(id);
-    while (st.state !== 'CONTAINER_EXITED' && Date.now() < deadline) {
-      await sleep(50);
-      st = await status(id);
-    }
+    const st = await until('the container to be reported exited', async () => {
+      const s = await status(id);
+      return s.state === 'CONTAINER_EXITED' && s;
+    });
     expect(st).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 255, reason: 'Error' });
     expect(st.message).toMatch(/monitor/);
     // The container was killed (on this host PID 1 does not reap: its init may stay a zombie of PID 1).

@@ -32,7 +32,10 @@ function rawGrpcCall(socket: string, method: string, authority: string) {
   }).finally(() => session.close());
   // One uncompressed, empty request message; ends the request.
   const send = () => req.end(Buffer.from([0, 0, 0, 0, 0]));
-  return { send, result };
+  // Once the request's headers are out, a PING: its answer comes after the server has read every
+  // frame sent before it, so then the server has the call (as a stream still open).
+  const reached = new Promise<void>((resolve, reject) => req.once('ready', () => session.ping((err) => (err ? reject(err) : resolve()))));
+  return { send, result, reached };
 }
 
 describe('berthd serving', () => {
@@ -174,7 +177,7 @@ describe('berthd start-up and shutdown', () => {
     try {
       // The call has reached berthd but its request has not ended when the signal arrives.
       const call = rawGrpcCall(berthd.socket, '/runtime.v1.RuntimeService/Status', 'localhost');
-      await new Promise((r) => setTimeout(r, 200));
+      await call.reached;
       berthd.process.kill('SIGTERM');
       await expect.poll(() => berthd.output()).toMatch(/berthd shutting down/);
       expect(fs.existsSync(berthd.socket)).toBe(false); // no new connections once stopping

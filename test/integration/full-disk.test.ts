@@ -20,6 +20,7 @@ import { bridgeNetwork, type BridgeNetwork } from '../support/bridge-network';
 import { buildImage, layer, type BuiltImage } from '../support/oci/image';
 import { pushImage } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
+import { until } from '../support/until';
 
 const tag = `${process.pid % 10000}`;
 const SUBNET = `10.134.${process.pid % 250}`;
@@ -59,15 +60,12 @@ describe('a full disk', () => {
   async function runToExit(config: ContainerConfig): Promise<string> {
     const id = (await createContainer(config)).container_id;
     await rt().StartContainer({ container_id: id });
-    for (const deadline = Date.now() + 15_000; ; ) {
-      const s = (await rt().ContainerStatus({ container_id: id })).status!;
-      if (s.state === 'CONTAINER_EXITED') {
-        expect(s.exit_code).toBe(0);
-        return id;
-      }
-      if (Date.now() > deadline) throw new Error(`container ${id} still ${s.state}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const s = await until(`container ${id} to exit`, async () => {
+      const st = (await rt().ContainerStatus({ container_id: id })).status!;
+      return st.state === 'CONTAINER_EXITED' && st;
+    }, 15_000);
+    expect(s.exit_code).toBe(0);
+    return id;
   }
 
   const logOf = (name: string) => fs.readFileSync(path.join(pod.config.log_directory!, `${name}.log`), 'utf8');

@@ -3,6 +3,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsConnect } from '../../src/native';
+import { freePort } from '../support/ports';
+import { until } from '../support/until';
 
 const ns = `bnc${process.pid % 100000}`;
 const nsPath = `/run/netns/${ns}`;
@@ -15,16 +17,12 @@ describe('netnsConnect', () => {
   afterAll(() => execFileSync('ip', ['netns', 'del', ns]));
 
   it('reaches a server inside the namespace that the host cannot reach', async () => {
-    const server = spawn('ip', ['netns', 'exec', ns, 'busybox', 'nc', '-l', '-p', '18321', '-e', 'echo', 'inside'], { stdio: 'ignore' });
+    // Free on the host (the kernel's pick): the host's connect below must be refused.
+    const port = await freePort();
+    const server = spawn('ip', ['netns', 'exec', ns, 'busybox', 'nc', '-l', '-p', String(port), '-e', 'echo', 'inside'], { stdio: 'ignore' });
     try {
-      let fd = -1;
-      for (let i = 0; i < 100 && fd < 0; i++) {
-        try {
-          fd = netnsConnect(nsPath, '127.0.0.1', 18321);
-        } catch {
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
+      // Until nc listens (a connect before is refused).
+      const fd = await until('the server in the namespace to listen', () => netnsConnect(nsPath, '127.0.0.1', port));
       const socket = new net.Socket({ fd, readable: true, writable: true });
       const text = await new Promise<string>((resolve) => {
         let out = '';
@@ -33,7 +31,7 @@ describe('netnsConnect', () => {
       });
       socket.destroy();
       expect(text.trim()).toBe('inside');
-      await expect(new Promise((resolve, reject) => net.connect(18321, '127.0.0.1').on('connect', resolve).on('error', reject))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await expect(new Promise((resolve, reject) => net.connect(port, '127.0.0.1').on('connect', resolve).on('error', reject))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     } finally {
       server.kill();
     }

