@@ -73,8 +73,20 @@ describe('CRI to OCI spec', () => {
       { type: 'uts', path: pod.utsns },
       { type: 'pid' },
     ]);
-    expect(types('pod')).toContainEqual({ type: 'pid', path: pod.pidns });
-    expect(types('node').some((n) => n.type === 'pid')).toBe(false);
+    expect(types('pod')).toEqual([
+      { type: 'mount' },
+      { type: 'network', path: pod.netns },
+      { type: 'ipc', path: pod.ipcns },
+      { type: 'uts', path: pod.utsns },
+      { type: 'pid', path: pod.pidns },
+    ]);
+    // The host's PID namespace: no pid entry at all.
+    expect(types('node')).toEqual([
+      { type: 'mount' },
+      { type: 'network', path: pod.netns },
+      { type: 'ipc', path: pod.ipcns },
+      { type: 'uts', path: pod.utsns },
+    ]);
   });
 
   it('mounts the pod files, shm and the defaults, letting a CRI mount replace a default', () => {
