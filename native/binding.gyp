@@ -10,7 +10,9 @@
         "addon/mknod.cc",
         "addon/xattr.cc",
         "addon/netns.cc",
-        "addon/spawn.cc"
+        "addon/spawn.cc",
+        "addon/read-files.cc",
+        "addon/disk-usage.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -16,6 +16,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, berth::Spawn, "spawn"));
   exports.Set("reap", Napi::Function::New(env, berth::Reap, "reap"));
   exports.Set("pipe", Napi::Function::New(env, berth::Pipe, "pipe"));
+  exports.Set("readFiles", Napi::Function::New(env, berth::ReadFiles, "readFiles"));
+  exports.Set("diskUsage", Napi::Function::New(env, berth::DiskUsage, "diskUsage"));
   return exports;
 }
 

@@ -12,33 +12,18 @@
 #include <cstring>
 
 #include "errors.h"
+#include "netns-guard.h"
 #include "syscalls.h"
 
 namespace berth {
 
 namespace {
 
-// Closes an fd when it goes out of scope.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 // Creates a socket in the namespace at ns_path; on failure returns -1 with errno and the failed call.
 int SocketInNetns(const std::string &ns_path, int family, const char **failed) {
-  Fd self, target;
-  self.fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self.fd < 0) return *failed = "open", -1;
-  target.fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (target.fd < 0) return *failed = "open", -1;
-  if (setns(target.fd, CLONE_NEWNET) < 0) return *failed = "setns", -1;
+  NetnsGuard in(ns_path);
+  if (!in.ok()) return *failed = in.failed(), -1;
   int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int saved = errno;
-  // A JavaScript thread left in a pod's namespace would be far worse than a crash.
-  if (setns(self.fd, CLONE_NEWNET) < 0) abort();
-  errno = saved;
   if (fd < 0) *failed = "socket";
   return fd;
 }

@@ -16,5 +16,7 @@ Napi::Value NetnsConnect(const Napi::CallbackInfo &info);
 Napi::Value Spawn(const Napi::CallbackInfo &info);
 Napi::Value Reap(const Napi::CallbackInfo &info);
 Napi::Value Pipe(const Napi::CallbackInfo &info);
+Napi::Value ReadFiles(const Napi::CallbackInfo &info);
+Napi::Value DiskUsage(const Napi::CallbackInfo &info);
 
 }  // namespace berth

@@ -1,10 +1,8 @@
-// Resource usage of containers and pods, read from their cgroups (v1 or v2) and network namespaces.
-import fs from 'node:fs/promises';
+// Resource usage of containers and pods, from the files of their cgroups (v1 or v2) and network namespaces.
+// Split in two so that the stats of hundreds of containers are one batch of reads: which files a cgroup's
+// usage is read from (statFiles), and what the texts mean (parse*), which is pure.
 import path from 'node:path';
 import { cgroupLayout, controllerDir } from '../cgroups/layout';
-import { runCommand } from '../util/spawn';
-
-const NSENTER = '/usr/bin/nsenter';
 
 export interface CpuStats {
   usageCoreNanoSeconds: bigint;
@@ -42,106 +40,80 @@ export interface Pressure {
 
 export type PressureByResource = Partial<Record<'cpu' | 'memory' | 'io', Pressure>>;
 
-const readText = (file: string | undefined): Promise<string> => (file ? fs.readFile(file, 'utf8').catch(() => '') : Promise.resolve(''));
+/** What one cgroup's files say. */
+export interface CgroupUsage {
+  cpu: CpuStats;
+  memory: MemoryStats;
+  pressure: PressureByResource;
+  /** Processes in the cgroup and below it. */
+  processes: number;
+}
 
-function keyed(text: string): Map<string, bigint> {
+/** The files of a cgroup that its usage is read from, in the order parseCgroupUsage wants their texts
+ * ('' for a file this host does not have: reading it fails, which parses as "nothing"). */
+export function statFiles(cgroup: string): string[] {
+  const v2 = cgroupLayout().unified !== undefined;
+  const file = (controller: string, name: string): string => {
+    const dir = controllerDir(controller, cgroup);
+    return dir ? path.join(dir, name) : '';
+  };
+  return [
+    v2 ? file('cpu', 'cpu.stat') : file('cpuacct', 'cpuacct.usage'),
+    file('memory', 'memory.stat'),
+    file('memory', v2 ? 'memory.current' : 'memory.usage_in_bytes'),
+    file('memory', v2 ? 'memory.max' : 'memory.limit_in_bytes'),
+    file('pids', 'pids.current'),
+    v2 ? file('cpu', 'cpu.pressure') : '',
+    v2 ? file('memory', 'memory.pressure') : '',
+    v2 ? file('io', 'io.pressure') : '',
+  ];
+}
+
+/** Number of files statFiles names per cgroup. */
+export const STAT_FILES = 8;
+
+/** The values of the wanted keys of a "key value" file (memory.stat, cpu.stat); others are not converted. */
+function keyed(text: string | null, wanted: readonly string[]): Map<string, bigint> {
   const out = new Map<string, bigint>();
-  for (const line of text.split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k && v && /^\d+$/.test(v)) out.set(k, BigInt(v));
+  if (!text) return out;
+  for (const key of wanted) {
+    const prefix = `${key} `;
+    // Where the key's line starts: at the top, or after a newline (-1: not there).
+    const at = text.startsWith(prefix) ? 0 : text.indexOf(`\n${prefix}`) + 1 || -1;
+    if (at < 0) continue;
+    const start = at + prefix.length;
+    const end = text.indexOf('\n', start);
+    const v = text.slice(start, end < 0 ? undefined : end);
+    if (/^\d+$/.test(v)) out.set(key, BigInt(v));
   }
   return out;
 }
 
-const file = (controller: string, cgroup: string, name: string): string | undefined => {
-  const dir = controllerDir(controller, cgroup);
-  return dir ? path.join(dir, name) : undefined;
+const integer = (text: string | null): bigint | undefined => {
+  const t = text?.trim();
+  return t && /^\d+$/.test(t) ? BigInt(t) : undefined;
 };
 
-export async function cpuStats(cgroup: string): Promise<CpuStats> {
-  if (cgroupLayout().unified) {
-    const usec = keyed(await readText(file('cpu', cgroup, 'cpu.stat'))).get('usage_usec') ?? 0n;
-    return { usageCoreNanoSeconds: usec * 1000n };
-  }
-  const text = (await readText(file('cpuacct', cgroup, 'cpuacct.usage'))).trim();
-  return { usageCoreNanoSeconds: /^\d+$/.test(text) ? BigInt(text) : 0n };
-}
+const V2_MEMORY_KEYS = ['inactive_file', 'anon', 'pgfault', 'pgmajfault'] as const;
+const V1_MEMORY_KEYS = ['total_inactive_file', 'total_rss', 'total_pgfault', 'total_pgmajfault'] as const;
 
-export async function memoryStats(cgroup: string): Promise<MemoryStats> {
-  const v2 = cgroupLayout().unified !== undefined;
-  const stat = keyed(await readText(file('memory', cgroup, 'memory.stat')));
-  const usageText = (await readText(file('memory', cgroup, v2 ? 'memory.current' : 'memory.usage_in_bytes'))).trim();
-  const limitText = (await readText(file('memory', cgroup, v2 ? 'memory.max' : 'memory.limit_in_bytes'))).trim();
-  const usage = /^\d+$/.test(usageText) ? BigInt(usageText) : 0n;
-  const inactiveFile = stat.get(v2 ? 'inactive_file' : 'total_inactive_file') ?? 0n;
+export function parseMemory(stat: string | null, usageText: string | null, limitText: string | null, v2: boolean): MemoryStats {
+  const keys = v2 ? V2_MEMORY_KEYS : V1_MEMORY_KEYS;
+  const values = keyed(stat, keys);
+  const usage = integer(usageText) ?? 0n;
+  const inactiveFile = values.get(keys[0]) ?? 0n;
   const workingSet = usage > inactiveFile ? usage - inactiveFile : 0n;
-  const limit = /^\d+$/.test(limitText) ? BigInt(limitText) : undefined;
-  // v1 reports "no limit" as a huge number rounded to the page size.
+  const limit = integer(limitText);
+  // v1 reports "no limit" as a huge number rounded to the page size (v2 as "max", which is no integer).
   const realLimit = limit !== undefined && limit < 1n << 62n ? limit : undefined;
   return {
     workingSetBytes: workingSet,
     usageBytes: usage,
-    rssBytes: stat.get(v2 ? 'anon' : 'total_rss') ?? 0n,
-    pageFaults: stat.get(v2 ? 'pgfault' : 'total_pgfault') ?? 0n,
-    majorPageFaults: stat.get(v2 ? 'pgmajfault' : 'total_pgmajfault') ?? 0n,
+    rssBytes: values.get(keys[1]) ?? 0n,
+    pageFaults: values.get(keys[2]) ?? 0n,
+    majorPageFaults: values.get(keys[3]) ?? 0n,
     ...(realLimit !== undefined ? { availableBytes: realLimit > workingSet ? realLimit - workingSet : 0n } : {}),
   };
-}
-
-/** PIDs in the pod's cgroup and in its containers' (one level below). */
-async function podPids(cgroup: string): Promise<string[]> {
-  const dir = controllerDir('pids', cgroup);
-  if (!dir) return [];
-  const children = (await fs.readdir(dir, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory());
-  const lists = await Promise.all([dir, ...children.map((d) => path.join(dir, d.name))].map((d) => readText(path.join(d, 'cgroup.procs'))));
-  return lists.flatMap((text) => text.split('\n').filter((l) => /^\d+$/.test(l)));
-}
-
-/** A process of the pod that lives in the network namespace pinned at netns, if there is one. */
-async function processInNetns(netns: string, cgroup: string): Promise<number | undefined> {
-  const ns = await fs.stat(netns).catch(() => undefined);
-  if (!ns) return undefined;
-  for (const pid of await podPids(cgroup)) {
-    const st = await fs.stat(`/proc/${pid}/ns/net`).catch(() => undefined);
-    if (st && st.ino === ns.ino && st.dev === ns.dev) return Number(pid);
-  }
-  return undefined;
-}
-
-/** /proc/net/dev as seen inside the namespace: read through a process of the pod that lives in it
- * (one read), else with nsenter (two execs) for a pod with nothing running. */
-async function netDevIn(netns: string, cgroup: string | undefined): Promise<string | undefined> {
-  const pid = cgroup ? await processInNetns(netns, cgroup) : undefined;
-  if (pid) {
-    const text = await fs.readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => undefined);
-    if (text) return text;
-  }
-  try {
-    const end = await runCommand([NSENTER, `--net=${netns}`, 'cat', '/proc/self/net/dev'], { timeoutMs: 10_000 });
-    return end.code === 0 ? end.stdout : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Interfaces of a network namespace (from /proc/net/dev as seen inside it), loopback left out. */
-export async function networkStats(netns: string, cgroup?: string): Promise<NetworkStats[]> {
-  const text = await netDevIn(netns, cgroup);
-  if (!text) return [];
-  const out: NetworkStats[] = [];
-  for (const line of text.split('\n').slice(2)) {
-    const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
-    if (!m || m[1] === 'lo') continue;
-    const f = m[2].trim().split(/\s+/).map((x) => BigInt(x));
-    out.push({ name: m[1], rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10] });
-  }
-  return out;
-}
-
-/** Processes in a cgroup and its children (pids.current). */
-export async function processCount(cgroup: string): Promise<number> {
-  const text = (await readText(file('pids', cgroup, 'pids.current'))).trim();
-  return /^\d+$/.test(text) ? Number(text) : 0;
 }
 
 /** Parses a .pressure file ("some avg10=0.00 avg60=0.00 avg300=0.00 total=12"; total in microseconds). */
@@ -157,15 +129,31 @@ export function parsePressure(text: string): Pressure | undefined {
   return lines.some ? { some: lines.some, ...(lines.full ? { full: lines.full } : {}) } : undefined;
 }
 
-/** PSI of a cgroup's cpu, memory and io, on cgroup v2 (v1 has none: an empty result). */
-export async function pressureStats(cgroup: string): Promise<PressureByResource> {
-  if (!cgroupLayout().unified) return {};
-  const out: PressureByResource = {};
-  await Promise.all(
-    (['cpu', 'memory', 'io'] as const).map(async (resource) => {
-      const p = parsePressure(await readText(file(resource, cgroup, `${resource}.pressure`)));
-      if (p) out[resource] = p;
-    }),
-  );
+/** A cgroup's usage from the texts of its statFiles (null: the file could not be read). */
+export function parseCgroupUsage(texts: readonly (string | null)[]): CgroupUsage {
+  const v2 = cgroupLayout().unified !== undefined;
+  const [cpuText, memStat, memUsage, memLimit, pids, ...psi] = texts;
+  const usageCoreNanoSeconds = v2 ? (keyed(cpuText, ['usage_usec']).get('usage_usec') ?? 0n) * 1000n : (integer(cpuText) ?? 0n);
+  const pressure: PressureByResource = {};
+  (['cpu', 'memory', 'io'] as const).forEach((resource, i) => {
+    const p = psi[i] ? parsePressure(psi[i] as string) : undefined;
+    if (p) pressure[resource] = p;
+  });
+  return { cpu: { usageCoreNanoSeconds }, memory: parseMemory(memStat, memUsage, memLimit, v2), pressure, processes: Number(integer(pids) ?? 0n) };
+}
+
+/** The file a network namespace's interface counters are read from, by a thread inside that namespace. */
+export const NET_DEV_IN_NETNS = '/proc/thread-self/net/dev';
+
+/** Interfaces of a network namespace from its /proc/net/dev text, loopback left out. */
+export function parseNetDev(text: string | null): NetworkStats[] {
+  if (!text) return [];
+  const out: NetworkStats[] = [];
+  for (const line of text.split('\n').slice(2)) {
+    const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === 'lo') continue;
+    const f = m[2].trim().split(/\s+/).map((x) => BigInt(x));
+    out.push({ name: m[1], rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10] });
+  }
   return out;
 }

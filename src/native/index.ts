@@ -31,6 +31,8 @@ interface Addon {
   spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean, stdinFd: number, env: string[] | null): number;
   pipe(): [number, number];
   reap(pid: number): { code: number | null; signal: number | null } | null;
+  readFiles(paths: string[], netns: (string | null)[] | null, maxBytes: number): Promise<(string | null)[]>;
+  diskUsage(dirs: string[]): Promise<({ bytes: number; inodes: number } | null)[]>;
 }
 
 /** An error from a syscall, shaped like Node's own fs errors. */
@@ -121,4 +123,17 @@ export function pipe(): [number, number] {
 /** waitpid(pid, WNOHANG): null while it runs, its end once it has exited. */
 export function reapChild(pid: number): { code: number | null; signal: number | null } | null {
   return load().reap(pid);
+}
+
+/**
+ * Reads many small files (cgroup, /proc) in one thread-pool job: per path its text (at most maxBytes) or
+ * null when it cannot be read. netns[i], if given, is a network namespace that file i is read from inside of.
+ */
+export function readFiles(paths: string[], netns: (string | null)[] | null = null, maxBytes = 256 * 1024): Promise<(string | null)[]> {
+  return load().readFiles(paths, netns, maxBytes);
+}
+
+/** Bytes and inodes under each directory, as du counts them, walked in one thread-pool job (null: cannot be walked). */
+export function diskUsage(dirs: string[]): Promise<({ bytes: number; inodes: number } | null)[]> {
+  return load().diskUsage(dirs);
 }

@@ -75,29 +75,6 @@ export function unmountRootfs(layout: RootfsLayout): void {
   }
 }
 
-/** Bytes and inodes of the writable layer (walks the upper dir). */
-export async function writableLayerUsage(upper: string): Promise<{ bytes: number; inodes: number }> {
-  let bytes = 0;
-  let inodes = 0;
-  const walk = async (dir: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const file = path.join(dir, entry.name);
-      inodes++;
-      const st = await fs.lstat(file).catch(() => undefined);
-      if (st) bytes += st.blocks * 512;
-      if (entry.isDirectory()) await walk(file);
-    }
-  };
-  await walk(upper);
-  return { bytes, inodes: inodes + 1 };
-}
-
 /** Mount points at or below `dir`, from /proc/self/mountinfo (deepest first). */
 export async function mountsUnder(dir: string): Promise<string[]> {
   const text = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');

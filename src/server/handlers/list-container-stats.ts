@@ -8,7 +8,7 @@ export function listContainerStats(deps: ServerDeps): UnaryHandler<ListContainer
   return async (request) => {
     const f = request.filter;
     const records = await deps.containers.list({ id: f?.id || undefined, podId: f?.pod_sandbox_id || undefined, labels: f?.label_selector, state: 'running' });
-    const stats = await Promise.all(records.map(async (r) => containerStatsMessage(r, await deps.stats.container(r, deps.config.root))));
-    return { stats };
+    const { containers } = await deps.stats.sample(records, [], deps.config.root);
+    return { stats: records.map((r, i) => containerStatsMessage(r, containers[i])) };
   };
 }

@@ -8,6 +8,6 @@ export function listPodSandboxStats(deps: ServerDeps): UnaryHandler<ListPodSandb
   return async (request) => {
     const f = request.filter;
     const pods = deps.pods.list({ id: f?.id || undefined, labels: f?.label_selector, state: 'ready' });
-    return { stats: await Promise.all(pods.map((p) => podStats(deps, p))) };
+    return { stats: await podStats(deps, pods) };
   };
 }
