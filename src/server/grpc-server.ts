@@ -1,11 +1,11 @@
 // The gRPC server: both CRI services, instrumented, on a unix socket with mode 0660.
 // berthd owns the listening socket itself and hands each connection to grpc-js through a
-// connection injector, after the authority rewriter (see h2/authority-rewriter.ts).
+// connection injector, through the authority rewriter only for clients that need it (h2/authority-rewriter.ts).
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { rewriteAuthority } from './h2/authority-rewriter';
+import { handOver } from './h2/authority-rewriter';
 import { loadCri } from '../proto/load';
 import { instrumentService, type InstrumentDeps } from './instrument';
 import { imageHandlers, runtimeHandlers } from './services';
@@ -41,9 +41,7 @@ function listen(listener: net.Server, socketPath: string): Promise<void> {
 function acceptConnections(server: grpc.Server, log: Logger): net.Server {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const onError = (err: Error) => log.warn({ err: err.message }, 'dropped a CRI connection: malformed HTTP/2');
-  return net.createServer((socket) => {
-    injector.injectConnection(rewriteAuthority(socket, onError));
-  });
+  return net.createServer((socket) => handOver(socket, (conn) => injector.injectConnection(conn), onError));
 }
 
 export async function startCriServer(deps: ServerDeps, instrument: InstrumentDeps): Promise<CriServer> {
@@ -51,6 +49,8 @@ export async function startCriServer(deps: ServerDeps, instrument: InstrumentDep
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    // channelz (gRPC's introspection service) is not served, but its bookkeeping runs on every call.
+    'grpc.enable_channelz': 0,
   });
   server.addService(
     runtime.v1.RuntimeService.service,

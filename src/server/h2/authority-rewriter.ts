@@ -20,6 +20,8 @@ const FLAG_END_STREAM = 0x1;
 const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
+const TYPE_SETTINGS = 0x4;
+const FLAG_ACK = 0x1;
 /** The smallest SETTINGS_MAX_FRAME_SIZE a peer may have: re-encoded blocks are cut to fit it. */
 const MAX_FRAME_PAYLOAD = 16384;
 /** A header block larger than this is refused rather than buffered. */
@@ -63,9 +65,27 @@ export class AuthorityRewriter {
   private readonly decoder = new HpackDecoder();
   /** Until the first header block: then every block is rewritten, or nothing is looked at again. */
   mode: Mode = 'undecided';
+  /** SETTINGS acknowledgements still to take out of the stream: they answer a SETTINGS frame that berthd
+   * sent before the HTTP/2 server took the connection, which the server itself never sent. */
+  private acksToDrop = 0;
+
+  /** The next SETTINGS ACK from the client answers the caller's own SETTINGS frame: drop it. */
+  expectSettingsAck(): void {
+    this.acksToDrop++;
+  }
+
+  /** True once every expected SETTINGS ACK has come (and been dropped). */
+  get settingsAcked(): boolean {
+    return this.acksToDrop === 0;
+  }
 
   push(chunk: Buffer): Buffer[] {
-    if (this.mode === 'passthrough') return [chunk];
+    if (this.mode === 'passthrough' && this.acksToDrop === 0) {
+      // Nothing is looked at again: a partial frame held back goes out first.
+      const held = this.buffered;
+      this.buffered = Buffer.alloc(0);
+      return held.length ? [held, chunk] : [chunk];
+    }
     const out: Buffer[] = [];
     let data = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
     this.buffered = Buffer.alloc(0);
@@ -83,6 +103,11 @@ export class AuthorityRewriter {
       const type = data[3];
       if (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION) {
         if (this.pending) throw new H2RewriteError('frame interleaved inside a header block');
+        if (type === TYPE_SETTINGS && data[4] & FLAG_ACK && length === 0 && this.acksToDrop > 0) {
+          this.acksToDrop--;
+          data = data.subarray(FRAME_HEADER_LENGTH);
+          continue;
+        }
         out.push(data.subarray(0, FRAME_HEADER_LENGTH));
         this.passLeft = length;
         data = data.subarray(FRAME_HEADER_LENGTH);
@@ -92,7 +117,7 @@ export class AuthorityRewriter {
       const frame = data.subarray(0, FRAME_HEADER_LENGTH + length);
       data = data.subarray(FRAME_HEADER_LENGTH + length);
       out.push(...this.headerFrame(frame));
-      if ((this.mode as Mode) === 'passthrough') {
+      if ((this.mode as Mode) === 'passthrough' && this.acksToDrop === 0) {
         if (data.length) out.push(Buffer.from(data));
         return out;
       }
@@ -130,6 +155,8 @@ export class AuthorityRewriter {
     if (!(flags & FLAG_END_HEADERS)) return [];
     this.pending = undefined;
     const headers = this.decoder.decode(Buffer.concat(pending.fragments));
+    // Still parsed only to find a SETTINGS ACK: blocks pass as they came.
+    if (this.mode === 'passthrough') return pending.original;
     if (this.mode === 'undecided') {
       const valid = !headers.some(needsFix);
       this.mode = valid ? 'passthrough' : 'rewrite';
@@ -155,9 +182,68 @@ export class AuthorityRewriter {
   }
 }
 
+/** How long a new connection may take to send its first request and acknowledge berthd's SETTINGS before
+ * it is given the rewriting stream regardless. */
+const DECIDE_TIMEOUT_MS = 2000;
+
+/** An empty SETTINGS frame: "the defaults", the server's connection preface. */
+const EMPTY_SETTINGS = frameHeader(0, TYPE_SETTINGS, 0, 0);
+
+/**
+ * Hands a new client connection to the HTTP/2 server. berthd answers the client's preface with an empty
+ * SETTINGS frame of its own (gRPC clients wait for the server's SETTINGS before their first request) and
+ * reads the client's bytes up to its first header block and the ACK of that SETTINGS frame, which is taken
+ * out (the HTTP/2 server never sent that frame). A valid authority (the kubelet, grpc-js, newer gRPC-Go)
+ * hands the socket itself over, the bytes read so far put back (Node's HTTP/2 session takes a socket's
+ * buffered data), so HTTP/2 then runs natively on the socket with no JavaScript stream in between; an
+ * invalid one (old gRPC-Go) gets the rewriting stream for the connection's whole life.
+ */
+export function handOver(socket: Socket, inject: (conn: Duplex) => void, onError: (err: Error) => void): void {
+  const rewriter = new AuthorityRewriter();
+  const out: Buffer[] = [];
+  const decide = (): void => {
+    socket.off('data', onData);
+    socket.off('error', onEarlyEnd);
+    socket.off('end', onEarlyEnd);
+    clearTimeout(timer);
+    socket.pause();
+    if (rewriter.mode === 'passthrough' && rewriter.settingsAcked) {
+      socket.unshift(Buffer.concat(out));
+      inject(socket);
+    } else {
+      inject(rewritingStream(socket, rewriter, out, onError));
+    }
+  };
+  const onData = (chunk: Buffer): void => {
+    try {
+      out.push(...rewriter.push(chunk));
+    } catch (err) {
+      onError(err as Error);
+      socket.destroy();
+      return;
+    }
+    if (rewriter.mode === 'rewrite' || (rewriter.mode === 'passthrough' && rewriter.settingsAcked)) decide();
+  };
+  const onEarlyEnd = (): void => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const timer = setTimeout(decide, DECIDE_TIMEOUT_MS);
+  timer.unref();
+  socket.on('data', onData);
+  socket.once('error', onEarlyEnd);
+  socket.once('end', onEarlyEnd);
+  rewriter.expectSettingsAck();
+  socket.write(EMPTY_SETTINGS);
+}
+
 /** A Duplex over a client socket whose readable side is the (possibly rewritten) request stream. */
 export function rewriteAuthority(socket: Socket, onError: (err: Error) => void): Duplex {
-  const rewriter = new AuthorityRewriter();
+  return rewritingStream(socket, new AuthorityRewriter(), [], onError);
+}
+
+/** The rewriting stream, starting with `first` (what `rewriter` already made of the bytes read so far). */
+function rewritingStream(socket: Socket, rewriter: AuthorityRewriter, first: Buffer[], onError: (err: Error) => void): Duplex {
   const duplex: Duplex = new Duplex({
     read() {
       socket.resume();
@@ -180,6 +266,7 @@ export function rewriteAuthority(socket: Socket, onError: (err: Error) => void):
       callback(err);
     },
   });
+  for (const f of first) duplex.push(f);
   socket.on('data', (chunk: Buffer) => {
     let frames: Buffer[];
     try {
