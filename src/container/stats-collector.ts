@@ -40,6 +40,14 @@ const nowNanos = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 export class StatsCollector {
   private readonly previous = new Map<string, { timestamp: bigint; usage: bigint }>();
+  /** The files of each cgroup sampled recently (working them out anew each time costs more than reading them). */
+  private readonly files = new Map<string, string[]>();
+
+  private filesOf(cgroup: string): string[] {
+    let files = this.files.get(cgroup);
+    if (!files) this.files.set(cgroup, (files = statFiles(cgroup)));
+    return files;
+  }
 
   private cpu(cgroup: string, timestamp: bigint, usageCoreNanoSeconds: bigint): CpuSample {
     const last = this.previous.get(cgroup);
@@ -50,13 +58,17 @@ export class StatsCollector {
   }
 
   private prune(now: bigint): void {
-    for (const [cgroup, s] of this.previous) if (now - s.timestamp > SAMPLE_TTL_NS) this.previous.delete(cgroup);
+    for (const [cgroup, s] of this.previous) {
+      if (now - s.timestamp <= SAMPLE_TTL_NS) continue;
+      this.previous.delete(cgroup);
+      this.files.delete(cgroup);
+    }
   }
 
   /** The usage of containers and pods, read in one batch. */
   async sample(containers: readonly ContainerRecord[], pods: readonly SandboxRecord[], writableRoot: string): Promise<{ containers: ContainerUsage[]; pods: PodUsage[] }> {
     const cgroups = [...containers.map((c) => c.cgroup), ...pods.map((p) => p.cgroup)];
-    const paths = cgroups.flatMap(statFiles);
+    const paths = cgroups.flatMap((c) => this.filesOf(c));
     const netns: (string | null)[] = paths.map(() => null);
     for (const p of pods) {
       paths.push(p.pins.net ? NET_DEV_IN_NETNS : '');

@@ -6,7 +6,8 @@ import type { ContainerUsage, CpuSample, PodUsage } from '../../container/stats-
 import type { MemoryStats, Pressure, PressureByResource, PsiLine } from '../../container/stats';
 import type { SandboxRecord } from '../../pod/sandbox';
 
-const u64 = (v: bigint | number | undefined) => (v === undefined ? null : { value: String(v) });
+/** A number where it is exact (protobufjs encodes it without parsing a string into a Long), else a string. */
+const u64 = (v: bigint | number | undefined) => (v === undefined ? null : { value: v <= Number.MAX_SAFE_INTEGER ? Number(v) : String(v) });
 
 const psiData = (l: PsiLine | undefined) => (l ? { Total: String(l.total), Avg10: l.avg10, Avg60: l.avg60, Avg300: l.avg300 } : null);
 const psiMessage = (p: Pressure | undefined) => (p ? { Some: psiData(p.some), Full: psiData(p.full) } : null);
