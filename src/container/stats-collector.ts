@@ -65,8 +65,11 @@ export class StatsCollector {
     }
   }
 
-  /** The usage of containers and pods, read in one batch. */
-  async sample(containers: readonly ContainerRecord[], pods: readonly SandboxRecord[], writableRoot: string): Promise<{ containers: ContainerUsage[]; pods: PodUsage[] }> {
+  /**
+   * Reads the usage of containers and pods in one batch. What the files say is parsed when asked for, item
+   * by item, so that a caller can spread the parsing of hundreds of items over several turns of the loop.
+   */
+  async sample(containers: readonly ContainerRecord[], pods: readonly SandboxRecord[], writableRoot: string): Promise<StatsBatch> {
     const cgroups = [...containers.map((c) => c.cgroup), ...pods.map((p) => p.cgroup)];
     const paths = cgroups.flatMap((c) => this.filesOf(c));
     const netns: (string | null)[] = paths.map(() => null);
@@ -78,16 +81,25 @@ export class StatsCollector {
     const timestamp = nowNanos();
     this.prune(timestamp);
     const usageOf = (i: number) => parseCgroupUsage(texts.slice(i * STAT_FILES, (i + 1) * STAT_FILES));
-    const containerUsage = containers.map((c, i): ContainerUsage => {
-      const u = usageOf(i);
-      const layer = layers[i] ?? { bytes: 0, inodes: 0 };
-      return { timestamp, cpu: this.cpu(c.cgroup, timestamp, u.cpu.usageCoreNanoSeconds), memory: u.memory, pressure: u.pressure, writableLayer: { mountpoint: writableRoot, ...layer } };
-    });
     const netBase = cgroups.length * STAT_FILES;
-    const podUsage = pods.map((p, k): PodUsage => {
-      const u = usageOf(containers.length + k);
-      return { timestamp, cpu: this.cpu(p.cgroup, timestamp, u.cpu.usageCoreNanoSeconds), memory: u.memory, pressure: u.pressure, network: parseNetDev(texts[netBase + k]), processes: u.processes };
-    });
-    return { containers: containerUsage, pods: podUsage };
+    return {
+      container: (i) => {
+        const c = containers[i];
+        const u = usageOf(i);
+        const layer = layers[i] ?? { bytes: 0, inodes: 0 };
+        return { timestamp, cpu: this.cpu(c.cgroup, timestamp, u.cpu.usageCoreNanoSeconds), memory: u.memory, pressure: u.pressure, writableLayer: { mountpoint: writableRoot, ...layer } };
+      },
+      pod: (k) => {
+        const p = pods[k];
+        const u = usageOf(containers.length + k);
+        return { timestamp, cpu: this.cpu(p.cgroup, timestamp, u.cpu.usageCoreNanoSeconds), memory: u.memory, pressure: u.pressure, network: parseNetDev(texts[netBase + k]), processes: u.processes };
+      },
+    };
   }
+}
+
+/** One batch's usage: item i of the containers, item k of the pods, each parsed once when asked for. */
+export interface StatsBatch {
+  container(i: number): ContainerUsage;
+  pod(k: number): PodUsage;
 }

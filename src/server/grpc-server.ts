@@ -53,7 +53,7 @@ export async function startCriServer(deps: ServerDeps, instrument: InstrumentDep
     'grpc.enable_channelz': 0,
   });
   server.addService(
-    withEncodedResponses(runtime.v1.RuntimeService.service, ['ListPodSandbox', 'ListContainers']),
+    withEncodedResponses(runtime.v1.RuntimeService.service, ['ListPodSandbox', 'ListContainers', 'ListContainerStats', 'ListPodSandboxStats']),
     instrumentService('RuntimeService', runtime.v1.RuntimeService.service, runtimeHandlers(deps), instrument),
   );
   server.addService(

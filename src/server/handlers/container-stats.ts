@@ -7,7 +7,7 @@ import { containerStatsMessage } from './stats-message';
 export function containerStats(deps: ServerDeps): UnaryHandler<ContainerStatsRequest__Output, ContainerStatsResponse> {
   return async (request) => {
     const record = await deps.containers.status(request.container_id);
-    const { containers } = await deps.stats.sample([record], [], deps.config.root);
-    return { stats: containerStatsMessage(record, containers[0]) };
+    const batch = await deps.stats.sample([record], [], deps.config.root);
+    return { stats: containerStatsMessage(record, batch.container(0)) };
   };
 }
