@@ -144,6 +144,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       if (!graceful) log.warn({ inflight: inflight.size, timeoutMs }, 'calls still in flight were cut at shutdown');
       await metricsServer?.close();
       domain?.containers.close();
+      domain?.network.close();
       await domain?.streaming.close();
       log.info('berthd stopped');
     },

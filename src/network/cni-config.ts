@@ -1,5 +1,6 @@
 // Finds the CNI network configuration berth uses: the lexically first valid file in the conf dir,
 // or the one whose network name is configured. The network is ready only when one is found.
+import { watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -63,4 +64,55 @@ export async function findNetworkConfig(confDir: string, wantedName: string): Pr
   const what = wantedName ? `no CNI network named "${wantedName}"` : 'no network config found';
   const why = problems.length ? ` (skipped: ${problems.join('; ')})` : '';
   return { ready: false, message: `cni config uninitialized: ${what} in ${confDir}${why}` };
+}
+
+/**
+ * The network config lookup, cached until the conf dir changes (an inotify watch on it, as containerd and
+ * CRI-O watch theirs): Status (every few seconds from the kubelet) and RunPodSandbox ask for it, and it
+ * changes only when an operator or a network add-on writes the dir. A dir that does not exist yet is read
+ * on every lookup until it does. Edits to a config file's symlink target elsewhere are not seen (as
+ * containerd does not see them).
+ */
+export class NetworkConfigSource {
+  private watcher: FSWatcher | undefined;
+  private cached: CniLookup | undefined;
+  /** Bumped by every change: a lookup that was reading while the dir changed is not cached. */
+  private generation = 0;
+
+  constructor(
+    private readonly confDir: string,
+    private readonly wantedName: string,
+  ) {}
+
+  async lookup(): Promise<CniLookup> {
+    if (this.cached) return this.cached;
+    this.ensureWatch();
+    const generation = this.generation;
+    const lookup = await findNetworkConfig(this.confDir, this.wantedName);
+    if (this.watcher && generation === this.generation) this.cached = lookup;
+    return lookup;
+  }
+
+  private ensureWatch(): void {
+    if (this.watcher) return;
+    try {
+      this.watcher = watch(this.confDir, { persistent: false }, () => this.changed());
+    } catch {
+      return; // no dir yet: nothing is cached, every lookup reads
+    }
+    this.watcher.on('error', () => {
+      this.close();
+      this.changed();
+    });
+  }
+
+  private changed(): void {
+    this.generation++;
+    this.cached = undefined;
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
 }

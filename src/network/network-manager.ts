@@ -4,7 +4,7 @@ import path from 'node:path';
 import { removeTempFiles } from '../state/atomic-file';
 import type { BerthConfig } from '../config/schema';
 import { FailedPreconditionError } from '../errors';
-import { findNetworkConfig } from './cni-config';
+import { NetworkConfigSource, type CniLookup } from './cni-config';
 import { CniNetwork, type CapabilityArgs, type CniRunOptions, type PortMapping } from './cni-network';
 
 export const POD_IFNAME = 'eth0';
@@ -31,12 +31,20 @@ export interface Attached {
 export class NetworkManager {
   private podCidr = '';
   private readonly opts: CniRunOptions;
+  private readonly source: NetworkConfigSource;
 
-  constructor(
-    private readonly config: BerthConfig['network'],
-    root: string,
-  ) {
+  constructor(config: BerthConfig['network'], root: string) {
     this.opts = { pluginDirs: config.plugin_dirs, cacheDir: path.join(root, 'cni'), timeoutMs: config.plugin_timeout_seconds * 1000 };
+    this.source = new NetworkConfigSource(config.conf_dir, config.network_name);
+  }
+
+  /** The network config in force (for the NetworkReady condition). */
+  networkConfig(): Promise<CniLookup> {
+    return this.source.lookup();
+  }
+
+  close(): void {
+    this.source.close();
   }
 
   /** UpdateRuntimeConfig: the node's pod CIDR, offered to IPAM plugins as the ipRanges capability. */
@@ -64,7 +72,7 @@ export class NetworkManager {
   }
 
   async attach(pod: PodAttachment): Promise<Attached> {
-    const lookup = await findNetworkConfig(this.config.conf_dir, this.config.network_name);
+    const lookup = await this.source.lookup();
     if (!lookup.ready) throw new FailedPreconditionError(`network not ready: ${lookup.message}`);
     const caps: CapabilityArgs = {
       portMappings: pod.portMappings,
@@ -102,7 +110,7 @@ export class NetworkManager {
     const att = this.attachment(pod, { portMappings: pod.portMappings });
     const cached = name ? await CniNetwork.fromCache(name, { containerId: pod.podId, ifname: POD_IFNAME }, this.opts) : undefined;
     if (cached) return cached.del(att);
-    const lookup = await findNetworkConfig(this.config.conf_dir, this.config.network_name);
+    const lookup = await this.source.lookup();
     if (!lookup.ready) return;
     await new CniNetwork(lookup.network, this.opts).del(att);
   }

@@ -11,6 +11,7 @@ import { resolveTable } from '../../src/config/schema-kit';
 import { configSchema } from '../../src/config/schema';
 import { packageJson } from '../../src/util/package-root';
 import { exitOf, runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
+import { until } from '../support/until';
 
 /** A unary gRPC call over raw HTTP/2, so a test controls the :authority and when the request ends. */
 function rawGrpcCall(socket: string, method: string, authority: string) {
@@ -85,8 +86,17 @@ describe('berthd serving', () => {
       path.join(cniDir, '10-test.conflist'),
       JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'loopback' }] }),
     );
-    const after = await berthd.client.runtime.Status({});
-    expect(after.status?.conditions.find((c) => c.type === 'NetworkReady')?.status).toBe(true);
+    // berthd learns of the change through an inotify watch on the dir: soon, not necessarily by the next call.
+    const networkReady = async () => (await berthd.client.runtime.Status({})).status?.conditions.find((c) => c.type === 'NetworkReady')?.status === true;
+    await until('NetworkReady after the config was written', networkReady);
+    // And back: the config removed, the network is not ready again.
+    fs.rmSync(path.join(cniDir, '10-test.conflist'));
+    await until('NetworkReady false after the config was removed', async () => !(await networkReady()));
+    fs.writeFileSync(
+      path.join(cniDir, '10-test.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'loopback' }] }),
+    );
+    await until('NetworkReady after the config came back', networkReady);
   });
 
   it('adds the effective config to a verbose Status and lists the runtime handlers', async () => {

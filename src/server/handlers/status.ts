@@ -1,14 +1,12 @@
 import type { StatusRequest__Output } from '../../generated/runtime/v1/StatusRequest';
 import type { StatusResponse } from '../../generated/runtime/v1/StatusResponse';
 import type { RuntimeCondition } from '../../generated/runtime/v1/RuntimeCondition';
-import { findNetworkConfig } from '../../network/cni-config';
 import { HANDLER_FEATURES, listHandlers } from '../../oci/handlers';
 import type { UnaryHandler } from '../instrument';
 import type { ServerDeps } from '../deps';
 
 async function networkCondition(deps: ServerDeps): Promise<RuntimeCondition> {
-  const { conf_dir, network_name } = deps.config.network;
-  const lookup = await findNetworkConfig(conf_dir, network_name);
+  const lookup = await deps.network.networkConfig();
   if (lookup.ready) return { type: 'NetworkReady', status: true };
   return { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: lookup.message };
 }
