@@ -9,6 +9,9 @@ export interface CpuTarget {
   socketPaths: string[];
   /** Source of the RegExp on the command name of per-container processes. */
   pattern: string;
+  /** If set, a per-container process counts only if its command line contains this (berth's monitors
+   * name their runtime's state directory: two berthds on one machine are told apart by it). */
+  cmdlineContains?: string;
 }
 
 /** Clock ticks per process at one moment: utime + stime + cutime + cstime. */
@@ -35,7 +38,8 @@ function ticksOf(pid: number): number | undefined {
 export function cpuSnapshot(target: CpuTarget): CpuSnapshot {
   const table = readProcTable();
   const rule = { pattern: new RegExp(target.pattern), socketPaths: target.socketPaths };
-  const pids = [target.daemonPid, ...runtimeProcesses(table, target.daemonPid, rule, (pid) => readCmdline(pid))];
+  const owned = (pid: number) => target.cmdlineContains === undefined || (readCmdline(pid) ?? []).some((a) => a.includes(target.cmdlineContains as string));
+  const pids = [target.daemonPid, ...runtimeProcesses(table, target.daemonPid, rule, (pid) => readCmdline(pid)).filter(owned)];
   const snap: CpuSnapshot = new Map();
   for (const pid of pids) {
     const t = ticksOf(pid);

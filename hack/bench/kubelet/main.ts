@@ -2,6 +2,7 @@
 // A kubelet's CRI traffic against one or more runtimes, side by side: `npm run bench:kubelet -- --help`.
 // See docs/benchmarks.md ("The kubelet-shaped load").
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectCri, normaliseEndpoint, type CriClient } from '../../../src/client/cri-client';
 import { processPatternFor } from '../memory';
@@ -15,6 +16,8 @@ import { formatMarkdown, type KubeletReport, type PhaseResult, type RuntimeInfo 
 
 const USAGE = `usage: node dist/hack/bench/kubelet/main.js [flags]
   --runtime LABEL=ENDPOINT   a runtime to measure (repeatable; default berth=unix:///run/berth/berth.sock)
+  --owner LABEL=TEXT         count only per-container processes whose command line contains TEXT
+                             (default for berth: its socket's directory, where its monitors' files live)
   --metrics LABEL=URL        its Prometheus /metrics, for the event-loop delay histogram (berth_event_loop_delay_seconds)
   --image REF                the containers' image (default $BENCH_CONTAINER_IMAGE or 127.0.0.1:5000/busybox:latest)
   --pods N --containers M    the population (default 110 x 2)
@@ -50,6 +53,7 @@ function parse(argv: string[]) {
     options: {
       runtime: { type: 'string', multiple: true },
       metrics: { type: 'string', multiple: true },
+      owner: { type: 'string', multiple: true },
       image: { type: 'string' },
       pods: { type: 'string', default: '110' },
       containers: { type: 'string', default: '2' },
@@ -76,6 +80,7 @@ function parse(argv: string[]) {
     help: values.help === true,
     runtimes: values.runtime?.length ? pairs(values.runtime) : [['berth', 'unix:///run/berth/berth.sock'] as [string, string]],
     metrics: new Map(pairs(values.metrics)),
+    owners: new Map(pairs(values.owner)),
     image: values.image ?? process.env.BENCH_CONTAINER_IMAGE ?? '127.0.0.1:5000/busybox:latest',
     pods: num('pods'),
     containers: num('containers'),
@@ -93,7 +98,7 @@ function parse(argv: string[]) {
 
 const log = (line: string) => process.stderr.write(`bench:kubelet: ${line}\n`);
 
-async function connect(label: string, endpoint: string, metricsUrl: string | undefined): Promise<Runtime> {
+async function connect(label: string, endpoint: string, metricsUrl: string | undefined, owner: string | undefined): Promise<Runtime> {
   const ep = normaliseEndpoint(endpoint);
   const client = connectCri(ep);
   const v = await client.runtime.Version({ version: 'v1' }, { timeoutMs: 10_000 });
@@ -103,7 +108,8 @@ async function connect(label: string, endpoint: string, metricsUrl: string | und
   const rt: Runtime = { info, client, metricsUrl, pods: [] };
   if (found.pid !== undefined) {
     info.daemonPid = found.pid;
-    rt.cpu = { daemonPid: found.pid, socketPaths: socketPathVariants(socketPath), pattern: processPatternFor(v.runtime_name) };
+    const cmdlineContains = owner ?? (v.runtime_name === 'berth' ? `${path.dirname(socketPath)}/` : undefined);
+    rt.cpu = { daemonPid: found.pid, socketPaths: socketPathVariants(socketPath), pattern: processPatternFor(v.runtime_name), cmdlineContains };
   } else {
     log(`no CPU figures for ${label}: ${found.reason}`);
   }
@@ -147,7 +153,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const runtimes: Runtime[] = [];
-  for (const [label, endpoint] of o.runtimes) runtimes.push(await connect(label, endpoint, o.metrics.get(label)));
+  for (const [label, endpoint] of o.runtimes) runtimes.push(await connect(label, endpoint, o.metrics.get(label), o.owners.get(label)));
   const runId = `kl${Date.now().toString(36)}`;
   const report: KubeletReport = {
     tool: 'berth-bench-kubelet',
