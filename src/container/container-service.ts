@@ -29,6 +29,7 @@ import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type C
 import { execSync, type ExecResult } from './exec-sync';
 import { ociResources, updatedResources, type ContainerRequest } from './oci-spec';
 import { poll } from '../util/poll';
+import { isAdoptedChild, onAdoptedExit } from '../util/spawn';
 
 export interface ContainerFilter {
   id?: string;
@@ -40,8 +41,13 @@ export interface ContainerFilter {
 /** How long a container may take to die after SIGKILL before StopContainer reports it. */
 const KILL_GRACE_MS = 10_000;
 
-/** How often every container is checked against its monitor's files, besides the exit watch. */
-const SWEEP_INTERVAL_MS = 10_000;
+/** How often the monitors of an earlier berthd, which SIGCHLD never reports, are checked by start
+ * time while any still run; none of berthd's own. */
+const SWEEP_INTERVAL_MS = 5 * 60_000;
+
+/** How long after an event in the exits directory it is read once through: exits an overflowed inotify
+ * queue lost are found then, since an overflow can only follow events berthd has not read yet. */
+const EXITS_RECONCILE_DELAY_MS = 1000;
 
 /** The lowest oom_score_adj berth may give a container: without CAP_SYS_RESOURCE, its own. */
 function ownOomScoreAdj(): number {
@@ -85,6 +91,9 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   private readonly minOomScoreAdj = ownOomScoreAdj();
   private watcher: FSWatcher | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private reconciler: NodeJS.Timeout | undefined;
+  private stopReaping: (() => void) | undefined;
+  private closed = false;
 
   constructor(
     private readonly config: BerthConfig,
@@ -259,29 +268,91 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   /**
    * Every monitor renames its exit file into one directory: one inotify watch tells berthd of every
-   * exit, so List and Status answer from memory. A sweep catches what a watch could miss (an
-   * overflowed queue, a monitor killed before it wrote anything).
+   * exit, so List and Status answer from memory. Nothing polls; what the watch could miss is caught by
+   * other events:
+   * - an overflowed inotify queue (libuv drops IN_Q_OVERFLOW without a word): the queue can only
+   *   overflow with events behind it not yet read, and every event is followed, a second later, by one
+   *   readdir of the directory that refreshes any running container whose exit file is there;
+   * - a monitor killed before it wrote its exit file: berthd's own monitors are its children, and their
+   *   end, reaped on SIGCHLD (util/spawn.ts), refreshes their containers at once; the monitors of an
+   *   earlier berthd are not, and are checked by start time every 5 minutes while any still run (the
+   *   kubelet's ListContainers every second notices them sooner, by a signal-0 probe).
    */
   private watchExits(): void {
     this.watcher = watch(this.exitsDir(), (_event, name) => {
       const id = typeof name === 'string' ? /^([a-f0-9]{64})\.json$/.exec(name)?.[1] : undefined;
       const record = id ? this.store.get(id) : undefined;
       if (record) void this.refresh(record).catch((err: unknown) => this.log.error({ container: id, error: messageOf(err) }, 'reading an exit file failed'));
+      this.reconcileSoon();
     });
     this.watcher.on('error', (err) => this.log.error({ error: messageOf(err) }, 'watching exit files failed'));
-    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
-    this.sweeper.unref();
+    this.stopReaping = onAdoptedExit((pid) => this.monitorEnded(pid));
+    this.sweepLater();
   }
 
-  private async sweep(): Promise<void> {
+  /** A monitor berthd started has ended (and been reaped): its container is brought up to date. */
+  private monitorEnded(pid: number): void {
     for (const record of this.store.list()) {
+      if (record.monitor?.pid !== pid) continue;
+      void this.refresh(record).catch((err: unknown) => this.log.error({ container: record.id, error: messageOf(err) }, 'refreshing a container failed'));
+    }
+  }
+
+  private reconcileSoon(): void {
+    if (this.reconciler || this.closed) return;
+    this.reconciler = setTimeout(() => {
+      this.reconciler = undefined;
+      void this.reconcileExits().catch((err: unknown) => this.log.error({ error: messageOf(err) }, 'reading the exits directory failed'));
+    }, EXITS_RECONCILE_DELAY_MS);
+    this.reconciler.unref();
+  }
+
+  /** Refreshes every running or created container whose exit file is in the exits directory. */
+  private async reconcileExits(): Promise<void> {
+    const names = new Set(await fs.readdir(this.exitsDir()));
+    for (const record of this.store.list()) {
+      if ((record.state !== 'running' && record.state !== 'created') || !names.has(`${record.id}.json`)) continue;
       await this.refresh(record).catch((err: unknown) => this.log.error({ container: record.id, error: messageOf(err) }, 'refreshing a container failed'));
     }
   }
 
+  private sweepLater(): void {
+    if (this.closed) return;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = undefined;
+      void this.sweep().catch((err: unknown) => this.log.error({ error: messageOf(err) }, 'sweeping containers failed'));
+    }, SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  /** The safety net: the exits directory read through, and every monitor SIGCHLD cannot report (an
+   * earlier berthd's) checked by start time; it runs again only while such monitors remain. */
+  private async sweep(): Promise<void> {
+    await this.reconcileExits();
+    let inherited = 0;
+    for (const record of this.store.list()) {
+      if (record.phase === 'creating' || (record.state !== 'running' && record.state !== 'created') || !record.monitor) continue;
+      if (isAdoptedChild(record.monitor.pid)) continue;
+      // The exit files were just read; only a dead monitor needs more.
+      if (await isAlive(record.monitor)) {
+        inherited++;
+        continue;
+      }
+      const refreshed = await this.refresh(record).catch((err: unknown) => {
+        this.log.error({ container: record.id, error: messageOf(err) }, 'refreshing a container failed');
+        return record;
+      });
+      if (refreshed.state === 'running' || refreshed.state === 'created') inherited++;
+    }
+    if (inherited > 0) this.sweepLater();
+  }
+
   close(): void {
+    this.closed = true;
     this.watcher?.close();
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.stopReaping?.();
+    clearTimeout(this.sweeper);
+    clearTimeout(this.reconciler);
   }
 
   /**

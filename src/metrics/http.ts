@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { dropIdleConnections, QUIET_SERVER_OPTIONS } from '../util/quiet-http';
 
 export interface MetricsServer {
   address: AddressInfo;
@@ -9,7 +10,7 @@ export interface MetricsServer {
 }
 
 export async function serveMetrics(registry: Registry, host: string, port: number): Promise<MetricsServer> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(QUIET_SERVER_OPTIONS, (req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
       return;
@@ -19,6 +20,7 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
       (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics: ${err.message}\n`),
     );
   });
+  dropIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,5 +1,6 @@
 // The prom-client registry berth's metrics live in, and the metrics of the gRPC layer.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type DefaultMetricsCollectorConfiguration } from 'prom-client';
+import { LoopDelaySampler } from './loop-delay';
 
 export interface Metrics {
   registry: Registry;
@@ -8,6 +9,8 @@ export interface Metrics {
   pull: PullMetrics;
   /** Repairs made by start-up reconciliation, by kind (see src/state/repairs.ts). */
   repairs: Counter<'kind'>;
+  /** Samples the event loop's delay while CRI calls are in flight (berth_event_loop_delay_seconds). */
+  loopDelay: LoopDelaySampler;
 }
 
 export interface PullMetrics {
@@ -16,9 +19,36 @@ export interface PullMetrics {
   inFlight: Gauge<string>;
 }
 
+/** prom-client's default collector that keeps a timer running (monitorEventLoopDelay at 10 ms: 100
+ * wakeups a second at rest); berth_event_loop_delay_seconds takes its place. */
+const POLLING_COLLECTORS = new Set(['eventLoopLag']);
+
+type Collector = (registry: Registry, config: DefaultMetricsCollectorConfiguration<'text/plain; version=0.0.4; charset=utf-8'>) => void;
+
+/**
+ * prom-client's default metrics (process CPU, memory, file descriptors, heap, GC, handles), each read
+ * when /metrics is scraped or, for GC, when a GC happens: collectDefaultMetrics less its polling one.
+ * prom-client offers no way to leave one out, so its collectors are loaded one by one by name.
+ */
+function collectQuietDefaultMetrics(registry: Registry, prefix: string): void {
+  for (const name of collectDefaultMetrics.metricsList) {
+    if (POLLING_COLLECTORS.has(name)) continue;
+    const collector = require(`prom-client/lib/metrics/${name}`) as Collector;
+    collector(registry, { prefix });
+  }
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'berth_' });
+  collectQuietDefaultMetrics(registry, 'berth_');
+  const loopDelay = new LoopDelaySampler(
+    new Histogram({
+      name: 'berth_event_loop_delay_seconds',
+      help: "How late a 10 ms timer fired on berthd's event loop (how long the loop was blocked past it), sampled while CRI calls are in flight.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  );
   const rpcDuration = new Histogram({
     name: 'berth_grpc_request_duration_seconds',
     help: 'Latency of CRI gRPC calls, by method and gRPC status code.',
@@ -57,5 +87,5 @@ export function createMetrics(): Metrics {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
-  return { registry, rpcDuration, rpcErrors, pull, repairs };
+  return { registry, rpcDuration, rpcErrors, pull, repairs, loopDelay };
 }

@@ -66,8 +66,12 @@ class Instrumenter {
     private readonly service: string,
   ) {}
 
-  /** Runs one call: readiness, cancellation, timing, logging, metrics, error mapping. */
-  async run(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, invoke: Invoke | undefined): Promise<CallOutcome> {
+  /**
+   * Runs one call: readiness, cancellation, timing, logging, metrics, error mapping. The event loop's
+   * delay is sampled while unary calls run; a server stream (GetContainerEvents) may stay open for
+   * days and would keep the sampler's timer going at rest.
+   */
+  async run(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, invoke: Invoke | undefined, sampleLoop = true): Promise<CallOutcome> {
     const started = process.hrtime.bigint();
     const base = this.deps.log;
     let child: Logger | undefined;
@@ -76,6 +80,7 @@ class Instrumenter {
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort(new Error(`${method} cancelled by the client`)));
     const done = this.deps.inflight.enter();
+    const sampled = sampleLoop ? this.deps.metrics.loopDelay.begin() : () => {};
     let outcome: CallOutcome;
     try {
       if (!invoke) {
@@ -96,6 +101,7 @@ class Instrumenter {
       if (outcome.code === grpc.status.INTERNAL) log().error({ err }, `${method} failed`);
     } finally {
       done();
+      sampled();
     }
     this.record(method, started, outcome, log);
     return outcome;
@@ -144,7 +150,7 @@ function streamImpl(ins: Instrumenter, method: string, handler: StreamHandler<un
           }
         }
       : undefined;
-    void ins.run(method, call, invoke).then((outcome) => {
+    void ins.run(method, call, invoke, false).then((outcome) => {
       if (outcome.code === grpc.status.OK) call.end();
       else call.destroy(toServiceError(outcome) as grpc.ServiceError);
     });

@@ -31,6 +31,7 @@ import { serveSpdyPortForward } from './spdy-port-forward';
 import { TokenCache } from './token-cache';
 import { serveWsCommand } from './ws-remote-command';
 import { serveWsPortForward } from './ws-port-forward';
+import { dropIdleConnections, QUIET_SERVER_OPTIONS } from '../util/quiet-http';
 
 export interface StreamingServerOptions {
   backend: StreamingBackend;
@@ -82,9 +83,11 @@ export class StreamingServer {
       streamCreationTimeoutMs: opts.streamCreationTimeoutMs ?? 30_000,
       log: opts.log ?? pino({ level: 'silent' }),
     };
-    this.server = opts.tls
-      ? https.createServer({ cert: fs.readFileSync(opts.tls.certFile), key: fs.readFileSync(opts.tls.keyFile) })
-      : http.createServer();
+    this.server = dropIdleConnections(
+      opts.tls
+        ? https.createServer({ ...QUIET_SERVER_OPTIONS, cert: fs.readFileSync(opts.tls.certFile), key: fs.readFileSync(opts.tls.keyFile) })
+        : http.createServer(QUIET_SERVER_OPTIONS),
+    );
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onPlainRequest(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
   }

@@ -178,30 +178,67 @@ export function describeEnd(end: { code: number | null; signal: number | null })
 }
 
 const adopted = new Set<number>();
-let reaper: NodeJS.Timeout | undefined;
+const adoptedExitListeners = new Set<(pid: number, end: ProcessEnd) => void>();
+let reapPending: NodeJS.Timeout | undefined;
+let listening = false;
 
-/** Reaps long-lived children (monitors) whenever they end; until then a dead one is a zombie, which
- * liveness checks already treat as gone. */
-function adopt(pid: number): void {
-  adopted.add(pid);
-  reaper ??= setInterval(() => {
-    for (const p of adopted) {
-      try {
-        if (reapChild(p)) adopted.delete(p);
-      } catch {
-        adopted.delete(p);
-      }
+/** How long after a SIGCHLD the adopted children are looked at: signals of a burst of helper exits
+ * (a container's creation ends several) make one pass over every monitor, not one each. */
+const REAP_DELAY_MS = 100;
+
+/** Reaps whichever adopted children have ended (a non-blocking waitpid each: ~0.7 µs). */
+function reapAdopted(): void {
+  reapPending = undefined;
+  for (const pid of adopted) {
+    let end: ProcessEnd | null;
+    try {
+      end = reapChild(pid);
+    } catch {
+      adopted.delete(pid);
+      continue;
     }
-  }, 1000);
-  reaper.unref();
+    if (!end) continue;
+    adopted.delete(pid);
+    for (const listener of adoptedExitListeners) listener(pid, end);
+  }
+}
+
+/**
+ * Reaps long-lived children (monitors) when the kernel says a child ended (SIGCHLD), not on a timer:
+ * nothing wakes berthd while they all run. Until reaped a dead one is a zombie, which liveness checks
+ * already treat as gone. SIGCHLD also comes for every helper runCommand waits for; those are not
+ * adopted, and reapChild(pid) never touches another child's status.
+ */
+function listenForChildExits(): void {
+  if (listening) return;
+  listening = true;
+  // Node's signal handles are unref'd: this keeps no process alive.
+  process.on('SIGCHLD', () => {
+    reapPending ??= setTimeout(reapAdopted, REAP_DELAY_MS);
+    reapPending.unref();
+  });
+}
+
+/** Whether pid is a child berthd started with spawnDetached and has not yet reaped: its end comes to
+ * onAdoptedExit's listeners. A monitor left by an earlier berthd is not. */
+export function isAdoptedChild(pid: number): boolean {
+  return adopted.has(pid);
+}
+
+/** Calls listener with each adopted child's pid and status once it has ended and been reaped. */
+export function onAdoptedExit(listener: (pid: number, end: ProcessEnd) => void): () => void {
+  adoptedExitListeners.add(listener);
+  return () => adoptedExitListeners.delete(listener);
 }
 
 /** Starts a process in a session of its own, its stderr to a file; it outlives berthd. */
 export function spawnDetached(argv: string[], stderrFile: string): number {
   const errFd = fs.openSync(stderrFile, 'a', 0o600);
+  // Listening before the spawn: a child that ends at once is not missed.
+  listenForChildExits();
   try {
     const pid = posixSpawn(argv[0], argv, { stderrFd: errFd, newSession: true });
-    adopt(pid);
+    adopted.add(pid);
     return pid;
   } finally {
     fs.closeSync(errFd);
