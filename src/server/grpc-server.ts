@@ -1,11 +1,11 @@
 // The gRPC server: both CRI services, instrumented, on a unix socket with mode 0660.
-// berthd owns the listening socket itself and hands each connection to grpc-js through a
-// connection injector, through the authority rewriter only for clients that need it (h2/authority-rewriter.ts).
+// berthd owns the listening socket itself and hands each connection to its gRPC server (grpc/server.ts),
+// through the authority rewriter only for clients that need it (h2/authority-rewriter.ts).
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { handOver } from './h2/authority-rewriter';
+import { GrpcServer } from './grpc/server';
 import { loadCri } from '../proto/load';
 import { instrumentService, type InstrumentDeps } from './instrument';
 import { imageHandlers, runtimeHandlers } from './services';
@@ -38,20 +38,14 @@ function listen(listener: net.Server, socketPath: string): Promise<void> {
   });
 }
 
-function acceptConnections(server: grpc.Server, log: Logger): net.Server {
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+function acceptConnections(server: GrpcServer, log: Logger): net.Server {
   const onError = (err: Error) => log.warn({ err: err.message }, 'dropped a CRI connection: malformed HTTP/2');
-  return net.createServer((socket) => handOver(socket, (conn) => injector.injectConnection(conn), onError));
+  return net.createServer((socket) => handOver(socket, (conn) => server.injectConnection(conn), onError));
 }
 
 export async function startCriServer(deps: ServerDeps, instrument: InstrumentDeps): Promise<CriServer> {
   const { runtime } = loadCri();
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-    // channelz (gRPC's introspection service) is not served, but its bookkeeping runs on every call.
-    'grpc.enable_channelz': 0,
-  });
+  const server = new GrpcServer({ maxReceiveBytes: MAX_MESSAGE_BYTES, maxSendBytes: MAX_MESSAGE_BYTES });
   server.addService(
     withEncodedResponses(runtime.v1.RuntimeService.service, ['ListPodSandbox', 'ListContainers', 'ListContainerStats', 'ListPodSandboxStats']),
     instrumentService('RuntimeService', runtime.v1.RuntimeService.service, runtimeHandlers(deps), instrument),
@@ -70,16 +64,9 @@ export async function startCriServer(deps: ServerDeps, instrument: InstrumentDep
   return {
     async shutdown(timeoutMs) {
       listener.close();
-      const graceful = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), timeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      });
-      if (!graceful) server.forceShutdown();
+      const result = await server.shutdown(timeoutMs);
       await removeSocket(socketPath);
-      return { graceful };
+      return result;
     },
   };
 }
