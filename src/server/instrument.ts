@@ -77,8 +77,21 @@ class Instrumenter {
     let child: Logger | undefined;
     // A child logger per call costs more than most calls: made only when a handler logs.
     const log = (): Logger => (child ??= base.child({ rpc: method }));
-    const abort = new AbortController();
-    call.on('cancelled', () => abort.abort(new Error(`${method} cancelled by the client`)));
+    // The AbortController too is made only when a handler asks for the signal (few do).
+    let abort: AbortController | undefined;
+    let cancelled = false;
+    const cancelError = () => new Error(`${method} cancelled by the client`);
+    call.on('cancelled', () => {
+      cancelled = true;
+      abort?.abort(cancelError());
+    });
+    const signal = (): AbortSignal => {
+      if (!abort) {
+        abort = new AbortController();
+        if (cancelled) abort.abort(cancelError());
+      }
+      return abort.signal;
+    };
     const done = this.deps.inflight.enter();
     const sampled = sampleLoop ? this.deps.metrics.loopDelay.begin() : () => {};
     let outcome: CallOutcome;
@@ -89,7 +102,9 @@ class Instrumenter {
         outcome = { code: grpc.status.UNAVAILABLE, details: `berthd is starting: recovery has not finished, ${method} refused` };
       } else {
         await invoke({
-          signal: abort.signal,
+          get signal() {
+            return signal();
+          },
           get log() {
             return log();
           },
