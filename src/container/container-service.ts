@@ -671,13 +671,15 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
+    const labels = Object.entries(filter.labels ?? {});
     for (const listed of this.store.list()) {
       if (listed.phase === 'creating') continue;
+      // Id, pod and labels never change: what they exclude is not probed.
+      if (filter.id && !listed.id.startsWith(filter.id)) continue;
+      if (filter.podId && !listed.podId.startsWith(filter.podId)) continue;
+      if (labels.length && labels.some(([k, v]) => listed.spec.labels[k] !== v)) continue;
       // A monitor gone (signal-0 probe, no I/O) is found here as in ContainerStatus.
       const r = (listed.state === 'running' || listed.state === 'created') && listed.monitor && !signalable(listed.monitor.pid) ? await this.refresh(listed) : listed;
-      if (filter.id && !r.id.startsWith(filter.id)) continue;
-      if (filter.podId && !r.podId.startsWith(filter.podId)) continue;
-      if (Object.entries(filter.labels ?? {}).some(([k, v]) => r.spec.labels[k] !== v)) continue;
       // State as the exit watch keeps it: listing never touches the disk.
       if (filter.state && r.state !== filter.state) continue;
       out.push(r);
