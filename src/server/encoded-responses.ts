@@ -9,7 +9,7 @@
 //   chunks, each encoded as a message of that type holding only that chunk.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type * as grpc from '@grpc/grpc-js';
-import { loadCri } from '../proto/load';
+import { criServices } from '../proto/load';
 
 /** A response already encoded: its serializer hands the bytes through. */
 export class Encoded {
@@ -53,7 +53,7 @@ const CHUNK = 16;
  * item i with build(i), CHUNK items at a time with a turn of the event loop between chunks.
  */
 export async function encodeInSteps(method: string, field: string, count: number, build: (i: number) => unknown): Promise<Encoded> {
-  const serialize = loadCri().runtime.v1.RuntimeService.service[method].responseSerialize as (value: unknown) => Buffer;
+  const serialize = criServices().runtime[method].responseSerialize as (value: unknown) => Buffer;
   const parts: Buffer[] = [];
   for (let start = 0; start < count; start += CHUNK) {
     if (start > 0) await yieldToLoop();

@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { handOver } from './h2/authority-rewriter';
 import { GrpcServer } from './grpc/server';
-import { loadCri } from '../proto/load';
+import { criServices } from '../proto/load';
 import { instrumentService, type InstrumentDeps } from './instrument';
 import { imageHandlers, runtimeHandlers } from './services';
 import type { ServerDeps } from './deps';
@@ -44,15 +44,15 @@ function acceptConnections(server: GrpcServer, log: Logger): net.Server {
 }
 
 export async function startCriServer(deps: ServerDeps, instrument: InstrumentDeps): Promise<CriServer> {
-  const { runtime } = loadCri();
+  const { runtime, image } = criServices();
   const server = new GrpcServer({ maxReceiveBytes: MAX_MESSAGE_BYTES, maxSendBytes: MAX_MESSAGE_BYTES });
   server.addService(
-    withEncodedResponses(runtime.v1.RuntimeService.service, ['ListPodSandbox', 'ListContainers', 'ListContainerStats', 'ListPodSandboxStats']),
-    instrumentService('RuntimeService', runtime.v1.RuntimeService.service, runtimeHandlers(deps), instrument),
+    withEncodedResponses(runtime, ['ListPodSandbox', 'ListContainers', 'ListContainerStats', 'ListPodSandboxStats']),
+    instrumentService('RuntimeService', runtime, runtimeHandlers(deps), instrument),
   );
   server.addService(
-    withEncodedResponses(runtime.v1.ImageService.service, ['ListImages']),
-    instrumentService('ImageService', runtime.v1.ImageService.service, imageHandlers(deps), instrument),
+    withEncodedResponses(image, ['ListImages']),
+    instrumentService('ImageService', image, imageHandlers(deps), instrument),
   );
   const socketPath = deps.config.listen;
   await prepareSocketPath(socketPath);

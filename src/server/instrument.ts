@@ -2,7 +2,8 @@
 // refuses calls until start-up recovery is done, times and logs each call, records metrics, tracks
 // in-flight calls for a graceful shutdown, and maps berth's errors to gRPC status codes.
 // Handlers never build gRPC statuses themselves.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { Status } from './grpc/status';
 import type { Logger } from 'pino';
 import { errorCodeOf, messageOf, type ErrorCode } from '../errors';
 import type { Metrics } from '../metrics/registry';
@@ -34,27 +35,27 @@ export interface InstrumentDeps {
   inflight: InflightCalls;
 }
 
-const STATUS_OF: Record<ErrorCode, grpc.status> = {
-  NOT_FOUND: grpc.status.NOT_FOUND,
-  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
-  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
-  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
-  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
-  UNAVAILABLE: grpc.status.UNAVAILABLE,
-  UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
-  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
-  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
-  INTERNAL: grpc.status.INTERNAL,
+const STATUS_OF: Record<ErrorCode, Status> = {
+  NOT_FOUND: Status.NOT_FOUND,
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
+  DEADLINE_EXCEEDED: Status.DEADLINE_EXCEEDED,
+  UNAVAILABLE: Status.UNAVAILABLE,
+  UNIMPLEMENTED: Status.UNIMPLEMENTED,
+  UNAUTHENTICATED: Status.UNAUTHENTICATED,
+  RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  INTERNAL: Status.INTERNAL,
 };
 
-export function statusOf(err: unknown): grpc.status {
+export function statusOf(err: unknown): Status {
   return STATUS_OF[errorCodeOf(err)];
 }
 
-const statusName = (code: grpc.status): string => grpc.status[code] ?? String(code);
+const statusName = (code: Status): string => Status[code] ?? String(code);
 
 interface CallOutcome {
-  code: grpc.status;
+  code: Status;
   details?: string;
 }
 
@@ -97,9 +98,9 @@ class Instrumenter {
     let outcome: CallOutcome;
     try {
       if (!invoke) {
-        outcome = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented by berth` };
+        outcome = { code: Status.UNIMPLEMENTED, details: `${method} is not implemented by berth` };
       } else if (!this.deps.isReady()) {
-        outcome = { code: grpc.status.UNAVAILABLE, details: `berthd is starting: recovery has not finished, ${method} refused` };
+        outcome = { code: Status.UNAVAILABLE, details: `berthd is starting: recovery has not finished, ${method} refused` };
       } else {
         await invoke({
           get signal() {
@@ -109,11 +110,11 @@ class Instrumenter {
             return log();
           },
         });
-        outcome = { code: grpc.status.OK };
+        outcome = { code: Status.OK };
       }
     } catch (err) {
       outcome = { code: statusOf(err), details: messageOf(err) };
-      if (outcome.code === grpc.status.INTERNAL) log().error({ err }, `${method} failed`);
+      if (outcome.code === Status.INTERNAL) log().error({ err }, `${method} failed`);
     } finally {
       done();
       sampled();
@@ -127,8 +128,8 @@ class Instrumenter {
     const code = statusName(outcome.code);
     const labels = { service: this.service, method, code };
     this.deps.metrics.rpcDuration.observe(labels, seconds);
-    if (outcome.code !== grpc.status.OK) this.deps.metrics.rpcErrors.inc(labels);
-    const ok = outcome.code === grpc.status.OK;
+    if (outcome.code !== Status.OK) this.deps.metrics.rpcErrors.inc(labels);
+    const ok = outcome.code === Status.OK;
     if (ok && !this.deps.log.isLevelEnabled('debug')) return;
     const fields = { code, ms: Math.round(seconds * 1e6) / 1e3, ...(outcome.details ? { error: outcome.details } : {}) };
     if (ok) log().debug(fields, method);
@@ -149,7 +150,7 @@ function unaryImpl(ins: Instrumenter, method: string, handler: UnaryHandler<unkn
         }
       : undefined;
     void ins.run(method, call, invoke).then((outcome) => {
-      if (outcome.code === grpc.status.OK) callback(null, response);
+      if (outcome.code === Status.OK) callback(null, response);
       else callback(toServiceError(outcome), null);
     });
   };
@@ -166,7 +167,7 @@ function streamImpl(ins: Instrumenter, method: string, handler: StreamHandler<un
         }
       : undefined;
     void ins.run(method, call, invoke, false).then((outcome) => {
-      if (outcome.code === grpc.status.OK) call.end();
+      if (outcome.code === Status.OK) call.end();
       else call.destroy(toServiceError(outcome) as grpc.ServiceError);
     });
   };

@@ -1,6 +1,25 @@
-// gRPC status codes and the status carried in trailers.
-export { status as Status } from '@grpc/grpc-js';
-import { status as Status } from '@grpc/grpc-js';
+// gRPC status codes and the status carried in trailers. The codes are gRPC's (the same numbers as grpc-js's
+// `status`, which berthd does not load: it is the clients' library).
+
+export enum Status {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
 
 /** A call ending with a status other than OK. */
 export class GrpcError extends Error {
