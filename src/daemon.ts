@@ -111,7 +111,7 @@ function serverDeps(config: BerthConfig, log: Logger, version: string, domain: (
 
 export async function startDaemon(config: BerthConfig, log: Logger): Promise<Daemon> {
   const version = packageJson().version;
-  const metrics = createMetrics();
+  const metrics = createMetrics(config.metrics.enabled);
   const inflight = new InflightCalls();
   let domain: Domain | undefined;
   let metricsServer: MetricsServer | undefined;
@@ -124,7 +124,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
     isReady: () => domain !== undefined,
   });
   try {
-    if (config.metrics.enabled) {
+    if (metrics.registry) {
       metricsServer = await serveMetrics(metrics.registry, config.metrics.address, config.metrics.port);
       log.info({ address: metricsServer.address }, 'serving metrics at /metrics');
     }

@@ -48,7 +48,7 @@ async function imagesCommand(config: BerthConfig, args: string[]): Promise<void>
   const [sub, ...files] = args;
   if (sub !== 'import' || files.length === 0) throw new UsageError('usage: berthd images import FILE [FILE...]');
   const log = createLogger({ level: 'warn', format: config.log_format });
-  const images = await ImageService.open(config.root, config.image, log, createMetrics().pull);
+  const images = await ImageService.open(config.root, config.image, log, createMetrics(false).pull);
   for (const file of files) {
     for (const image of await images.importArchive(file)) {
       process.stdout.write(`imported ${image.repoTags.join(', ') || '(untagged)'} ${image.id}\n`);

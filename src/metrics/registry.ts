@@ -1,22 +1,53 @@
-// The prom-client registry berth's metrics live in, and the metrics of the gRPC layer.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type DefaultMetricsCollectorConfiguration } from 'prom-client';
+// The prom-client registry berth's metrics live in, and the metrics of the gRPC layer. With metrics off (the
+// default) nothing is recorded and prom-client is not even loaded: the metrics then cost berthd neither memory
+// (prom-client and the tracing API it brings are some 80 modules) nor a sampling timer per call.
+import type { DefaultMetricsCollectorConfiguration, LabelValues, Registry } from 'prom-client';
 import { LoopDelaySampler } from './loop-delay';
 
+/** What berth does with a counter, a histogram and a gauge: prom-client's, or ones that do nothing. */
+export interface CounterLike<L extends string = string> {
+  inc(labels: LabelValues<L>, value?: number): void;
+  inc(value?: number): void;
+}
+export interface HistogramLike<L extends string = string> {
+  observe(labels: LabelValues<L>, value: number): void;
+  observe(value: number): void;
+}
+export interface GaugeLike {
+  inc(value?: number): void;
+  dec(value?: number): void;
+}
+
 export interface Metrics {
-  registry: Registry;
-  rpcDuration: Histogram<'service' | 'method' | 'code'>;
-  rpcErrors: Counter<'service' | 'method' | 'code'>;
+  /** The registry /metrics serves; none with metrics off. */
+  registry?: Registry;
+  rpcDuration: HistogramLike<'service' | 'method' | 'code'>;
+  rpcErrors: CounterLike<'service' | 'method' | 'code'>;
   pull: PullMetrics;
   /** Repairs made by start-up reconciliation, by kind (see src/state/repairs.ts). */
-  repairs: Counter<'kind'>;
+  repairs: CounterLike<'kind'>;
   /** Samples the event loop's delay while CRI calls are in flight (berth_event_loop_delay_seconds). */
-  loopDelay: LoopDelaySampler;
+  loopDelay: { begin(): () => void };
 }
 
 export interface PullMetrics {
-  bytes: Counter<string>;
-  duration: Histogram<'outcome'>;
-  inFlight: Gauge<string>;
+  bytes: CounterLike;
+  duration: HistogramLike<'outcome'>;
+  inFlight: GaugeLike;
+}
+
+/** The metrics with a registry: what createMetrics() gives with metrics on. */
+export interface EnabledMetrics extends Metrics {
+  registry: Registry;
+  loopDelay: LoopDelaySampler;
+}
+
+const nothing = (): void => undefined;
+const NOOP = { inc: nothing, dec: nothing, observe: nothing };
+
+/** Metrics that record nothing: what berthd uses with metrics off. */
+export function noMetrics(): Metrics {
+  return { rpcDuration: NOOP, rpcErrors: NOOP, pull: { bytes: NOOP, duration: NOOP, inFlight: NOOP }, repairs: NOOP, loopDelay: { begin: () => nothing } };
 }
 
 /** prom-client's default collector that keeps a timer running (monitorEventLoopDelay at 10 ms: 100
@@ -31,6 +62,7 @@ type Collector = (registry: Registry, config: DefaultMetricsCollectorConfigurati
  * prom-client offers no way to leave one out, so its collectors are loaded one by one by name.
  */
 function collectQuietDefaultMetrics(registry: Registry, prefix: string): void {
+  const { collectDefaultMetrics } = require('prom-client') as typeof import('prom-client');
   for (const name of collectDefaultMetrics.metricsList) {
     if (POLLING_COLLECTORS.has(name)) continue;
     const collector = require(`prom-client/lib/metrics/${name}`) as Collector;
@@ -38,7 +70,12 @@ function collectQuietDefaultMetrics(registry: Registry, prefix: string): void {
   }
 }
 
-export function createMetrics(): Metrics {
+/** berth's metrics in a prom-client registry, or, when not enabled, metrics that record nothing. */
+export function createMetrics(): EnabledMetrics;
+export function createMetrics(enabled: boolean): Metrics;
+export function createMetrics(enabled = true): Metrics {
+  if (!enabled) return noMetrics();
+  const { Counter, Gauge, Histogram, Registry } = require('prom-client') as typeof import('prom-client');
   const registry = new Registry();
   collectQuietDefaultMetrics(registry, 'berth_');
   const loopDelay = new LoopDelaySampler(

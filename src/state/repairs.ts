@@ -1,12 +1,12 @@
 // What start-up reconciliation repairs: each repair is logged and counted in
 // berth_recovery_repairs_total{kind}, so an operator sees what a crash left behind.
-import type { Counter } from 'prom-client';
+import type { CounterLike } from '../metrics/registry';
 import type { Logger } from 'pino';
 
 export class Repairs {
   constructor(
     private readonly log: Logger,
-    private readonly counter?: Counter<'kind'>,
+    private readonly counter?: CounterLike<'kind'>,
   ) {}
 
   /** Records one repair: `kind` names the object and what was done (e.g. "pod-rolled-back", "netns-orphan"). */

@@ -9,7 +9,7 @@ import type { Histogram } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectCri, type CriClient } from '../../src/client/cri-client';
 import type { RuntimeServiceHandlers } from '../../src/generated/runtime/v1/RuntimeService';
-import { createMetrics, type Metrics } from '../../src/metrics/registry';
+import { createMetrics, type EnabledMetrics } from '../../src/metrics/registry';
 import { loadCri } from '../../src/proto/load';
 import { InflightCalls } from '../../src/server/inflight';
 import { instrumentService, type Handlers } from '../../src/server/instrument';
@@ -24,7 +24,7 @@ function blockLoop(ms: number): void {
 }
 
 /** The histogram's sample count, and how many samples were more than `seconds`. */
-async function samples(metrics: Metrics, seconds: number): Promise<{ count: number; above: number }> {
+async function samples(metrics: EnabledMetrics, seconds: number): Promise<{ count: number; above: number }> {
   const histogram = metrics.registry.getSingleMetric(NAME) as Histogram;
   const { values } = await histogram.get();
   const count = values.find((v) => v.metricName === `${NAME}_count`)?.value ?? 0;
