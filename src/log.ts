@@ -1,6 +1,5 @@
 // berth's logger: pino, JSON by default, human-readable when stderr is a terminal (or log_format = "text").
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -13,6 +12,9 @@ export function createLogger(opts: LogOptions): Logger {
   const text = opts.format === 'text' || (opts.format === 'auto' && process.stderr.isTTY === true);
   const base = { level: opts.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (text) {
+    // Loaded only when used: pino-pretty and its dependencies are megabytes a JSON-logging daemon never needs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const pretty = require('pino-pretty') as typeof import('pino-pretty');
     return pino(base, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));

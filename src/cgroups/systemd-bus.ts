@@ -1,6 +1,6 @@
 // The few calls berthd makes to systemd's manager over the system D-Bus (org.freedesktop.systemd1):
 // transient units started and stopped, each call waiting for its job to finish as runc and crun do.
-import dbus from '@homebridge/dbus-native';
+import type dbusNative from '@homebridge/dbus-native';
 import type { Logger } from 'pino';
 
 const MANAGER = { destination: 'org.freedesktop.systemd1', path: '/org/freedesktop/systemd1', interface: 'org.freedesktop.systemd1.Manager' };
@@ -42,6 +42,8 @@ export class SystemdManager {
 
   private connect(): Bus {
     if (this.bus) return this.bus;
+    // Loaded with the systemd driver only: the D-Bus library and its XML parser are megabytes a cgroupfs node never needs.
+    const dbus = require('@homebridge/dbus-native') as typeof dbusNative;
     const bus = dbus.systemBus() as unknown as Bus;
     bus.connection.on('error', (err: Error) => {
       this.log.warn({ error: err.message }, 'systemd D-Bus connection failed; the next call reconnects');

@@ -2,7 +2,7 @@
 // first bytes (registries mislabel layers, and a foreign type is no reason to guess wrong).
 import { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import type { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidArgumentError } from '../../errors';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -44,7 +44,9 @@ function zstdStream(): Transform {
       }
     },
   });
-  decoder = new ZstdDecompress((data: Uint8Array) => {
+  // fzstd is loaded on the first zstd layer: most nodes never see one, and berthd's memory is per node.
+  const { Decompress } = require('fzstd') as typeof import('fzstd');
+  decoder = new Decompress((data: Uint8Array) => {
     t.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   });
   return t;
