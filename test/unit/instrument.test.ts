@@ -1,5 +1,6 @@
-// The instrument wrapper, exercised through a real in-process gRPC server on a unix socket.
+// The instrument wrapper, exercised through berth's own gRPC server in process, on a unix socket.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -18,6 +19,7 @@ import type { RuntimeServiceHandlers } from '../../src/generated/runtime/v1/Runt
 import { createMetrics } from '../../src/metrics/registry';
 import { loadCri } from '../../src/proto/load';
 import { InflightCalls } from '../../src/server/inflight';
+import { GrpcServer } from '../../src/server/grpc/server';
 import { instrumentService, type Handlers } from '../../src/server/instrument';
 
 const errorsById: Record<string, Error> = {
@@ -32,7 +34,9 @@ const errorsById: Record<string, Error> = {
 
 describe('instrument wrapper', () => {
   let dir: string;
-  let server: grpc.Server;
+  let server: GrpcServer;
+  let listener: net.Server;
+  const aborted: string[] = [];
   let client: CriClient;
   let ready = false;
   const metrics = createMetrics();
@@ -50,13 +54,21 @@ describe('instrument wrapper', () => {
         if (req.pod_sandbox_id === 'slow') await new Promise<void>((resolve) => (release = resolve));
         return {};
       },
+      // Waits for the client to give up: the handler's signal must abort.
+      ContainerStatus: (req, ctx) =>
+        new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted.push(req.container_id);
+            reject(ctx.signal.reason as Error);
+          });
+        }),
       ListPodSandbox: async (req) => ({ items: [{ id: req.filter?.id ?? 'none' }] }),
       StreamPodSandboxes: async function* () {
         yield { pod_sandboxes: [{ id: 'a' }] };
         yield { pod_sandboxes: [{ id: 'b' }] };
       },
     };
-    server = new grpc.Server();
+    server = new GrpcServer({ maxReceiveBytes: 1 << 20, maxSendBytes: 1 << 20 });
     const log = pino({ level: 'silent' });
     const impl = instrumentService('RuntimeService', runtime.v1.RuntimeService.service, handlers, {
       log,
@@ -65,16 +77,26 @@ describe('instrument wrapper', () => {
       isReady: () => ready,
     });
     server.addService(runtime.v1.RuntimeService.service, impl);
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${dir}/s.sock`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
-    );
+    listener = net.createServer((socket) => server.injectConnection(socket));
+    await new Promise<void>((resolve) => listener.listen(`${dir}/s.sock`, resolve));
     client = connectCri(`unix://${dir}/s.sock`);
   });
 
   afterAll(() => {
     client.close();
-    server.forceShutdown();
+    listener.close();
+    void server.shutdown(0);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("aborts the handler's signal when the client cancels or its deadline passes", async () => {
+    ready = true;
+    await expect(client.runtime.ContainerStatus({ container_id: 'deadline' }, { timeoutMs: 100 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    await expect.poll(() => aborted).toEqual(['deadline']);
+    const call = client.rawRuntime.ContainerStatus({ container_id: 'cancel' }, () => undefined);
+    await expect.poll(() => inflight.size).toBe(1);
+    call.cancel();
+    await expect.poll(() => aborted).toEqual(['deadline', 'cancel']);
   });
 
   it('refuses calls with UNAVAILABLE until recovery is done', async () => {
