@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -406,6 +408,98 @@ cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t 
         return -1;
     }
   return 0;
+}
+
+/* The v1 half of cg_enter, done by the process itself: "0" written to each v1 hierarchy's `tasks`
+ * moves the calling thread without the global threadgroup lock, which a write to cgroup.procs takes
+ * (percpu_down_write: an RCU grace period, 5-15 ms, when no other write came just before). Only for a
+ * single-threaded caller: its children inherit the cgroups. */
+int
+cg_enter_self_v1 (const struct cg_layout *l, const char *path, berth_error_t *err)
+{
+  for (size_t i = 0; i < l->n; i++)
+    {
+      if (l->h[i].unified)
+        continue;
+      cleanup_free char *dir = NULL;
+      if (cg_dir (&l->h[i], path, &dir, err) < 0 || cg_write (dir, "tasks", "0", err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* The unified half of cg_enter (cgroup.procs of the cgroup v2 hierarchy, if one is mounted). */
+int
+cg_enter_v2 (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err)
+{
+  char value[32];
+  snprintf (value, sizeof (value), "%d", (int) pid);
+  for (size_t i = 0; i < l->n; i++)
+    {
+      if (!l->h[i].unified)
+        continue;
+      cleanup_free char *dir = NULL;
+      if (cg_dir (&l->h[i], path, &dir, err) < 0 || cg_write (dir, "cgroup.procs", value, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* An fd of the cgroup's directory in the v2 hierarchy (for clone3's CLONE_INTO_CGROUP); -1 without one. */
+int
+cg_open_v2 (const struct cg_layout *l, const char *path, berth_error_t *err)
+{
+  for (size_t i = 0; i < l->n; i++)
+    {
+      if (!l->h[i].unified)
+        continue;
+      cleanup_free char *dir = NULL;
+      if (cg_dir (&l->h[i], path, &dir, err) < 0)
+        return -2;
+      int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          berth_error (err, errno, "open %s", dir);
+          return -2;
+        }
+      return fd;
+    }
+  return -1;
+}
+
+/* clone3's arguments (linux/sched.h's struct clone_args, without including it beside sched.h). */
+struct clone3_args
+{
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define BERTH_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* fork(), with the child born in the cgroup v2 directory cgroup_fd when the kernel can (clone3 with
+ * CLONE_INTO_CGROUP, Linux 5.7): no write to cgroup.procs, which waits for an RCU grace period. Any
+ * refusal (an older kernel, a cgroup that cannot take processes) falls back to a plain fork, and
+ * *born_in says which. The child of the raw syscall runs no atfork handlers: it must only do what the
+ * middle process does (syscalls, fork, _exit), as it is single-threaded and holds no lock. */
+pid_t
+cg_fork_into (int cgroup_fd, int *born_in)
+{
+  *born_in = 0;
+#ifdef SYS_clone3
+  if (cgroup_fd >= 0)
+    {
+      struct clone3_args a;
+      memset (&a, 0, sizeof (a));
+      a.flags = BERTH_CLONE_INTO_CGROUP;
+      a.exit_signal = SIGCHLD;
+      a.cgroup = (uint64_t) cgroup_fd;
+      long pid = syscall (SYS_clone3, &a, sizeof (a));
+      if (pid >= 0)
+        {
+          *born_in = 1;
+          return (pid_t) pid;
+        }
+    }
+#endif
+  return fork ();
 }
 
 /* Calls fn on dir and every cgroup below it, children first. */

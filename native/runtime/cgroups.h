@@ -48,6 +48,15 @@ int cg_needed_controllers (json_t *resources, char **out, berth_error_t *err);
 /* The cgroup v2 path of a process ("/a.slice/b.scope"), from /proc/PID/cgroup. */
 int cg_pid_path_v2 (pid_t pid, char **out, berth_error_t *err);
 int cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err);
+/* cg_enter in two halves, for a new process that moves itself: the v1 hierarchies by the process (a
+ * single-threaded one) writing "0" to their `tasks`, which takes no global lock; the unified one by
+ * cgroup.procs, or at birth through clone3's CLONE_INTO_CGROUP with cg_open_v2's fd (-1: no unified
+ * hierarchy; -2: an error). */
+int cg_enter_self_v1 (const struct cg_layout *l, const char *path, berth_error_t *err);
+int cg_enter_v2 (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err);
+int cg_open_v2 (const struct cg_layout *l, const char *path, berth_error_t *err);
+/* fork(), the child born in the v2 cgroup cgroup_fd when the kernel can (*born_in says whether). */
+pid_t cg_fork_into (int cgroup_fd, int *born_in);
 /* Signals every process of the cgroup (and its descendants), frozen meanwhile when a freezer is there;
  * SIGKILL on v2 goes through cgroup.kill when the kernel has it. */
 int cg_signal_all (const struct cg_layout *l, const char *path, int sig, berth_error_t *err);

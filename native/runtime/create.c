@@ -47,6 +47,8 @@ struct create_run
   struct cgsd_unit unit;
   int unit_started;
   pid_t middle;
+  int middle_in_v2;           /* the middle was born in the v2 cgroup (clone3, CLONE_INTO_CGROUP) */
+  int cgroup_v2_fd;
   pid_t init;
   int sync[2];
   int state_dir_fd;
@@ -135,6 +137,12 @@ middle (struct create_run *r, const struct create_opts *o)
       berth_error (&err, ENOMEM, "cgroup path");
       sync_fail (r->sync[1], &err);
     }
+  if (r->cgroup_v2_fd >= 0)
+    close (r->cgroup_v2_fd);
+  /* cgroupfs driver: the parent has made the cgroup and put us in its unified half (or we were born
+   * there); the v1 hierarchies we join ourselves, which takes no global lock (cg_enter_self_v1). */
+  if (!r->systemd && cg_enter_self_v1 (&r->cg, r->cg_path, &err) < 0)
+    sync_fail (r->sync[1], &err);
   /* Not dumpable until execve: a container process cannot ptrace us or open /proc/PID/exe (our binary). */
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     {
@@ -303,15 +311,24 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
     return berth_error (err, errno, "prctl PR_SET_CHILD_SUBREAPER");
   if (sync_pair (r->sync, err) < 0)
     return -1;
+  if (!r->systemd && (r->cgroup_v2_fd = cg_open_v2 (&r->cg, r->cg_path, err)) == -2)
+    return -1;
   fflush (NULL);
-  r->middle = fork ();
+  r->middle = cg_fork_into (r->cgroup_v2_fd, &r->middle_in_v2);
   if (r->middle < 0)
     return berth_error (err, errno, "fork");
   if (r->middle == 0)
     middle (r, o);
   close (r->sync[1]);
   r->sync[1] = -1;
-  if ((r->systemd ? systemd_cgroup (r, err) : cg_enter (&r->cg, r->cg_path, r->middle, err)) < 0)
+  if (r->cgroup_v2_fd >= 0)
+    {
+      close (r->cgroup_v2_fd);
+      r->cgroup_v2_fd = -1;
+    }
+  /* cgroupfs driver: the unified half here (unless the middle was born there), the v1 half by the
+   * middle itself once it has GO (see middle). */
+  if ((r->systemd ? systemd_cgroup (r, err) : r->middle_in_v2 ? 0 : cg_enter_v2 (&r->cg, r->cg_path, r->middle, err)) < 0)
     return -1;
   if (sync_send (r->sync[0], SYNC_GO, 0, r->systemd ? r->cg_path : NULL, err) < 0 || await_init (r, err) < 0)
     return -1;
@@ -333,7 +350,7 @@ cmd_create (const struct global_opts *g, int argc, char **argv)
   struct create_opts o = { 0 };
   struct create_run r;
   memset (&r, 0, sizeof (r));
-  r.sync[0] = r.sync[1] = r.state_dir_fd = r.console_fd = -1;
+  r.sync[0] = r.sync[1] = r.state_dir_fd = r.console_fd = r.cgroup_v2_fd = -1;
   o.root = g->root;
   r.systemd = g->systemd_cgroup;
   int ret = 0;

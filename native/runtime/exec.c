@@ -43,6 +43,8 @@ struct exec_run
   int sync[2];
   int console_fd;
   pid_t middle;
+  int middle_in_v2;
+  int cgroup_v2_fd;
   pid_t child;
   sigset_t old_mask;
 };
@@ -108,6 +110,12 @@ middle (struct exec_run *r)
   close (r->sync[0]);
   if (sync_expect (r->sync[1], SYNC_GO, &m, "wait for the cgroup", &err) < 0)
     _exit (1);
+  if (r->cgroup_v2_fd >= 0)
+    close (r->cgroup_v2_fd);
+  /* The v1 hierarchies we join ourselves (no global lock: cg_enter_self_v1); the parent has done the
+   * unified one, or we were born there. */
+  if (cg_enter_self_v1 (&r->cg, r->st.cgroup_path, &err) < 0)
+    sync_fail (r->sync[1], &err);
   /* Not dumpable until execve: a container process cannot ptrace us or open /proc/PID/exe (our binary). */
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     {
@@ -214,8 +222,10 @@ run (struct exec_run *r, const struct exec_opts *o, const struct global_opts *g,
   sigset_t all;
   sigfillset (&all);
   sigprocmask (SIG_BLOCK, &all, &r->old_mask);
+  if ((r->cgroup_v2_fd = cg_open_v2 (&r->cg, r->st.cgroup_path, err)) == -2)
+    return -1;
   fflush (NULL);
-  r->middle = fork ();
+  r->middle = cg_fork_into (r->cgroup_v2_fd, &r->middle_in_v2);
   if (r->middle < 0)
     return berth_error (err, errno, "fork");
   if (r->middle == 0)
@@ -225,8 +235,13 @@ run (struct exec_run *r, const struct exec_opts *o, const struct global_opts *g,
     }
   close (r->sync[1]);
   r->sync[1] = -1;
+  if (r->cgroup_v2_fd >= 0)
+    {
+      close (r->cgroup_v2_fd);
+      r->cgroup_v2_fd = -1;
+    }
   struct sync_msg m;
-  if (cg_enter (&r->cg, r->st.cgroup_path, r->middle, err) < 0 || sync_send (r->sync[0], SYNC_GO, 0, NULL, err) < 0
+  if ((!r->middle_in_v2 && cg_enter_v2 (&r->cg, r->st.cgroup_path, r->middle, err) < 0) || sync_send (r->sync[0], SYNC_GO, 0, NULL, err) < 0
       || sync_expect (r->sync[0], SYNC_PID, &m, "start the process", err) < 0)
     return -1;
   r->child = (pid_t) m.value;
@@ -254,7 +269,7 @@ cmd_exec (const struct global_opts *g, int argc, char **argv)
   struct exec_opts o = { 0 };
   struct exec_run r;
   memset (&r, 0, sizeof (r));
-  r.sync[0] = r.sync[1] = r.console_fd = -1;
+  r.sync[0] = r.sync[1] = r.console_fd = r.cgroup_v2_fd = -1;
   int ret = 0;
   if (parse (argc, argv, &o, &err) < 0)
     ret = 1;
