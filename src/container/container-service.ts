@@ -413,6 +413,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       // Write-ahead: from here on a crash leaves a record that names everything to undo.
       await this.store.save(intent);
       failpoint('container.after-record');
+      phases.mark('intent');
       const record = await this.createOnce(intent, pod, resolved.image, resolved.imageConfig, phases);
       failpoint('container.before-created');
       await this.store.save(record);

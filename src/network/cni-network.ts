@@ -7,6 +7,7 @@ import { writeJsonAtomic } from '../state/atomic-file';
 import { failpoint } from '../state/failpoints';
 import { parseNetworkConfig, type CniNetworkConfig } from './cni-config';
 import { execPlugin, type CniCommand } from './cni-exec';
+import type { PhaseTimer } from '../util/phase-timer';
 
 export interface PortMapping {
   hostPort: number;
@@ -124,12 +125,17 @@ export class CniNetwork {
     });
   }
 
-  /** ADD through the whole chain. On failure the chain is deleted again, so nothing is left half-attached. */
-  async add(att: Attachment): Promise<CniResult> {
+  /**
+   * ADD through the whole chain. On failure the chain is deleted again, so nothing is left half-attached.
+   * `timer`, if given, gets each plugin's time (`cni.<type>`) and the cache write's (`cni.cache`).
+   */
+  async add(att: Attachment, timer?: PhaseTimer): Promise<CniResult> {
     let result: CniResult | undefined;
     try {
       for (const plugin of this.config.plugins) {
-        result = ((await this.call('ADD', plugin, att, result)) as CniResult | undefined) ?? result;
+        const call = this.call('ADD', plugin, att, result);
+        const out = (await (timer ? timer.span(`cni.${plugin.type}`, call) : call)) as CniResult | undefined;
+        result = out ?? result;
       }
     } catch (err) {
       await this.runDel(att, result).catch(() => undefined);
@@ -149,8 +155,11 @@ export class CniNetwork {
       config: this.config.raw,
       result,
     };
-    await fs.mkdir(path.dirname(this.cacheFile(att)), { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(this.cacheFile(att), entry);
+    const write = async () => {
+      await fs.mkdir(path.dirname(this.cacheFile(att)), { recursive: true, mode: 0o700 });
+      await writeJsonAtomic(this.cacheFile(att), entry);
+    };
+    await (timer ? timer.span('cni.cache', write()) : write());
     return result;
   }
 

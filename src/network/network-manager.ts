@@ -5,6 +5,7 @@ import { removeTempFiles } from '../state/atomic-file';
 import type { BerthConfig } from '../config/schema';
 import { FailedPreconditionError } from '../errors';
 import { NetworkConfigSource, type CniLookup } from './cni-config';
+import type { PhaseTimer } from '../util/phase-timer';
 import { CniNetwork, type CapabilityArgs, type CniRunOptions, type PortMapping } from './cni-network';
 
 export const POD_IFNAME = 'eth0';
@@ -71,7 +72,8 @@ export class NetworkManager {
     };
   }
 
-  async attach(pod: PodAttachment): Promise<Attached> {
+  /** CNI ADD of the pod; `timer`, if given, gets the plugins' and the cache write's times. */
+  async attach(pod: PodAttachment, timer?: PhaseTimer): Promise<Attached> {
     const lookup = await this.source.lookup();
     if (!lookup.ready) throw new FailedPreconditionError(`network not ready: ${lookup.message}`);
     const caps: CapabilityArgs = {
@@ -88,7 +90,7 @@ export class NetworkManager {
       ...(this.podCidr ? { ipRanges: [[{ subnet: this.podCidr }]] } : {}),
     };
     const network = new CniNetwork(lookup.network, this.opts);
-    const result = await network.add(this.attachment(pod, caps));
+    const result = await network.add(this.attachment(pod, caps), timer);
     const ips = (result.ips ?? []).map((ip) => ip.address.split('/')[0]);
     return { network: lookup.network.name, ips };
   }

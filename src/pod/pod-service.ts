@@ -253,28 +253,35 @@ export class PodService {
     const realHostname = hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
     const attachNetwork = async () => {
       if (!pins.net) return;
-      const attached = await this.network.attach({ podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns, bandwidth: spec.bandwidth });
+      const attached = await this.network.attach({ podId: id, netns: pins.net, name: spec.name, namespace: spec.namespace, uid: spec.uid, portMappings: spec.portMappings, dns: spec.dns, bandwidth: spec.bandwidth }, timer);
       progress.attached = true;
       failpoint('pod.after-cni');
       ips = attached.ips;
       network = { name: attached.network, ifname: 'eth0' };
     };
+    // The host side runs while the plugins do, its steps one after another: it is not the long pole
+    // (the CNI chain is), and on a busy node steps run at once would only take CPU from the plugins.
+    // Each step's time goes to the phase log (host.*).
     const prepareHost = async () => {
       if (spec.namespaces.ipc !== 'node') {
-        await fs.mkdir(names.shm, { mode: 0o1777 });
-        mount('shm', names.shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,${SHM_SIZE}`);
+        await timer.span('host.shm', (async () => {
+          await fs.mkdir(names.shm, { mode: 0o1777 });
+          mount('shm', names.shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,${SHM_SIZE}`);
+        })());
         shm = names.shm;
         failpoint('pod.after-shm');
       }
-      await this.cgroups.createPod(id, spec.cgroupParent);
+      await timer.span('host.cgroup', this.cgroups.createPod(id, spec.cgroupParent));
       failpoint('pod.after-cgroup');
-      const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-      await writeFileAtomic(path.join(names.stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
-      await writeFileAtomic(path.join(names.stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
+      await timer.span('host.files', (async () => {
+        const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+        await writeFileAtomic(path.join(names.stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
+        await writeFileAtomic(path.join(names.stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
+      })());
       if (spec.namespaces.pid === 'pod') {
-        init = await startPodInit(names.initPidFile, names.pins.pid);
+        init = await timer.span('host.init', startPodInit(names.initPidFile, names.pins.pid));
         failpoint('pod.after-init');
-        await this.cgroups.placeInit(id, spec.cgroupParent, init.pid);
+        await timer.span('host.init-cgroup', this.cgroups.placeInit(id, spec.cgroupParent, init.pid));
         failpoint('pod.after-init-cgroup');
       }
     };
