@@ -10,7 +10,6 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pipe, posixSpawn, reapChild } from '../native';
-import { poll } from './poll';
 
 export interface CommandResult {
   code: number | null;
@@ -86,22 +85,35 @@ function spawnWithOutputs(argv: string[], outFile: string, errFile: string, opts
 
 export type ProcessEnd = { code: number | null; signal: number | null };
 
-/** How often a child is looked at: often while it is young (most helpers end within milliseconds),
- * rarely once it has run a while (an exec session may run for hours). */
-const longestPause = (elapsedMs: number): number => (elapsedMs < 1000 ? 5 : elapsedMs < 10_000 ? 25 : 100);
+/** How long a waiter sleeps between looks when no SIGCHLD comes: signals of several exits can merge into
+ * one, which wakes every waiter, so this only bounds how late a `stop` reason (a timeout) is noticed. */
+const longestPause = (elapsedMs: number): number => (elapsedMs < 1000 ? 25 : 100);
+
+/** Waiters for a child's exit, woken on every SIGCHLD. */
+const exitWaiters = new Set<() => void>();
 
 /**
- * Polls for the child's exit and reaps it. Stops waiting, without killing, when `stop` says why (a
- * timeout, a cancellation): resolves that reason then.
+ * Waits for the child's exit and reaps it: looked at once at once, then whenever a SIGCHLD arrives (and,
+ * as a fallback, every 25-100 ms). Stops waiting, without killing, when `stop` says why (a timeout, a
+ * cancellation): resolves that reason then.
  */
 export async function waitForExit(pid: number, opts: { stop?: () => Error | undefined; onWait?: (pid: number) => void } = {}): Promise<ProcessEnd | Error> {
-  const probe = (): ProcessEnd | Error | undefined => {
+  listenForChildExits();
+  const started = Date.now();
+  for (;;) {
     const end = reapChild(pid) ?? opts.stop?.();
-    if (!end) opts.onWait?.(pid);
-    return end ?? undefined;
-  };
-  // No deadline: poll resolves only with the probe's answer.
-  return (await poll(probe, { first: 1, max: longestPause, deadline: Number.POSITIVE_INFINITY })) as ProcessEnd | Error;
+    if (end) return end;
+    opts.onWait?.(pid);
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        exitWaiters.delete(wake);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(wake, longestPause(Date.now() - started));
+      exitWaiters.add(wake);
+    });
+  }
 }
 
 let captureDir: string | undefined;
@@ -204,7 +216,8 @@ function reapAdopted(): void {
 }
 
 /**
- * Reaps long-lived children (monitors) when the kernel says a child ended (SIGCHLD), not on a timer:
+ * Wakes waitForExit's waiters and reaps long-lived children (monitors) when the kernel says a child ended
+ * (SIGCHLD), not on a timer:
  * nothing wakes berthd while they all run. Until reaped a dead one is a zombie, which liveness checks
  * already treat as gone. SIGCHLD also comes for every helper runCommand waits for; those are not
  * adopted, and reapChild(pid) never touches another child's status.
@@ -214,6 +227,7 @@ function listenForChildExits(): void {
   listening = true;
   // Node's signal handles are unref'd: this keeps no process alive.
   process.on('SIGCHLD', () => {
+    for (const wake of [...exitWaiters]) wake();
     reapPending ??= setTimeout(reapAdopted, REAP_DELAY_MS);
     reapPending.unref();
   });
