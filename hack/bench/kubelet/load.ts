@@ -155,3 +155,9 @@ export async function callsOneByOne(client: CriClient, pods: readonly BenchPodRe
   }
   return rec;
 }
+
+/** No calls at all for a while: what the runtime costs with its containers running and nobody asking. */
+export async function atRest(seconds: number): Promise<{ seconds: number; rec: Recorder }> {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return { seconds, rec: new Recorder() };
+}

@@ -9,7 +9,7 @@ import { processPatternFor } from '../memory';
 import { findListeningPid, readMemory, socketPathVariants } from '../proc';
 import { summarize } from '../stats';
 import { cpuPercent, cpuSnapshot, ticksBetween, type CpuTarget } from './cpu';
-import { callsOneByOne, saturatedLoad, steadyLoad, type Recorder } from './load';
+import { atRest, callsOneByOne, saturatedLoad, steadyLoad, type Recorder } from './load';
 import { fetchHistogram, histogramDelta, type HistogramSnapshot } from './loop-metric';
 import { createPopulation, removePopulation, type BenchPodRef } from './population';
 import { formatMarkdown, type KubeletReport, type PhaseResult, type RuntimeInfo } from './report';
@@ -22,7 +22,7 @@ const USAGE = `usage: node dist/hack/bench/kubelet/main.js [flags]
   --image REF                the containers' image (default $BENCH_CONTAINER_IMAGE or 127.0.0.1:5000/busybox:latest)
   --pods N --containers M    the population (default 110 x 2)
   --concurrency N            calls in flight while making and removing it (default 8)
-  --phases LIST              steady,saturated,calls (default all three)
+  --phases LIST              rest,steady,saturated,calls (default all four; rest: no calls at all)
   --seconds S                length of each steady and saturated phase per runtime and round (default 60)
   --rounds R                 rounds, runtimes interleaved A B A B (default 2)
   --warmup S                 unmeasured steady load per runtime before the first round (default 10)
@@ -59,7 +59,7 @@ function parse(argv: string[]) {
       pods: { type: 'string', default: '110' },
       containers: { type: 'string', default: '2' },
       concurrency: { type: 'string', default: '8' },
-      phases: { type: 'string', default: 'steady,saturated,calls' },
+      phases: { type: 'string', default: 'rest,steady,saturated,calls' },
       seconds: { type: 'string', default: '60' },
       rounds: { type: 'string', default: '2' },
       warmup: { type: 'string', default: '10' },
@@ -77,7 +77,7 @@ function parse(argv: string[]) {
     return n;
   };
   const phases = String(values.phases).split(',');
-  for (const p of phases) if (!['steady', 'saturated', 'calls'].includes(p)) throw new Error(`unknown phase ${p}`);
+  for (const p of phases) if (!['rest', 'steady', 'saturated', 'calls'].includes(p)) throw new Error(`unknown phase ${p}`);
   return {
     help: values.help === true,
     runtimes: values.runtime?.length ? pairs(values.runtime) : [['berth', 'unix:///run/berth/berth.sock'] as [string, string]],
@@ -165,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
     runtimes: runtimes.map((r) => r.info),
     setup: {},
     teardown: {},
-    phases: { steady: [], saturated: [], calls: [] },
+    phases: { rest: [], steady: [], saturated: [], calls: [] },
   };
   try {
     for (const rt of runtimes) {
@@ -187,11 +187,12 @@ async function main(argv: string[]): Promise<number> {
         for (const rt of runtimes) {
           log(`round ${round}: ${phase} on ${rt.info.label}`);
           const r = await measured(rt, async () => {
+            if (phase === 'rest') return atRest(o.seconds);
             if (phase === 'steady') return steadyLoad(rt.client, rt.pods, o.seconds, o.syncRate);
             if (phase === 'saturated') return saturatedLoad(rt.client, rt.pods, o.seconds, o.clients);
             return { rec: await callsOneByOne(rt.client, rt.pods, o.image, o.iterations), seconds: 0 };
           });
-          report.phases[phase as 'steady' | 'saturated' | 'calls'].push({ ...r, round });
+          report.phases[phase as 'rest' | 'steady' | 'saturated' | 'calls'].push({ ...r, round });
         }
       }
     }

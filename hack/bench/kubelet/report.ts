@@ -30,7 +30,7 @@ export interface KubeletReport {
   /** Seconds to make and to remove the population, per runtime. */
   setup: Record<string, number>;
   teardown: Record<string, number>;
-  phases: { steady: PhaseResult[]; saturated: PhaseResult[]; calls: PhaseResult[] };
+  phases: { rest: PhaseResult[]; steady: PhaseResult[]; saturated: PhaseResult[]; calls: PhaseResult[] };
 }
 
 const ms = (us: number | undefined): string => (us === undefined ? '–' : us >= 10_000 ? (us / 1000).toFixed(0) : (us / 1000).toFixed(2));
@@ -87,6 +87,7 @@ export function formatMarkdown(report: KubeletReport): string {
   out += row(['', ...report.runtimes.map((r) => r.label)]) + row(['---', ...report.runtimes.map(() => '---:')]);
   out += row([`set-up of the pods, s (${p.concurrency} in flight)`, ...report.runtimes.map((r) => fixed(report.setup[r.label], 1))]);
   out += row(['tear-down, s', ...report.runtimes.map((r) => fixed(report.teardown[r.label], 1))]) + '\n';
+  out += phaseTable('At rest (no calls)', report, report.phases.rest);
   out += phaseTable('Steady', report, report.phases.steady);
   out += phaseTable('Saturated', report, report.phases.saturated);
   out += phaseTable(`One call at a time (${p.iterations} per RPC and round)`, report, report.phases.calls);
