@@ -30,6 +30,8 @@ struct http_body
 {
   int fd;
   SSL *ssl;
+  char *origin;        /* "http(s)://authority" of the connection, for keeping it alive */
+  int server_close;    /* the response said Connection: close (or was HTTP/1.0) */
   char *location;      /* a redirect's Location */
   unsigned char buf[HEAD_BYTES];
   size_t len, pos;
@@ -46,6 +48,18 @@ struct url
   char *host, *port, *authority;
   const char *path;   /* points into the URL text */
 };
+
+/* With keep-alive on (berth-unpack --jobs), a connection whose response was read to its end is kept
+ * for the next GET to the same origin: one connection (and one TLS handshake) for a pull's layers. */
+static int keep_alive;
+static struct http_body *idle;
+static void body_destroy (struct http_body *b);
+
+void
+http_keep_alive (int on)
+{
+  keep_alive = on;
+}
 
 static void
 url_release (struct url *u)
@@ -291,6 +305,8 @@ read_head (struct http_body *b, int *status, berth_error_t *err)
   if (strncmp (line, "HTTP/1.", 7) != 0 || strlen (line) < 12)
     return unpack_fail (err, FAULT_TRANSPORT, "the registry's answer is not HTTP/1.x");
   *status = atoi (line + 9);
+  if (strncmp (line, "HTTP/1.0", 8) == 0)
+    b->server_close = 1;
   for (;;)
     {
       if ((line = next_line (b, err)) == NULL)
@@ -314,6 +330,8 @@ read_head (struct http_body *b, int *status, berth_error_t *err)
         }
       else if (strcasecmp (line, "transfer-encoding") == 0 && strcasestr (value, "chunked"))
         b->chunked = 1;
+      else if (strcasecmp (line, "connection") == 0 && strcasestr (value, "close"))
+        b->server_close = 1;
       else if (strcasecmp (line, "location") == 0 && b->location == NULL && (b->location = strdup (value)) == NULL)
         return unpack_fail (err, FAULT_SYSTEM, "allocate a Location");
     }
@@ -355,7 +373,54 @@ resolve_location (const struct url *from, const char *location)
   return out;
 }
 
-/* One GET on a new connection; the head is read, the body is ready. */
+static char *
+origin_of (const struct url *u)
+{
+  char *out = NULL;
+  if (asprintf (&out, "%s://%s", u->tls ? "https" : "http", u->authority) < 0)
+    return NULL;
+  return out;
+}
+
+static void
+conn_close (struct http_body *b)
+{
+  if (b->ssl)
+    SSL_free (b->ssl);
+  if (b->fd >= 0)
+    close (b->fd);
+  b->ssl = NULL;
+  b->fd = -1;
+}
+
+/* Sends the request on the idle connection to this origin, if there is one, and reads the first bytes
+ * of the answer: 1 when that worked, 0 when there was no such connection or the server had closed it
+ * meanwhile (then nothing is recorded as a fault, and the caller connects anew). */
+static int
+send_on_idle (struct http_body *b, const char *req)
+{
+  if (idle == NULL || strcmp (idle->origin, b->origin) != 0)
+    return 0;
+  b->fd = idle->fd, b->ssl = idle->ssl;
+  idle->fd = -1, idle->ssl = NULL;
+  body_destroy (idle);
+  idle = NULL;
+  struct timeval tv = { .tv_sec = 30, .tv_usec = 0 };
+  setsockopt (b->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ssize_t n = -1;
+  if (conn_write (b, req, strlen (req)) == 0)
+    n = conn_read (b, b->buf, sizeof b->buf, NULL);
+  if (n > 0)
+    {
+      b->len = (size_t) n;
+      return 1;
+    }
+  ERR_clear_error ();
+  conn_close (b);
+  return 0;
+}
+
+/* One GET, on the idle connection to the same origin or a new one; the head is read, the body is ready. */
 static int
 get_once (struct http_body **out, const struct url *u, const char *headers, const struct tls_options *tls, int timeout_ms, int *status,
           berth_error_t *err)
@@ -363,24 +428,30 @@ get_once (struct http_body **out, const struct url *u, const char *headers, cons
   struct http_body *b = calloc (1, sizeof *b);
   if (b == NULL)
     return unpack_fail (err, FAULT_SYSTEM, "allocate the HTTP body");
+  b->fd = -1;
   *out = b;
-  b->fd = connect_to (u->host, u->port, timeout_ms);
-  if (b->fd < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "connect to %s: %s", u->authority, strerror (errno));
-  /* Neither the handshake nor the head may wait forever on a registry that accepts and never
-   * answers: berthd watches the body's progress, but not this. */
-  struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-  setsockopt (b->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt (b->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (u->tls && tls_start (b, u, tls, err) < 0)
-    return -1;
+  if ((b->origin = origin_of (u)) == NULL)
+    return unpack_fail (err, FAULT_SYSTEM, "allocate the URL");
   cleanup_free char *req = NULL;
-  if (asprintf (&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth\r\nAccept-Encoding: identity\r\nConnection: close\r\n%s\r\n", u->path,
-                u->authority, headers)
+  if (asprintf (&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth\r\nAccept-Encoding: identity\r\nConnection: %s\r\n%s\r\n", u->path,
+                u->authority, keep_alive ? "keep-alive" : "close", headers)
       < 0)
     return unpack_fail (err, FAULT_SYSTEM, "allocate the request");
-  if (conn_write (b, req, strlen (req)) < 0)
-    return unpack_fail (err, FAULT_TRANSPORT, "send to %s: %s", u->authority, strerror (errno));
+  if (!send_on_idle (b, req))
+    {
+      b->fd = connect_to (u->host, u->port, timeout_ms);
+      if (b->fd < 0)
+        return unpack_fail (err, FAULT_TRANSPORT, "connect to %s: %s", u->authority, strerror (errno));
+      /* Neither the handshake nor the head may wait forever on a registry that accepts and never
+       * answers: berthd watches the body's progress, but not this. */
+      struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+      setsockopt (b->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      setsockopt (b->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      if (u->tls && tls_start (b, u, tls, err) < 0)
+        return -1;
+      if (conn_write (b, req, strlen (req)) < 0)
+        return unpack_fail (err, FAULT_TRANSPORT, "send to %s: %s", u->authority, strerror (errno));
+    }
   if (read_head (b, status, err) < 0)
     return -1;
   struct timeval none = { 0 };
@@ -499,15 +570,41 @@ http_body_read (struct http_body *b, unsigned char *buf, size_t len, berth_error
   return conn_read (b, buf, len, err);
 }
 
+/* The response was read to its end, and nothing else came: the connection can carry another request. */
+static int
+reusable (const struct http_body *b)
+{
+  if (!keep_alive || b->server_close || b->fd < 0 || b->origin == NULL || b->len != b->pos)
+    return 0;
+  return b->chunked ? b->chunks_done : b->has_length && b->left == 0;
+}
+
+static void
+body_destroy (struct http_body *b)
+{
+  if (b == NULL)
+    return;
+  conn_close (b);
+  free (b->origin);
+  free (b->location);
+  free (b);
+}
+
 void
 http_body_free (struct http_body *b)
 {
   if (b == NULL)
     return;
-  if (b->ssl)
-    SSL_free (b->ssl);
-  if (b->fd >= 0)
-    close (b->fd);
+  if (!reusable (b))
+    {
+      body_destroy (b);
+      return;
+    }
+  body_destroy (idle);
+  idle = b;
   free (b->location);
-  free (b);
+  b->location = NULL;
+  b->len = b->pos = 0;
+  b->chunked = b->has_length = b->chunks_done = b->eof = 0;
+  b->left = 0;
 }

@@ -4,6 +4,7 @@
  *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N - DIR
  *   berth-unpack --media-type TYPE --max-bytes N --max-entries N --copy-to FILE --blob-size N
  *                [--ca-file FILE] [--insecure-tls] URL DIR
+ *   berth-unpack --jobs --max-bytes N --max-entries N [--ca-file FILE] [--insecure-tls]
  *
  * The first form reads a blob from the content store. The others read one as it downloads, from
  * stdin (berthd pipes its download in) or fetched from an http(s):// URL (request headers such as
@@ -16,6 +17,9 @@
  * exits 2 when the layer is bad (corrupt, hostile), 3 when it is over a limit, 4 when the disk is full,
  * 6 when the registry connection failed in the middle of the blob, 1 for any other failure. The caller owns DIR: it renames it into place on success and removes it on
  * failure, so a half-unpacked layer is never used.
+ *
+ * With --jobs it runs many URL downloads one after another, described on stdin (run_jobs below), over
+ * one kept-alive connection: berthd keeps a few such workers per pull instead of one process per layer.
  *
  * berthd runs it as a process of its own so that decompression, hashing and file writes run on a core
  * of their own beside berthd's downloads, and cost berthd no memory. */
@@ -54,7 +58,8 @@ static void
 usage (void)
 {
   fprintf (stderr, "usage: berth-unpack --media-type TYPE --max-bytes N --max-entries N [--copy-to FILE --blob-size N]\n"
-                   "                    [--ca-file FILE] [--insecure-tls] SOURCE DIR\n");
+                   "                    [--ca-file FILE] [--insecure-tls] SOURCE DIR\n"
+                   "       berth-unpack --jobs --max-bytes N --max-entries N [--ca-file FILE] [--insecure-tls] < JOBS\n");
 }
 
 /* Exit status when a URL was not served (no answer, or not a 200): berthd then fetches the blob its
@@ -104,11 +109,12 @@ http_source_read (void *body, unsigned char *buf, size_t len, berth_error_t *err
 
 /* The blob's bytes: a file, stdin ("-") or an http(s):// URL. Returns 0, 1 (failed) or EXIT_NOT_SERVED. */
 static int
-open_source (const char *source, const struct tls_options *tls, struct blob_source *src, struct http_body **body, int *fd)
+open_source (const char *source, const char *given_headers, const struct tls_options *tls, struct blob_source *src, struct http_body **body, int *fd)
 {
   if (strncmp (source, "http://", 7) == 0 || strncmp (source, "https://", 8) == 0)
     {
-      cleanup_free char *headers = read_headers ();
+      cleanup_free char *read = given_headers ? NULL : read_headers ();
+      const char *headers = given_headers ? given_headers : read;
       if (headers == NULL)
         return 1;
       berth_error_t err = NULL;
@@ -121,6 +127,8 @@ open_source (const char *source, const struct tls_options *tls, struct blob_sour
             fprintf (stderr, "berth-unpack: HTTP %d\n", status);
           berth_error_release (&err);
           printf ("{\"status\":%d}\n", status);
+          http_body_free (*body);
+          *body = NULL;
           return EXIT_NOT_SERVED;
         }
       *src = (struct blob_source) { http_source_read, *body };
@@ -167,6 +175,7 @@ struct options
   struct layer_limits limits;
   const char *source;
   const char *dir;
+  int jobs;
 };
 
 static int
@@ -180,6 +189,7 @@ parse_options (int argc, char **argv, struct options *o)
     { "blob-size", required_argument, NULL, 's' },
     { "ca-file", required_argument, NULL, 'a' },
     { "insecure-tls", no_argument, NULL, 'k' },
+    { "jobs", no_argument, NULL, 'j' },
     { NULL, 0, NULL, 0 },
   };
   *o = (struct options) { .blob_size = UINT64_MAX, .limits = { UINT64_MAX, UINT64_MAX } };
@@ -194,6 +204,8 @@ parse_options (int argc, char **argv, struct options *o)
         o->tls.ca_file = optarg;
       else if (opt == 'k')
         o->tls.insecure = 1;
+      else if (opt == 'j')
+        o->jobs = 1;
       else if (opt == 's' && parse_count (optarg, "--blob-size", &o->blob_size) == 0)
         continue;
       else if (opt == 'b' && parse_count (optarg, "--max-bytes", &o->limits.max_bytes) == 0)
@@ -203,6 +215,8 @@ parse_options (int argc, char **argv, struct options *o)
       else
         return (usage (), -1);
     }
+  if (o->jobs)
+    return argc == optind ? 0 : (usage (), -1);
   if (o->media_type == NULL || argc - optind != 2)
     return (usage (), -1);
   o->source = argv[optind];
@@ -229,19 +243,13 @@ die_with_parent (void)
   return 0;
 }
 
-int
-main (int argc, char **argv)
+/* One blob from source into dir: prints the result line and returns 0, or EXIT_NOT_SERVED (its line
+ * printed, nothing written), or the exit status of the failure (its message on stderr). headers: the
+ * request's extra header lines, or NULL to read them from stdin. */
+static int
+unpack_one (const struct options *o, const char *source, const char *headers, const char *copy_to, uint64_t blob_size, const char *media_type,
+            const char *dir)
 {
-  struct options o;
-  if (parse_options (argc, argv, &o) < 0 || die_with_parent () < 0)
-    return 1;
-  const char *media_type = o.media_type, *copy_to = o.copy_to, *source = o.source, *dir = o.dir;
-  uint64_t blob_size = o.blob_size;
-  struct layer_limits limits = o.limits;
-
-  /* Modes are set explicitly on every entry; this one decides the directories made for entries whose
-   * parents the archive does not list. */
-  umask (022);
   cleanup_close int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir_fd < 0)
     {
@@ -251,7 +259,7 @@ main (int argc, char **argv)
   struct blob_source src;
   struct http_body *body = NULL;
   cleanup_close int blob_fd = -1;
-  int opened = open_source (source, &o.tls, &src, &body, &blob_fd);
+  int opened = open_source (source, headers, &o->tls, &src, &body, &blob_fd);
   if (opened != 0)
     {
       http_body_free (body);
@@ -266,7 +274,7 @@ main (int argc, char **argv)
     }
   berth_error_t err = NULL;
   struct layer_result result;
-  int rc = unpack_layer (&src, copy_to ? &copy : NULL, media_type, dir_fd, &limits, &result, &err);
+  int rc = unpack_layer (&src, copy_to ? &copy : NULL, media_type, dir_fd, &o->limits, &result, &err);
   http_body_free (body);
   if (copy.fd >= 0 && close (copy.fd) < 0 && rc == 0)
     rc = unpack_fail (&err, FAULT_SYSTEM, "close %s: %s", copy_to, strerror (errno));
@@ -282,4 +290,95 @@ main (int argc, char **argv)
     printf (",\"blobDigest\":\"%s\",\"blobSize\":%llu", result.blob_digest, (unsigned long long) result.blob_size);
   printf ("}\n");
   return fflush (stdout) == 0 ? 0 : 1;
+}
+
+/* --jobs: blobs fetched from URLs one after another, each described on stdin by lines "url URL",
+ * "copy-to FILE", "blob-size N", "media-type TYPE", "dir DIR" and any number of "header Name: value",
+ * ended by an empty line. Each job's result is one line on stdout, as for a single blob ({"status":N}
+ * for a URL not served, and the next job follows); the first failure ends the process with its exit
+ * status, the message on stderr. End of stdin: exit 0. One connection per origin is kept alive from
+ * job to job, and the process start (libraries, OpenSSL) is paid once per pull, not per layer. */
+static int
+run_jobs (const struct options *o)
+{
+  http_keep_alive (1);
+  /* A kept connection the registry closed must fail a write, not kill the process. */
+  signal (SIGPIPE, SIG_IGN);
+  char *line = NULL;
+  size_t cap = 0;
+  for (;;)
+    {
+      cleanup_free char *url = NULL, *copy_to = NULL, *media_type = NULL, *dir = NULL, *headers = strdup ("");
+      uint64_t blob_size = UINT64_MAX;
+      int fields = 0;
+      ssize_t n;
+      while ((n = getline (&line, &cap, stdin)) > 0)
+        {
+          if (line[n - 1] == '\n')
+            line[--n] = '\0';
+          if (n == 0)
+            break;
+          fields++;
+          char *value = strchr (line, ' ');
+          if (value == NULL || headers == NULL || strchr (line, '\r') != NULL)
+            goto bad;
+          *value++ = '\0';
+          char **slot = strcmp (line, "url") == 0 ? &url : strcmp (line, "copy-to") == 0 ? &copy_to : strcmp (line, "media-type") == 0 ? &media_type
+                        : strcmp (line, "dir") == 0 ? &dir : NULL;
+          if (slot && *slot == NULL)
+            {
+              if ((*slot = strdup (value)) == NULL)
+                goto bad;
+            }
+          else if (strcmp (line, "blob-size") == 0)
+            {
+              if (parse_count (value, "blob-size", &blob_size) < 0)
+                goto bad;
+            }
+          else if (strcmp (line, "header") == 0)
+            {
+              char *more = NULL;
+              if (asprintf (&more, "%s%s\r\n", headers, value) < 0)
+                goto bad;
+              free (headers);
+              headers = more;
+            }
+          else
+            goto bad;
+        }
+      if (fields == 0 && n <= 0)
+        {
+          free (line);
+          return 0;
+        }
+      if (url == NULL || copy_to == NULL || media_type == NULL || dir == NULL || blob_size == UINT64_MAX || headers == NULL
+          || (strncmp (url, "http://", 7) != 0 && strncmp (url, "https://", 8) != 0))
+        goto bad;
+      int rc = unpack_one (o, url, headers, copy_to, blob_size, media_type, dir);
+      fflush (stdout);
+      if (rc != 0 && rc != EXIT_NOT_SERVED)
+        {
+          free (line);
+          return rc;
+        }
+      continue;
+    bad:
+      fprintf (stderr, "berth-unpack: a malformed job on stdin\n");
+      free (line);
+      return 1;
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  struct options o;
+  if (parse_options (argc, argv, &o) < 0 || die_with_parent () < 0)
+    return 1;
+  /* Modes are set explicitly on every entry; this one decides the directories made for entries whose
+   * parents the archive does not list. */
+  umask (022);
+  if (o.jobs)
+    return run_jobs (&o);
+  return unpack_one (&o, o.source, NULL, o.copy_to, o.blob_size, o.media_type, o.dir);
 }

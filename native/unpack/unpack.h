@@ -162,7 +162,11 @@ struct tls_options
 int http_get (struct http_body **out, const char *url, const char *headers, const struct tls_options *tls, int timeout_ms, int *status,
               berth_error_t *err);
 ssize_t http_body_read (struct http_body *b, unsigned char *buf, size_t len, berth_error_t *err);
+/* Frees the body; with keep-alive on, a connection whose response was read whole is kept for the next
+ * http_get to the same origin instead of being closed. */
 void http_body_free (struct http_body *b);
+/* Keep-alive on (1) or off (0, the default: every GET on a connection of its own, Connection: close). */
+void http_keep_alive (int on);
 
 /* ---- layer.c: entries into the layer directory ---- */
 

@@ -52,14 +52,42 @@ class Verifier extends Transform {
   }
 }
 
+/**
+ * fsyncs a directory for many renames at once: a caller waits for a sync that starts after its call (so
+ * after its rename); callers that come while one waits to start share it. A pull that commits 30
+ * blobs at once makes a few directory syncs, not 30, each still after the renames it covers.
+ */
+export function coalescedDirSync(dir: string): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  return () => {
+    if (queued) return queued;
+    const next = (async () => {
+      await running?.catch(() => undefined);
+      queued = undefined;
+      const sync = fsyncDir(dir);
+      running = sync;
+      try {
+        await sync;
+      } finally {
+        if (running === sync) running = undefined;
+      }
+    })();
+    queued = next;
+    return next;
+  };
+}
+
 export class ContentStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
   private readonly ingests = new Singleflight<void>();
+  private readonly syncBlobsDir: () => Promise<void>;
 
   constructor(root: string) {
     this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
     this.ingestDir = path.join(root, 'content', 'ingest');
+    this.syncBlobsDir = coalescedDirSync(this.blobsDir);
   }
 
   /** Creates the directories and removes downloads a crash interrupted (never trusted). */
@@ -147,7 +175,7 @@ export class ContentStore {
       }
       if (got.digest !== digest) throw new InvalidArgumentError(`blob digest mismatch: expected ${digest}, got ${got.digest}`);
       await fsp.rename(temp, this.path(digest));
-      await fsyncDir(this.blobsDir);
+      await this.syncBlobsDir();
     } catch (err) {
       await fsp.rm(temp, { force: true });
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {

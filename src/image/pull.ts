@@ -3,13 +3,14 @@
 // and its diffID both check out. Concurrent pulls of one image, and of one
 // layer across images, are joined into one.
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, ResourceExhaustedError, errorCodeOf, messageOf } from '../errors';
 import type { PullMetrics } from '../metrics/registry';
 import { isNoSpace } from '../storage/disk';
 import type { LayerInfo, LayerStore } from '../storage/layer-store';
-import { Semaphore, Singleflight } from '../util/mutex';
+import { Singleflight } from '../util/mutex';
 import type { ContentStore } from './content-store';
 import type { ImageLayer, ImageRecord, ImageStore } from './image-store';
 import { nameOf } from './image-store';
@@ -32,6 +33,7 @@ import {
   type UnpackOptions,
   type UnpackResult,
 } from './unpack/unpack-layer';
+import { UnpackWorkers } from './unpack/unpack-workers';
 
 /** Where missing blobs come from during a pull; an import has none (every blob must be in the store). */
 interface Download {
@@ -39,6 +41,52 @@ interface Download {
   credentials: Credentials | undefined;
   signal: AbortSignal;
   progress: PullProgress;
+  /** berth-unpack workers of this pull (set by storeImage). */
+  workers?: UnpackWorkers;
+}
+
+/**
+ * How many layers download at once, across pulls: image.max_concurrent_downloads layers of 4 MiB and
+ * more, twice as many smaller ones. A large layer keeps a core busy (inflate, two sha256 passes): more
+ * of them than cores gains nothing. A small one mostly waits (the registry's answer, a sync, berthd's
+ * commit), and more of those at once fill the waits; more than twice as many cost more in workers
+ * started than they gain (measured on 2 cores: Session 5 in docs/benchmarks.md).
+ */
+export const SLOT_UNITS = 2;
+export function layerWeight(size: number): number {
+  return size >= 4 * 1024 * 1024 ? SLOT_UNITS : 1;
+}
+
+/** A semaphore whose tasks take a weight each out of a capacity (first come, first served). */
+export class WeightedSlots {
+  private used = 0;
+  private readonly waiting: Array<{ weight: number; go: () => void }> = [];
+
+  constructor(readonly capacity: number) {}
+
+  async run<T>(weight: number, fn: () => Promise<T>): Promise<T> {
+    const w = Math.min(weight, this.capacity);
+    // A waiter is granted its weight by the task that makes room (so nothing overtakes it meanwhile).
+    if (this.waiting.length > 0 || this.used + w > this.capacity) await new Promise<void>((go) => this.waiting.push({ weight: w, go }));
+    else this.used += w;
+    try {
+      return await fn();
+    } finally {
+      this.used -= w;
+      while (this.waiting.length > 0 && this.used + this.waiting[0].weight <= this.capacity) {
+        const next = this.waiting.shift()!;
+        this.used += next.weight;
+        next.go();
+      }
+    }
+  }
+}
+
+/** A layer started before the config came: its staged dir and what storing it gave. */
+interface Prefetch {
+  /** Set once the blob is known to be missing. */
+  staged?: string;
+  result: Promise<UnpackResult | undefined>;
 }
 
 /** The names an image is stored under. */
@@ -59,6 +107,9 @@ export interface PullerDeps {
   freeUnused?: () => Promise<void>;
 }
 
+/** Milliseconds rounded to 0.1, for the debug timings. */
+const ms = (x: number): number => Math.round(x * 10) / 10;
+
 /** chainID(L1) = diffID(L1); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)) (OCI image spec). */
 export function chainIds(diffIds: readonly string[]): string[] {
   const out: string[] = [];
@@ -71,13 +122,13 @@ export function chainIds(diffIds: readonly string[]): string[] {
 
 export class Puller {
   private readonly pulls = new Singleflight<ImageRecord>();
-  private readonly downloads: Semaphore;
+  private readonly downloads: WeightedSlots;
   /** Layers and blobs of pulls in progress: the garbage collector must not free them. */
   private readonly pinnedLayers = new Map<string, number>();
   private readonly pinnedBlobs = new Map<string, number>();
 
   constructor(private readonly deps: PullerDeps) {
-    this.downloads = new Semaphore(deps.config.max_concurrent_downloads);
+    this.downloads = new WeightedSlots(deps.config.max_concurrent_downloads * SLOT_UNITS);
   }
 
   get inFlight(): number {
@@ -164,7 +215,9 @@ export class Puller {
       manifestDigests.push(digest);
     };
     try {
+      const t0 = performance.now();
       let top = await client.getManifest(ref, { credentials, signal });
+      this.deps.log.debug({ image: name, manifestMs: ms(performance.now() - t0) }, 'pull: manifest fetched');
       const repoDigest = `${nameOf(ref)}@${top.digest}`;
       await storeManifest(top.body);
       if (isIndexMediaType(top.mediaType, top.body)) {
@@ -189,8 +242,19 @@ export class Puller {
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
     const chain: string[] = [];
     this.pin(blobs, chain);
+    // The pull's berth-unpack workers start, and its layers download and unpack into staged dirs, while
+    // the config is fetched: only the commit of a layer needs the config (its diffID and chain ID).
+    const workers = download ? new UnpackWorkers(this.unpackLimits()) : undefined;
+    const prefetches: Prefetch[] = [];
+    if (download && workers) {
+      download = { ...download, workers };
+      void this.warmWorkers(manifest.layers, download, workers).catch(() => undefined);
+      for (const l of manifest.layers) prefetches.push(this.prefetchLayer(l, download));
+    }
     try {
+      const t0 = performance.now();
       await this.ensureBlob(manifest.config, download);
+      const t1 = performance.now();
       const imageConfig = parseImageConfig(await content.read(manifest.config.digest));
       const diffIds = imageConfig.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
@@ -207,8 +271,9 @@ export class Puller {
         diffId: diffIds[i],
         chainId: chain[i],
       }));
-      await Promise.all(layers.map((layer) => this.ensureLayer(layer, download)));
-      return await this.deps.images.put({
+      await Promise.all(layers.map((layer, i) => this.ensureLayer(layer, download, prefetches[i])));
+      const t2 = performance.now();
+      const rec = await this.deps.images.put({
         id: manifest.config.digest,
         ...names,
         manifestDigests,
@@ -218,9 +283,39 @@ export class Puller {
         user: imageConfig.config?.User ?? '',
         storedAt: new Date().toISOString(),
       });
+      // Where a pull's time goes (debug): the config, the layers (and how many workers), the record.
+      this.deps.log.debug(
+        { image: rec.id, configMs: ms(t1 - t0), layersMs: ms(t2 - t1), recordMs: ms(performance.now() - t2), workers: workers?.size ?? 0 },
+        'pull: phases',
+      );
+      return rec;
     } finally {
+      workers?.close();
+      // A staged layer not adopted (a failed pull, a layer stored meanwhile) goes, once nothing writes it.
+      await Promise.allSettled(prefetches.map((p) => p.result));
+      await Promise.all(prefetches.map((p) => (p.staged ? this.deps.layers.discard(p.staged).catch(() => undefined) : undefined)));
       this.unpin(blobs, chain);
     }
+  }
+
+  private unpackLimits(): UnpackOptions['limits'] {
+    return { maxBytes: this.deps.config.max_layer_bytes, maxEntries: this.deps.config.max_layer_entries };
+  }
+
+  /** As many workers as the layers still to download can use at once (by their weights). */
+  private async warmWorkers(layers: readonly Descriptor[], download: Download, workers: UnpackWorkers): Promise<void> {
+    const stored = await Promise.all(layers.map((l) => this.deps.content.has(l.digest)));
+    const missing = layers.filter((_l, i) => !stored[i]);
+    if (missing.length === 0) return;
+    let units = 0;
+    let n = 0;
+    for (const l of missing) {
+      units += layerWeight(l.size);
+      if (units > this.downloads.capacity) break;
+      n++;
+    }
+    const { ref, credentials } = download;
+    await workers.warm(this.deps.client.directBlobRequest(ref, missing[0].digest, { credentials }), Math.max(1, n));
   }
 
   private pin(blobs: readonly string[], layers: readonly string[]): void {
@@ -254,33 +349,49 @@ export class Puller {
   }
 
   /**
+   * A layer's blob downloaded, stored and unpacked into a staged dir before its chain ID is known; its
+   * result is undefined when the blob was in the store already or another pull stored it meanwhile
+   * (ensureLayer then unpacks it from the store).
+   */
+  private prefetchLayer(desc: Descriptor, download: Download): Prefetch {
+    const prefetch: Prefetch = { result: Promise.resolve(undefined) };
+    prefetch.result = (async () => {
+      if (await this.deps.content.has(desc.digest)) return undefined;
+      prefetch.staged = await this.deps.layers.stage();
+      const opts: UnpackOptions = { limits: this.unpackLimits(), signal: download.signal, onProgress: () => download.progress.touch() };
+      return this.storeLayerBlob({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size }, download, path.join(prefetch.staged, 'diff'), opts);
+    })();
+    // Awaited by ensureLayer and by storeImage's clean-up; a failure before either looks is not unhandled.
+    prefetch.result.catch(() => undefined);
+    return prefetch;
+  }
+
+  /**
    * A layer: unpacked once. A blob that is not in the content store yet is downloaded, stored and
    * unpacked in one pass by berth-unpack, which writes the blob for the content store while it unpacks
-   * (at most image.max_concurrent_downloads at a time), fetching the blob itself; when the first
+   * (as many at a time as the download slots allow: layerWeight), fetching the blob itself, in one of
+   * the pull's workers (one process and one registry connection for many layers); when the first
    * endpoint does not serve it (a final answer other than 200), berthd downloads it with its own client
-   * (mirror fallback, auth challenges) and pipes it in. A blob that is stored already (or being stored
-   * by another pull) is unpacked from the store.
+   * (mirror fallback, auth challenges) and pipes it in. A pull starts that before the config is in
+   * (prefetchLayer): the staged tree is adopted here. A blob that is stored already (or being stored by
+   * another pull) is unpacked from the store.
    */
-  private async ensureLayer(layer: ImageLayer, download: Download | undefined): Promise<LayerInfo> {
-    const { layers, content, config } = this.deps;
+  private async ensureLayer(layer: ImageLayer, download: Download | undefined, prefetch?: Prefetch): Promise<LayerInfo> {
+    const { layers, content } = this.deps;
     return layers.ensure(layer.chainId, async (diffDir) => {
       const opts: UnpackOptions = {
-        limits: { maxBytes: config.max_layer_bytes, maxEntries: config.max_layer_entries },
+        limits: this.unpackLimits(),
         signal: download?.signal,
         onProgress: () => download?.progress.touch(),
       };
       let result: UnpackResult | undefined;
-      if (!(await content.has(layer.digest))) {
+      if (prefetch) {
+        result = await prefetch.result;
+        if (result && prefetch.staged) await layers.adopt(prefetch.staged, diffDir);
+      }
+      if (!result && !(await content.has(layer.digest))) {
         if (!download) throw new InvalidArgumentError(`layer blob ${layer.digest} is missing`);
-        result = await this.downloads.run(async () => {
-          let streamed: UnpackResult | undefined;
-          await content.ingestWith(layer.digest, layer.size, async (temp) => {
-            const r = await this.downloadAndUnpack(layer, download, temp, diffDir, opts);
-            streamed = r;
-            return { digest: r.blobDigest, size: r.blobSize };
-          });
-          return streamed; // undefined: another pull stored the blob meanwhile
-        });
+        result = await this.storeLayerBlob(layer, download, diffDir, opts);
       }
       result ??= await unpackLayer(content.path(layer.digest), layer.mediaType, diffDir, opts);
       if (result.diffId !== layer.diffId) {
@@ -292,8 +403,42 @@ export class Puller {
     });
   }
 
+  /**
+   * A layer blob downloaded, stored and unpacked into diffDir in one pass; undefined when another pull
+   * stored the blob meanwhile. The download slot is held while berth-unpack works, not while berthd
+   * commits what it wrote: the next layer starts as soon as a worker is free.
+   */
+  private async storeLayerBlob(
+    layer: Pick<ImageLayer, 'digest' | 'mediaType' | 'size'>,
+    download: Download,
+    diffDir: string,
+    opts: UnpackOptions,
+  ): Promise<UnpackResult | undefined> {
+    const queued = performance.now();
+    let started = queued;
+    let unpacked = queued;
+    let streamed: UnpackResult | undefined;
+    await this.deps.content.ingestWith(layer.digest, layer.size, (temp) =>
+      this.downloads.run(layerWeight(layer.size), async () => {
+        started = performance.now();
+        const r = await this.downloadAndUnpack(layer, download, temp, diffDir, opts);
+        unpacked = performance.now();
+        streamed = r;
+        return { digest: r.blobDigest, size: r.blobSize };
+      }),
+    );
+    // Where a layer's time goes (debug): waiting for a slot, in berth-unpack, committing the blob.
+    this.deps.log.debug(
+      { layer: layer.digest, queuedMs: ms(started - queued), unpackMs: ms(unpacked - started), commitMs: ms(performance.now() - unpacked) },
+      'pull: layer stored',
+    );
+    return streamed;
+  }
+
+
+
   private async downloadAndUnpack(
-    layer: ImageLayer,
+    layer: Pick<ImageLayer, 'digest' | 'mediaType' | 'size'>,
     download: Download,
     blobFile: string,
     diffDir: string,
@@ -304,7 +449,9 @@ export class Puller {
     const copy = { size: layer.size, copyTo: blobFile, onBytes: (n: number) => progress.add(layer.digest, n) };
     // berth-unpack fetches the blob itself: its bytes never cross berthd's event loop.
     const direct = this.deps.client.directBlobRequest(ref, layer.digest, { credentials });
-    let result = await unpackLayerFromUrl(direct, copy, layer.mediaType, diffDir, opts);
+    let result = download.workers
+      ? await download.workers.run({ request: direct, blob: copy, mediaType: layer.mediaType, targetDir: diffDir, opts })
+      : await unpackLayerFromUrl(direct, copy, layer.mediaType, diffDir, opts);
     if (!result) {
       this.deps.log.debug({ layer: layer.digest, url: direct.url }, 'direct blob download not served; downloading through berthd');
       const blob = await this.deps.client.openBlob(ref, layer.digest, { credentials, signal });

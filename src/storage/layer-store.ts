@@ -4,7 +4,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeJsonAtomic } from '../state/atomic-file';
 import { Singleflight } from '../util/mutex';
 import { makeDirs } from './disk';
 
@@ -22,6 +21,16 @@ const hexOf = (digest: string): string => {
   if (!m) throw new Error(`not a sha256 digest: ${digest}`);
   return m[1];
 };
+
+async function writeSynced(file: string, data: string): Promise<void> {
+  const handle = await fs.open(file, 'wx', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 export class LayerStore {
   private readonly building = new Singleflight<LayerInfo>();
@@ -67,7 +76,9 @@ export class LayerStore {
         // Not a recursive fs.mkdir: that reports a full disk as ENOENT.
         await makeDirs(path.join(temp, 'diff'), 0o755);
         const info: LayerInfo = { chainId, ...(await fill(path.join(temp, 'diff'))) };
-        await writeJsonAtomic(path.join(temp, 'layer.json'), info);
+        // No temp file and rename for layer.json: the whole dir is the temp, renamed into place below.
+        // The sync stays: a layer.json named but empty after a crash would fail every later lookup.
+        await writeSynced(path.join(temp, 'layer.json'), JSON.stringify(info, null, 2) + '\n');
         await fs.rename(temp, this.layerDir(chainId));
         return info;
       } catch (err) {
@@ -75,6 +86,28 @@ export class LayerStore {
         throw err;
       }
     });
+  }
+
+  /**
+   * A temp dir with an empty diff/, for a layer unpacked before its chain ID is known (a pull starts its
+   * layers while the image config is still on its way). Its diff/ is moved into the layer's own temp dir
+   * by adopt, inside ensure's fill; the caller removes the staged dir with discard either way. Like every
+   * temp dir, it is removed at start-up.
+   */
+  async stage(): Promise<string> {
+    const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    await makeDirs(path.join(temp, 'diff'), 0o755);
+    return temp;
+  }
+
+  /** Moves a staged tree into the (empty) diff dir that ensure's fill was given. */
+  async adopt(staged: string, diffDir: string): Promise<void> {
+    await fs.rmdir(diffDir);
+    await fs.rename(path.join(staged, 'diff'), diffDir);
+  }
+
+  async discard(staged: string): Promise<void> {
+    await fs.rm(staged, { recursive: true, force: true });
   }
 
   async list(): Promise<string[]> {

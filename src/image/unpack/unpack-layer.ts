@@ -49,7 +49,7 @@ const NOT_SERVED = 5;
 const TRANSPORT = 6;
 
 /** Bytes the process has read so far (/proc/PID/io rchar): it moves while the unpack makes progress. */
-function bytesRead(pid: number): number | undefined {
+export function bytesRead(pid: number): number | undefined {
   try {
     const m = /^rchar: (\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'));
     return m ? Number(m[1]) : undefined;
@@ -111,10 +111,15 @@ async function runUnpack(
     onWait: progressWatch(opts.onProgress),
     ...stdin,
   });
-  const message = run.stderr.trim().replace(/^berth-unpack: /, '');
-  switch (run.code) {
+  return outcome(run.code, run.signal, run.stdout, run.stderr);
+}
+
+/** berth-unpack's end (or, in --jobs mode, one job's) as berth's errors; "not served" is undefined. */
+export function outcome(code: number | null, signal: number | null, stdout: string, stderr: string): Record<string, unknown> | undefined {
+  const message = stderr.trim().replace(/^berth-unpack: /, '');
+  switch (code) {
     case 0:
-      return JSON.parse(run.stdout) as Record<string, unknown>;
+      return JSON.parse(stdout) as Record<string, unknown>;
     case BAD_LAYER:
       throw new InvalidArgumentError(message);
     case OVER_LIMIT:
@@ -126,7 +131,7 @@ async function runUnpack(
     case TRANSPORT:
       throw new UnavailableError(`downloading a layer failed: ${message}`);
     default:
-      throw new Error(`unpacking a layer failed (berth-unpack ${run.signal ? `killed by signal ${run.signal}` : `exit ${run.code}`}): ${message}`);
+      throw new Error(`unpacking a layer failed (berth-unpack ${signal ? `killed by signal ${signal}` : `exit ${code}`}): ${message}`);
   }
 }
 
@@ -135,8 +140,16 @@ function unpackResult(out: Record<string, unknown> | undefined): UnpackResult {
   return { diffId: String(out.diffId), uncompressedSize: Number(out.size), entries: Number(out.entries) };
 }
 
-function streamedResult(out: Record<string, unknown> | undefined): StreamedUnpackResult {
+export function streamedResult(out: Record<string, unknown> | undefined): StreamedUnpackResult {
   return { ...unpackResult(out), blobDigest: String(out?.blobDigest), blobSize: Number(out?.blobSize) };
+}
+
+/** A blob's URL with what berth-unpack needs to GET it (as the registry client's directBlobRequest). */
+export interface DirectRequest {
+  url: string;
+  headers: Record<string, string>;
+  caFile?: string;
+  insecureTls: boolean;
 }
 
 /** Where a downloaded blob is stored while it is checked, its expected size, and who counts its bytes. */
@@ -158,7 +171,7 @@ export async function unpackLayer(blobPath: string, mediaType: string, targetDir
  * downloads it its own way.
  */
 export async function unpackLayerFromUrl(
-  request: { url: string; headers: Record<string, string>; caFile?: string; insecureTls: boolean },
+  request: DirectRequest,
   blob: BlobCopy,
   mediaType: string,
   targetDir: string,
