@@ -62,7 +62,7 @@ export const configSchema = table('berth configuration', {
   }),
 
   image: table('Image pulls and the image store.', {
-    max_concurrent_downloads: int('Layers downloaded at once per pull.', 3, { min: 1, max: 64 }),
+    max_concurrent_downloads: int('Layers of 4 MiB or more downloaded at once per pull (twice as many smaller ones).', 3, { min: 1, max: 64 }),
     pull_progress_timeout_seconds: int(
       'A pull that receives no data for this long is cancelled (0 disables the check).',
       60,
