@@ -122,8 +122,19 @@ export class ImageService {
     });
   }
 
-  /** Bytes and inodes used by the image store: blobs, plus the unpacked layers' own accounting. */
+  /** The last usage worked out, keyed by the mtimes of the blobs and layers directories. */
+  private usageCache: { key: string; usage: ImageFsUsage } | undefined;
+
+  /**
+   * Bytes and inodes used by the image store: blobs, plus the unpacked layers' own accounting. Blobs and
+   * layers never change once stored, only come and go, which changes their directory's mtime: the answer
+   * is worked out again only then (the kubelet asks every 10 s). A directory changed in the last two
+   * seconds is not trusted to show a change in the same clock tick, so that answer is not kept.
+   */
   async usage(): Promise<ImageFsUsage> {
+    const [blobsDir, layersDir] = await Promise.all([fs.stat(this.content.blobsDir, { bigint: true }), fs.stat(this.layers.dir, { bigint: true })]);
+    const key = `${blobsDir.mtimeNs}:${layersDir.mtimeNs}`;
+    if (this.usageCache?.key === key) return this.usageCache.usage;
     const blobs = await this.content.usage();
     let bytes = blobs.bytes;
     let inodes = blobs.inodes;
@@ -133,6 +144,10 @@ export class ImageService {
       bytes += info.size;
       inodes += info.entries + 2;
     }
-    return { mountpoint: this.root, bytes, inodes };
+    const usage = { mountpoint: this.root, bytes, inodes };
+    const newest = Number((blobsDir.mtimeNs > layersDir.mtimeNs ? blobsDir.mtimeNs : layersDir.mtimeNs) / 1_000_000n);
+    this.usageCache = Date.now() - newest > 2000 ? { key, usage } : undefined;
+    return usage;
   }
+
 }

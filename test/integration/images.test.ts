@@ -290,6 +290,21 @@ mirrors = ["http://${registry.host}"]
     expect(Number(fsUsage.inodes_used?.value)).toBeGreaterThan(200);
   });
 
+  it('reports usage that follows a pull and a removal, also once the answer has been kept', async () => {
+    const used = async () => Number((await berthd.client.image.ImageFsInfo({})).image_filesystems[0].used_bytes?.value);
+    // Past the two seconds in which a changed directory is not trusted: this answer is kept.
+    await new Promise((r) => setTimeout(r, 2100));
+    const before = await used();
+    expect(await used()).toBe(before);
+    const big = buildImage([layer([{ type: 'file', path: 'usage/blob', content: Buffer.alloc(256 * 1024, 7) }])]);
+    await pushImage({ host: registry.host, repository: 'usage' }, big, ['latest']);
+    await pull(`${registry.host}/usage:latest`);
+    // The blob (compressed) and the unpacked layer (its 256 KiB file) are both counted at once.
+    expect(await used()).toBeGreaterThanOrEqual(before + 256 * 1024 + big.layers[0].size);
+    await berthd.client.image.RemoveImage({ image: { image: `${registry.host}/usage:latest` } });
+    expect(await used()).toBe(before);
+  });
+
   it('keeps the image store across a restart', async () => {
     const before = (await berthd.client.image.ListImages({})).images;
     await berthd.stop('SIGKILL');
