@@ -240,6 +240,14 @@ export function findListeningPid(socketPath: string, procRoot = '/proc'): Daemon
   if (!inodes.size) {
     return { pid: undefined, reason: `no listening socket bound to ${socketPath} in this network namespace` };
   }
+  const holders = holdersOf(inodes, procRoot);
+  const pid = pickServer(holders);
+  if (pid === undefined) return { pid: undefined, reason: `no process holds socket inode ${[...inodes].join(', ')}` };
+  return { pid, comm: holders.find((h) => h.pid === pid)?.comm ?? '?' };
+}
+
+/** The processes holding a socket of one of these inodes (each once, by its first such fd). */
+export function holdersOf(inodes: ReadonlySet<number>, procRoot = '/proc'): ProcInfo[] {
   const holders: ProcInfo[] = [];
   for (const pid of listPids(procRoot)) {
     let fds: string[];
@@ -263,7 +271,5 @@ export function findListeningPid(socketPath: string, procRoot = '/proc'): Daemon
       }
     }
   }
-  const pid = pickServer(holders);
-  if (pid === undefined) return { pid: undefined, reason: `no process holds socket inode ${[...inodes].join(', ')}` };
-  return { pid, comm: holders.find((h) => h.pid === pid)?.comm ?? '?' };
+  return holders;
 }

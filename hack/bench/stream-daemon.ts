@@ -8,7 +8,7 @@
 // once the client has read the last byte, so that the growth a transfer causes can be told apart from what
 // the daemon held already.
 import fs from 'node:fs';
-import { listPids, pickServer, readMemory, readProcInfo, socketInodeOfLink, type ProcInfo } from './proc';
+import { holdersOf, pickServer, readMemory } from './proc';
 
 /** Parses /proc/net/tcp or tcp6: the inodes of sockets listening (state 0A) on `port`. */
 export function listeningTcpInodes(text: string, port: number): number[] {
@@ -37,29 +37,7 @@ export function findTcpListener(port: number, procRoot = '/proc'): ListenerLooku
     for (const inode of listeningTcpInodes(text, port)) inodes.add(inode);
   }
   if (!inodes.size) return { pid: undefined, reason: `nothing listens on TCP port ${port} in this network namespace` };
-  const holders: ProcInfo[] = [];
-  for (const pid of listPids(procRoot)) {
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`${procRoot}/${pid}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = fs.readlinkSync(`${procRoot}/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const inode = socketInodeOfLink(link);
-      if (inode !== undefined && inodes.has(inode)) {
-        const info = readProcInfo(pid, procRoot);
-        if (info) holders.push(info);
-        break;
-      }
-    }
-  }
+  const holders = holdersOf(inodes, procRoot);
   const pid = pickServer(holders);
   if (pid === undefined) return { pid: undefined, reason: `no process holds the socket listening on port ${port}` };
   return { pid, comm: holders.find((h) => h.pid === pid)?.comm ?? '?' };
