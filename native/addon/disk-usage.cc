@@ -93,19 +93,7 @@ class DiskUsageWorker : public Napi::AsyncWorker {
 Napi::Value DiskUsage(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::vector<std::string> dirs;
-  bool ok = info[0].IsArray();
-  if (ok) {
-    Napi::Array a = info[0].As<Napi::Array>();
-    for (uint32_t k = 0; ok && k < a.Length(); k++) {
-      Napi::Value v = a.Get(k);
-      ok = v.IsString();
-      if (ok) dirs.push_back(v.As<Napi::String>().Utf8Value());
-    }
-  }
-  if (!ok) {
-    ThrowArg(env, "diskUsage", "dirs must be an array of strings");
-    return env.Undefined();
-  }
+  if (!StringArrayArg(info, 0, "diskUsage", "dirs", &dirs)) return env.Undefined();
   auto *worker = new DiskUsageWorker(env, std::move(dirs));
   Napi::Promise promise = worker->Promise();
   worker->Queue();

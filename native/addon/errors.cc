@@ -60,4 +60,26 @@ bool NumberArg(const Napi::CallbackInfo &info, size_t i, const char *fn, double 
   return true;
 }
 
+bool StringArrayArg(const Napi::CallbackInfo &info, size_t i, const char *fn, const char *what,
+                    std::vector<std::string> *out, bool allow_null) {
+  const std::string message = std::string(what) + (allow_null ? " must be an array of strings or nulls" : " must be an array of strings");
+  if (info.Length() <= i || !info[i].IsArray()) {
+    ThrowArg(info.Env(), fn, message.c_str());
+    return false;
+  }
+  Napi::Array arr = info[i].As<Napi::Array>();
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (v.IsString()) {
+      out->push_back(v.As<Napi::String>().Utf8Value());
+    } else if (allow_null && (v.IsNull() || v.IsUndefined())) {
+      out->push_back("");
+    } else {
+      ThrowArg(info.Env(), fn, message.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace berth

@@ -2,6 +2,7 @@
 #pragma once
 #include <napi.h>
 #include <string>
+#include <vector>
 
 namespace berth {
 
@@ -18,5 +19,9 @@ bool StringArg(const Napi::CallbackInfo &info, size_t i, const char *fn, std::st
 bool OptionalStringArg(const Napi::CallbackInfo &info, size_t i, const char *fn, std::string *out,
                        bool *has_value);
 bool NumberArg(const Napi::CallbackInfo &info, size_t i, const char *fn, double *out);
+// Reads argument i as an array of strings (named `what` in the TypeError); with allow_null, a null or
+// undefined element becomes "".
+bool StringArrayArg(const Napi::CallbackInfo &info, size_t i, const char *fn, const char *what,
+                    std::vector<std::string> *out, bool allow_null = false);
 
 }  // namespace berth

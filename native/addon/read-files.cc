@@ -84,33 +84,21 @@ class ReadFilesWorker : public Napi::AsyncWorker {
   std::vector<std::optional<std::string>> results_;
 };
 
-// Reads an array of strings; an element that is null or undefined becomes "" when allow_null is set.
-bool StringArray(const Napi::CallbackInfo &info, size_t i, bool allow_null, std::vector<std::string> *out) {
-  if (!info[i].IsArray()) return false;
-  Napi::Array a = info[i].As<Napi::Array>();
-  for (uint32_t k = 0; k < a.Length(); k++) {
-    Napi::Value v = a.Get(k);
-    if (v.IsString()) out->push_back(v.As<Napi::String>().Utf8Value());
-    else if (allow_null && (v.IsNull() || v.IsUndefined())) out->push_back("");
-    else return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Napi::Value ReadFiles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::vector<std::string> paths, netns;
   double max;
-  if (!StringArray(info, 0, false, &paths)) {
-    ThrowArg(env, "readFiles", "paths must be an array of strings");
-    return env.Undefined();
-  }
-  if (info[1].IsNull() || info[1].IsUndefined()) netns.assign(paths.size(), "");
-  else if (!StringArray(info, 1, true, &netns) || netns.size() != paths.size()) {
-    ThrowArg(env, "readFiles", "netns must be null or an array of strings or nulls as long as paths");
-    return env.Undefined();
+  if (!StringArrayArg(info, 0, "readFiles", "paths", &paths)) return env.Undefined();
+  if (info[1].IsNull() || info[1].IsUndefined()) {
+    netns.assign(paths.size(), "");
+  } else {
+    if (!StringArrayArg(info, 1, "readFiles", "netns", &netns, true)) return env.Undefined();
+    if (netns.size() != paths.size()) {
+      ThrowArg(env, "readFiles", "netns must be as long as paths");
+      return env.Undefined();
+    }
   }
   if (!NumberArg(info, 2, "readFiles", &max)) return env.Undefined();
   auto *worker = new ReadFilesWorker(env, std::move(paths), std::move(netns), static_cast<size_t>(max));

@@ -22,24 +22,6 @@ namespace berth {
 // /dev/null. The fds given are not closed here. env: an array of "NAME=value" strings for the child's
 // whole environment, or null for berthd's own.
 // Strings of a JS array (arg i), or false with a JS exception naming `what`.
-static bool StringArray(const Napi::CallbackInfo &info, size_t i, const char *what, std::vector<std::string> *out) {
-  const std::string message = std::string(what) + " must be an array of strings";
-  if (info.Length() <= i || !info[i].IsArray()) {
-    ThrowArg(info.Env(), "spawn", message.c_str());
-    return false;
-  }
-  Napi::Array arr = info[i].As<Napi::Array>();
-  for (uint32_t k = 0; k < arr.Length(); k++) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsString()) {
-      ThrowArg(info.Env(), "spawn", message.c_str());
-      return false;
-    }
-    out->push_back(v.As<Napi::String>().Utf8Value());
-  }
-  return true;
-}
-
 // The NULL-terminated char* array exec wants, pointing into strings (which must outlive it).
 static std::vector<char *> CStrings(std::vector<std::string> &strings) {
   std::vector<char *> out;
@@ -57,7 +39,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     ThrowArg(env, "spawn", "argv must be an array of strings");
     return env.Undefined();
   }
-  if (!StringArray(info, 1, "argv", &args)) return env.Undefined();
+  if (!StringArrayArg(info, 1, "spawn", "argv", &args)) return env.Undefined();
   double out_fd, err_fd;
   if (!NumberArg(info, 2, "spawn", &out_fd) || !NumberArg(info, 3, "spawn", &err_fd)) return env.Undefined();
   bool new_session = info[4].ToBoolean().Value();
@@ -65,7 +47,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   if (info.Length() > 5 && !NumberArg(info, 5, "spawn", &in_fd)) return env.Undefined();
   std::vector<std::string> env_strings;
   bool own_env = info.Length() > 6 && info[6].IsArray();
-  if (own_env && !StringArray(info, 6, "env", &env_strings)) return env.Undefined();
+  if (own_env && !StringArrayArg(info, 6, "spawn", "env", &env_strings)) return env.Undefined();
   std::vector<char *> envp = CStrings(env_strings);
   std::vector<char *> argv = CStrings(args);
 
