@@ -31,6 +31,13 @@ const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2
 const CONTENT_TYPE = 'application/grpc+proto';
 const ACCEPT_ENCODING = 'identity,gzip,deflate';
 
+/** A status with no response message: the trailers-only response (status and gRPC status in one HEADERS). */
+function respondStatusOnly(stream: http2.ServerHttp2Stream, code: Status, details?: string): void {
+  const headers: http2.OutgoingHttpHeaders = { [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE, 'grpc-status': String(code) };
+  if (details) headers['grpc-message'] = encodeGrpcMessage(details);
+  stream.respond(headers, { endStream: true });
+}
+
 /**
  * One call as a handler sees it (what grpc-js's ServerUnaryCall and ServerWritableStream offer that berth's
  * handlers use): the request, 'cancelled' when the client goes away or the deadline passes, and for a
@@ -115,13 +122,13 @@ export class ServerCall extends EventEmitter {
     this.emit('finished');
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
-    const trailers: http2.OutgoingHttpHeaders = { 'grpc-status': String(status.code) };
-    if (status.details) trailers['grpc-message'] = encodeGrpcMessage(status.details);
     if (!this.headersSent) {
       this.headersSent = true;
-      stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE, ...trailers }, { endStream: true });
+      respondStatusOnly(stream, status.code, status.details);
       return;
     }
+    const trailers: http2.OutgoingHttpHeaders = { 'grpc-status': String(status.code) };
+    if (status.details) trailers['grpc-message'] = encodeGrpcMessage(status.details);
     stream.once('wantTrailers', () => stream.sendTrailers(trailers));
     stream.end();
   }
@@ -186,8 +193,7 @@ export class GrpcServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const reply = (code: Status, details: string) => {
-      if (stream.destroyed) return;
-      stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }, { endStream: true });
+      if (!stream.destroyed) respondStatusOnly(stream, code, details);
     };
     stream.on('error', () => undefined);
     const contentType = String(headers[HTTP2_HEADER_CONTENT_TYPE] ?? '');
@@ -245,15 +251,15 @@ export class GrpcServer {
     const call = new ServerCall(request, stream, route, this.opts.maxSendBytes);
     this.calls.add(call);
     let timer: NodeJS.Timeout | undefined;
-    call.once('finished', () => {
+    const forget = () => {
       this.calls.delete(call);
-      if (timer) clearTimeout(timer);
-    });
+      clearTimeout(timer);
+    };
+    call.once('finished', forget);
     stream.once('close', () => {
       // The client reset the stream or went away before the answer: the call is abandoned.
       if (!call.ended) call.cancel();
-      this.calls.delete(call);
-      if (timer) clearTimeout(timer);
+      forget();
     });
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => {
