@@ -293,6 +293,20 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(Number(idle.linux?.network?.interfaces?.[0]?.rx_bytes?.value)).toBeGreaterThanOrEqual(Number(podStats.linux?.network?.interfaces?.[0]?.rx_bytes?.value));
   });
 
+  it("lists pod stats with each pod's own running containers, in one answer", async () => {
+    const a = await runPod('statsa', { labels: { group: 'pod-stats' } });
+    const b = await runPod('statsb', { labels: { group: 'pod-stats' } });
+    const a1 = await run(a, ctrConfig('a1', 'sleep 600'));
+    const a2 = await run(a, ctrConfig('a2', 'sleep 600'));
+    const b1 = await run(b, ctrConfig('b1', 'sleep 600'));
+    const gone = await run(b, ctrConfig('b2', 'true'));
+    await waitExited(gone);
+    const { stats } = await rt().ListPodSandboxStats({ filter: { label_selector: { group: 'pod-stats' } } });
+    const byPod = Object.fromEntries(stats.map((p) => [p.attributes?.id, (p.linux?.containers ?? []).map((c) => c.attributes?.id).sort()]));
+    expect(byPod).toEqual({ [a.id]: [a1, a2].sort(), [b.id]: [b1] });
+    for (const p of stats) expect(p.linux?.network?.interfaces?.map((i) => i.name)).toEqual(['eth0']);
+  });
+
   it('refuses bad requests with clear errors and leaves nothing behind', async () => {
     const pod = await runPod('bad');
     await expect(create(pod, ctrConfig('noimage', 'true', { image: { image: 'nothere:1' } }))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });

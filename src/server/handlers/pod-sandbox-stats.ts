@@ -8,16 +8,19 @@ import { containerStatsMessage, podStatsMessage } from './stats-message';
 
 /** Pods' usage with their running containers', all sampled in one batch: item k builds pod k's message. */
 export async function podStats(deps: ServerDeps, pods: readonly SandboxRecord[]): Promise<(k: number) => PodSandboxStats> {
-  const running = await deps.containers.list({ state: 'running' });
-  const wanted = new Set(pods.map((p) => p.id));
-  const containers = running.filter((c) => wanted.has(c.podId));
-  const batch = await deps.stats.sample(containers, pods, deps.config.root);
-  const byPod = new Map<string, number[]>();
-  containers.forEach((c, i) => byPod.set(c.podId, [...(byPod.get(c.podId) ?? []), i]));
+  // Per pod, so that a pod's filter leaves the other pods' monitors unprobed.
+  const ofPods = await Promise.all(pods.map((p) => deps.containers.list({ podId: p.id, state: 'running' })));
+  const batch = await deps.stats.sample(ofPods.flat(), pods, deps.config.root);
+  // Pod k's containers are items first[k] .. first[k] + ofPods[k].length - 1 of the batch.
+  const first: number[] = [];
+  let next = 0;
+  for (const ofPod of ofPods) {
+    first.push(next);
+    next += ofPod.length;
+  }
   return (k) => {
-    const p = pods[k];
-    const ofPod = (byPod.get(p.id) ?? []).map((i) => containerStatsMessage(containers[i], batch.container(i)));
-    return podStatsMessage(p, batch.pod(k), ofPod);
+    const ofPod = ofPods[k].map((c, j) => containerStatsMessage(c, batch.container(first[k] + j)));
+    return podStatsMessage(pods[k], batch.pod(k), ofPod);
   };
 }
 
