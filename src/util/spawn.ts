@@ -8,7 +8,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pipe, posixSpawn, reapChild } from '../native';
 
 export interface CommandResult {
@@ -57,7 +56,7 @@ function inputPipe(input: string | Buffer): number {
 /** SIGKILLs a child of berthd's and reaps it. */
 async function kill(pid: number): Promise<void> {
   process.kill(pid, 'SIGKILL');
-  while (!reapChild(pid)) await sleep(1);
+  await waitForExit(pid);
 }
 
 /** Spawns argv with stdout and stderr into the files named; stdinFd, if given, is closed whatever happens. */
