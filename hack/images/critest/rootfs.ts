@@ -79,7 +79,18 @@ export class Rootfs {
 
   entries(): TarEntry[] {
     const byPath = (a: TarEntry, b: TarEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-    return [...[...this.nodes.values()].sort(byPath), ...[...this.links.values()].sort(byPath)];
+    return [...[...this.nodes.values()].sort(byPath), ...[...this.links.values()].map((l) => this.withTargetAttrs(l)).sort(byPath)];
+  }
+
+  /**
+   * A hard link's header carries its file's mode, owner and mtime, as Docker's and Go's tar writers put them:
+   * containerd applies a link entry's mode to the shared inode, so a default 0644 there would make the file
+   * (busybox and every applet) non-executable.
+   */
+  private withTargetAttrs(link: TarEntry): TarEntry {
+    const target = link.type === 'hardlink' ? this.nodes.get(link.target) : undefined;
+    if (target?.type !== 'file') return link;
+    return { ...link, mode: target.mode, uid: target.uid, gid: target.gid, mtime: target.mtime };
   }
 
   private put(entry: TarEntry): this {
