@@ -100,11 +100,14 @@ async function removeDir(dir: string): Promise<void> {
  */
 export async function destroyCgroup(cgroup: string, opts: { kill: boolean }): Promise<void> {
   const { all, unified } = cgroupLayout();
-  for (const root of all) {
-    const dir = path.join(root, cgroup);
-    if (!fs.existsSync(dir)) continue;
-    if (opts.kill) await killAll(dir);
-    if (root === unified) await waitEmpty(dir);
-    for (const d of await subtree(dir)) await removeDir(d);
-  }
+  // The hierarchies are independent: each is emptied and removed at the same time as the others.
+  await Promise.all(
+    all.map(async (root) => {
+      const dir = path.join(root, cgroup);
+      if (!fs.existsSync(dir)) return;
+      if (opts.kill) await killAll(dir);
+      if (root === unified) await waitEmpty(dir);
+      for (const d of await subtree(dir)) await removeDir(d);
+    }),
+  );
 }

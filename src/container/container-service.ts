@@ -246,24 +246,29 @@ export class ContainerService implements UsageSource, PodContainerHooks {
    * and its cgroup removed directly when the runtime had no state for it. Used by RemoveContainer, by
    * a failed CreateContainer, and by start-up reconciliation.
    */
-  async teardownContainer(record: ContainerRecord, extraMonitors: ProcessIdentity[] = []): Promise<void> {
+  async teardownContainer(record: ContainerRecord, extraMonitors: ProcessIdentity[] = [], phases = new PhaseTimer()): Promise<void> {
     // `delete --force` kills what is left in the container's cgroup first (runc, crun and berth-runtime alike).
     await this.runtimes.get(record.handler).delete(record.id, true);
+    phases.mark('runtime');
     failpoint('container.remove.after-runtime-delete');
     const monitors = record.monitor ? [record.monitor, ...extraMonitors.filter((m) => m.pid !== record.monitor!.pid)] : extraMonitors;
     await this.removeLeftovers(record.id, record.stateDir, record.containerDir, monitors);
+    phases.mark('files');
     // The runtime removes the cgroup it made; one it never knew of (a crash inside its create) is ours.
     if (record.cgroup) await destroyCgroup(record.cgroup, { kill: true });
+    phases.mark('cgroup');
   }
 
   private async removeLeftovers(id: string, stateDir: string, containerDir: string, monitors: ProcessIdentity[]): Promise<void> {
     await Promise.all(monitors.map((m) => stopMonitor(m)));
     unmountRootfs(rootfsLayout(containerDir, path.join(stateDir, 'bundle')));
     failpoint('container.remove.after-unmount');
-    await fs.rm(stateDir, { recursive: true, force: true });
-    await fs.rm(path.join(this.config.state, 'console', id), { force: true });
-    await fs.rm(this.filesOf(id, stateDir).exitFile, { force: true });
-    await fs.rm(containerDir, { recursive: true, force: true });
+    await Promise.all([
+      fs.rm(stateDir, { recursive: true, force: true }),
+      fs.rm(path.join(this.config.state, 'console', id), { force: true }),
+      fs.rm(this.filesOf(id, stateDir).exitFile, { force: true }),
+      fs.rm(containerDir, { recursive: true, force: true }),
+    ]);
   }
 
   /**
@@ -647,15 +652,19 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     await this.locks.run(found.id, async () => {
       let record = this.store.get(found.id);
       if (!record) return;
+      const phases = new PhaseTimer();
       if (record.phase !== 'removing') {
         record = { ...record, phase: 'removing' };
         await this.store.save(record);
       }
+      phases.mark('intent');
       failpoint('container.remove.after-marking');
       await this.stopLocked(record.id, 0);
-      await this.teardownContainer(this.store.get(record.id) ?? record);
+      phases.mark('stop');
+      await this.teardownContainer(this.store.get(record.id) ?? record, [], phases);
       await this.store.delete(record);
-      this.log.info({ container: record.id }, 'container removed');
+      phases.mark('record');
+      this.log.info({ container: record.id, ms: phases.result() }, 'container removed');
     });
     this.locks.forget(found.id);
   }

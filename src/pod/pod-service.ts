@@ -315,16 +315,19 @@ export class PodService {
     await this.hooks?.stopPodContainers(found.id);
     await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
-      if (!record) return;
+      if (!record || stopCompleted(record)) return;
+      const phases = new PhaseTimer();
       await this.teardown.run(record.id, record.spec, {
         steps: STOP_STEPS,
         init: record.init,
         networkName: record.network?.name,
         after: (step) => step === 'kill-init' ? failpoint('pod.stop.after-init') : step === 'cni-del' ? failpoint('pod.stop.after-cni') : undefined,
+        phases,
       });
-      if (record.state === 'ready') {
+      if (record.state === 'ready' || record.pins.net) {
         await this.store.save({ ...record, state: 'notready', pins: { ...record.pins, net: undefined } });
-        this.log.info({ pod: record.id }, 'sandbox stopped');
+        phases.mark('record');
+        this.log.info({ pod: record.id, ms: phases.result() }, 'sandbox stopped');
       }
     });
   }
@@ -338,13 +341,16 @@ export class PodService {
     await this.locks.run(found.id, async () => {
       const record = this.store.get(found.id);
       if (!record) return;
+      const phases = new PhaseTimer();
       if (record.state !== 'removing') await this.store.save({ ...record, state: 'removing' });
+      phases.mark('intent');
       failpoint('pod.remove.after-marking');
       // The stop above has just run CNI DEL (it throws when that fails): once is enough.
-      await this.teardown.run(record.id, record.spec, { init: record.init, steps: TEARDOWN_STEPS.filter((step) => step !== 'cni-del') });
+      await this.teardown.run(record.id, record.spec, { init: record.init, steps: TEARDOWN_STEPS.filter((step) => step !== 'cni-del'), phases });
       failpoint('pod.remove.after-teardown');
       await this.store.delete(record);
-      this.log.info({ pod: record.id }, 'sandbox removed');
+      phases.mark('record');
+      this.log.info({ pod: record.id, ms: phases.result() }, 'sandbox removed');
     });
     this.locks.forget(found.id);
   }
@@ -369,4 +375,13 @@ export class PodService {
       return true;
     });
   }
+}
+
+/**
+ * A stop that ran to its end (its init killed, CNI DEL done, the netns pin dropped from the record) need not
+ * run again: the kubelet repeats StopPodSandbox and RemovePodSandbox stops first. A sandbox found not ready
+ * at start-up keeps its netns pin until a stop has run DEL for it.
+ */
+function stopCompleted(record: SandboxRecord): boolean {
+  return record.state === 'notready' && !record.pins.net;
 }

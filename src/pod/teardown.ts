@@ -9,6 +9,7 @@ import type { CgroupDriver } from '../cgroups/driver';
 import { messageOf } from '../errors';
 import { isNativeError, MNT_DETACH, umount2 } from '../native';
 import type { NetworkManager } from '../network/network-manager';
+import type { PhaseTimer } from '../util/phase-timer';
 import { findHelpers, isAlive, processNamed, type ProcessIdentity } from '../util/process';
 import { unpin } from './namespaces';
 import { stopPodInit } from './pod-init';
@@ -50,6 +51,8 @@ export interface TeardownOptions {
   networkName?: string;
   /** Called between steps (failpoints). */
   after?: (step: TeardownStep) => void;
+  /** Times each step, for the caller's log line. */
+  phases?: PhaseTimer;
 }
 
 /** The live berth-init whose --pid-file is `pidFile`, or undefined: a reused PID is never taken for it. */
@@ -83,6 +86,7 @@ export class PodTeardown {
         errors.push(`${step}: ${messageOf(err)}`);
         this.log.error({ pod: id, step, error: messageOf(err) }, 'pod teardown step failed');
       }
+      opts.phases?.mark(step);
       opts.after?.(step);
     }
     if (errors.length) throw new Error(`tearing down pod ${id}: ${errors.join('; ')}`);

@@ -28,14 +28,18 @@ const nsenter = (netns: string, ...cmd: string[]) =>
 
 /** Removes every sandbox of a test daemon, stops it, and deletes the test bridge. */
 async function tearDown(berthd: BerthdHandle | undefined, bridgeName: string): Promise<void> {
-  if (berthd) {
-    for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
-    await berthd.cleanup();
-  }
   try {
-    execFileSync('ip', ['link', 'del', bridgeName]);
-  } catch {
-    // never created
+    if (berthd) {
+      for (const p of (await berthd.client.runtime.ListPodSandbox({})).items) await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: p.id });
+      await berthd.cleanup();
+    }
+  } finally {
+    // Even when a removal failed: a bridge left behind keeps its route and breaks the next run's pings.
+    try {
+      execFileSync('ip', ['link', 'del', bridgeName]);
+    } catch {
+      // never created
+    }
   }
 }
 
@@ -192,6 +196,7 @@ describe('pod sandboxes', () => {
 
   it('keeps its sandboxes across a restart, and reports one whose init died meanwhile not ready', async () => {
     const victim = (await run(podConfig('victim'))).pod_sandbox_id;
+    const ipFile = path.join(dir, 'ipam', `pods${tag}`, (await status(victim)).status.network.ip);
     const initPid = (JSON.parse((await status(victim, true)).info.info) as { initPid: number }).initPid;
     const before = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.id === victim ? 'SANDBOX_NOTREADY' : p.state]).sort();
     berthd.client.close();
@@ -200,6 +205,13 @@ describe('pod sandboxes', () => {
     berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', cniDir] });
     const after = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.state]).sort();
     expect(after).toEqual(before);
+    // Found not ready, its network is still set up: the kubelet's StopPodSandbox tears it down (CNI DEL frees
+    // the address), however often it has been stopped before... and only then is a repeated stop a no-op.
+    expect(fs.existsSync(ipFile)).toBe(true);
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: victim });
+    expect(fs.existsSync(ipFile)).toBe(false);
+    await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: victim });
+    expect((await status(victim)).status.state).toBe('SANDBOX_NOTREADY');
   });
 
   it('leaks nothing over many run/stop/remove cycles: netns pins, mounts, veths, IPs, cgroups, fds', async () => {
