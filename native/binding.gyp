@@ -12,7 +12,8 @@
         "addon/netns.cc",
         "addon/spawn.cc",
         "addon/read-files.cc",
-        "addon/disk-usage.cc"
+        "addon/disk-usage.cc",
+        "addon/make-cgroup.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

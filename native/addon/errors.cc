@@ -10,8 +10,8 @@ static const char *ErrnoName(int err) {
   return name ? name : "EUNKNOWN";
 }
 
-void ThrowErrno(Napi::Env env, int err, const char *syscall, const std::string &path,
-                const std::string &dest) {
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string &path,
+                       const std::string &dest) {
   std::string msg = std::string(ErrnoName(err)) + ": " + strerror(err) + ", " + syscall;
   if (!path.empty()) msg += " '" + path + "'";
   if (!dest.empty()) msg += " -> '" + dest + "'";
@@ -21,7 +21,12 @@ void ThrowErrno(Napi::Env env, int err, const char *syscall, const std::string &
   error.Set("syscall", Napi::String::New(env, syscall));
   if (!path.empty()) error.Set("path", Napi::String::New(env, path));
   if (!dest.empty()) error.Set("dest", Napi::String::New(env, dest));
-  error.ThrowAsJavaScriptException();
+  return error;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char *syscall, const std::string &path,
+                const std::string &dest) {
+  ErrnoError(env, err, syscall, path, dest).ThrowAsJavaScriptException();
 }
 
 void ThrowArg(Napi::Env env, const char *fn, const char *what) {

@@ -6,6 +6,10 @@
 
 namespace berth {
 
+// The Error ThrowErrno throws, for a thread-pool job to reject its promise with.
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string &path,
+                       const std::string &dest = "");
+
 // Throws (as a pending JS exception) `CODE: strerror, syscall 'path'` with code, errno, syscall, path.
 void ThrowErrno(Napi::Env env, int err, const char *syscall, const std::string &path,
                 const std::string &dest = "");

@@ -18,5 +18,6 @@ Napi::Value Reap(const Napi::CallbackInfo &info);
 Napi::Value Pipe(const Napi::CallbackInfo &info);
 Napi::Value ReadFiles(const Napi::CallbackInfo &info);
 Napi::Value DiskUsage(const Napi::CallbackInfo &info);
+Napi::Value MakeCgroup(const Napi::CallbackInfo &info);
 
 }  // namespace berth

@@ -1,11 +1,12 @@
 /* berth-init: PID 1 of a pod that shares one PID namespace among its containers. No image, no
  * pause container: a few KiB that reap orphans and wait to be told to go.
  *
- *   berth-init --pid-file FILE [--pin FILE]
+ *   berth-init --pid-file FILE [--pin FILE] [--cgroup-v1 DIR]... [--cgroup-v2 DIR]
  *
  * Creates a PID namespace, forks its first process (this program, as PID 1 inside it), writes that
  * process's host PID to FILE atomically and, with --pin, bind-mounts its /proc/PID/ns/pid onto the pin
- * file so that containers can join the namespace by path. The launcher then exits; the init outlives it
+ * file so that containers can join the namespace by path. With --cgroup-v1/--cgroup-v2 (the pod's
+ * cgroup, already made, in each hierarchy) the init starts inside it. The launcher then exits; the init outlives it
  * (and berthd), reaping every child, until SIGTERM or SIGKILL. */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/cgroup-fork.h"
 #include "../common/cleanup.h"
 #include "../common/error.h"
 #include "../common/util.h"
@@ -98,65 +100,136 @@ pin_ns (pid_t pid, const char *pin, berth_error_t *err)
   return 0;
 }
 
-int
-main (int argc, char **argv)
+/* The hierarchies a pod's cgroup can be in: v1 controllers, named ones and a hybrid host's unified one. */
+#define MAX_CGROUP_DIRS 16
+
+struct init_opts
+{
+  const char *pid_file;
+  const char *pin;
+  const char *v1[MAX_CGROUP_DIRS];
+  size_t n_v1;
+  const char *v2;
+};
+
+static int
+usage (void)
+{
+  fprintf (stderr, "usage: berth-init --pid-file FILE [--pin FILE] [--cgroup-v1 DIR]... [--cgroup-v2 DIR]\n");
+  return 2;
+}
+
+static int
+parse_args (int argc, char **argv, struct init_opts *o)
 {
   static const struct option longopts[] = {
     { "pid-file", required_argument, NULL, 'p' },
     { "pin", required_argument, NULL, 'n' },
+    { "cgroup-v1", required_argument, NULL, '1' },
+    { "cgroup-v2", required_argument, NULL, '2' },
     { NULL, 0, NULL, 0 },
   };
-  const char *pid_file = NULL, *pin = NULL;
   int c;
   while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1)
     {
       if (c == 'p')
-        pid_file = optarg;
+        o->pid_file = optarg;
       else if (c == 'n')
-        pin = optarg;
+        o->pin = optarg;
+      else if (c == '1' && o->n_v1 < MAX_CGROUP_DIRS)
+        o->v1[o->n_v1++] = optarg;
+      else if (c == '2')
+        o->v2 = optarg;
       else
-        {
-          fprintf (stderr, "usage: berth-init --pid-file FILE [--pin FILE]\n");
-          return 2;
-        }
+        return -1;
     }
-  if (pid_file == NULL || optind != argc)
-    {
-      fprintf (stderr, "usage: berth-init --pid-file FILE [--pin FILE]\n");
-      return 2;
-    }
+  return o->pid_file != NULL && optind == argc ? 0 : -1;
+}
+
+static int
+write_cgroup_file (const char *dir, const char *file, const char *value, berth_error_t *err)
+{
+  cleanup_free char *path = NULL;
+  if (asprintf (&path, "%s/%s", dir, file) < 0)
+    return berth_error (err, ENOMEM, "cgroup file path");
+  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_error (err, errno, "open %s", path);
+  if (safe_write (fd, value, strlen (value), err) < 0)
+    return -1;
+  return 0;
+}
+
+/* The launcher (single-threaded) moves itself into each v1 cgroup by writing "0" to its `tasks`: a thread
+ * moving itself takes no global lock, where a write of another process's pid to cgroup.procs waits for an
+ * RCU grace period (5-15 ms). The init forked next inherits them. */
+static int
+join_v1_self (const struct init_opts *o, berth_error_t *err)
+{
+  for (size_t i = 0; i < o->n_v1; i++)
+    if (write_cgroup_file (o->v1[i], "tasks", "0", err) < 0)
+      return -1;
+  return 0;
+}
+
+static int
+fail (berth_error_t *err)
+{
+  berth_error_print (stderr, "berth-init", *err);
+  berth_error_release (err);
+  return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct init_opts o;
+  memset (&o, 0, sizeof (o));
+  if (parse_args (argc, argv, &o) < 0)
+    return usage ();
 
   berth_error_t err = NULL;
+  if (join_v1_self (&o, &err) < 0)
+    return fail (&err);
+  cleanup_close int v2_fd = -1;
+  if (o.v2 && (v2_fd = open (o.v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    {
+      berth_error (&err, errno, "open %s", o.v2);
+      return fail (&err);
+    }
   if (unshare (CLONE_NEWPID) < 0)
     {
       berth_error (&err, errno, "unshare the PID namespace");
-      berth_error_print (stderr, "berth-init", err);
-      berth_error_release (&err);
-      return 1;
+      return fail (&err);
     }
-  pid_t pid = fork ();
+  /* Born in the unified hierarchy's cgroup where the kernel can (clone3), else moved in after the fork. */
+  int born_in = 0;
+  pid_t pid = cg_fork_into (v2_fd, &born_in);
   if (pid < 0)
     {
       berth_error (&err, errno, "fork the pod init");
-      berth_error_print (stderr, "berth-init", err);
-      berth_error_release (&err);
-      return 1;
+      return fail (&err);
     }
   if (pid == 0)
-    _exit (run_init ());
-
-  if ((pin && pin_ns (pid, pin, &err) < 0) || write_pid_file (pid_file, pid, &err) < 0)
     {
-      berth_error_print (stderr, "berth-init", err);
-      berth_error_release (&err);
+      if (v2_fd >= 0)
+        close (v2_fd);
+      _exit (run_init ());
+    }
+
+  char pid_text[32];
+  snprintf (pid_text, sizeof (pid_text), "%d", (int) pid);
+  if ((o.v2 && !born_in && write_cgroup_file (o.v2, "cgroup.procs", pid_text, &err) < 0)
+      || (o.pin && pin_ns (pid, o.pin, &err) < 0) || write_pid_file (o.pid_file, pid, &err) < 0)
+    {
       kill (pid, SIGKILL);
       waitpid (pid, NULL, 0);
-      if (pin)
+      if (o.pin)
         {
-          umount2 (pin, MNT_DETACH);
-          unlink (pin);
+          umount2 (o.pin, MNT_DETACH);
+          unlink (o.pin);
         }
-      return 1;
+      return fail (&err);
     }
   return 0;
 }

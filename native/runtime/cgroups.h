@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include "../common/cgroup-fork.h"
 #include "../common/error.h"
 
 #define CG_MAX_HIERARCHIES 32
@@ -55,8 +56,6 @@ int cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_erro
 int cg_enter_self_v1 (const struct cg_layout *l, const char *path, berth_error_t *err);
 int cg_enter_v2 (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err);
 int cg_open_v2 (const struct cg_layout *l, const char *path, berth_error_t *err);
-/* fork(), the child born in the v2 cgroup cgroup_fd when the kernel can (*born_in says whether). */
-pid_t cg_fork_into (int cgroup_fd, int *born_in);
 /* Signals every process of the cgroup (and its descendants), frozen meanwhile when a freezer is there;
  * SIGKILL on v2 goes through cgroup.kill when the kernel has it. */
 int cg_signal_all (const struct cg_layout *l, const char *path, int sig, berth_error_t *err);

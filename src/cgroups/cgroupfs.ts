@@ -4,39 +4,12 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { makeCgroup } from '../native';
 import { cgroupLayout, cgroupRoots } from './layout';
 
-/** cpuset cgroups on v1 start empty; a child needs its parent's cpus and mems before any task can join. */
-async function inheritCpuset(dir: string): Promise<void> {
-  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-    const own = (await fsp.readFile(path.join(dir, file), 'utf8')).trim();
-    if (own) continue;
-    const parent = (await fsp.readFile(path.join(path.dirname(dir), file), 'utf8')).trim();
-    await fsp.writeFile(path.join(dir, file), parent);
-  }
-}
-
-async function mkdirCgroup(root: string, cgroup: string): Promise<void> {
-  let dir = root;
-  for (const part of cgroup.split('/').filter(Boolean)) {
-    dir = path.join(dir, part);
-    await fsp.mkdir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-    if (fs.existsSync(path.join(dir, 'cpuset.cpus')) && !fs.existsSync(path.join(dir, 'cgroup.subtree_control'))) {
-      await inheritCpuset(dir);
-    }
-  }
-}
-
 /** Creates the cgroup (and its missing ancestors) in every hierarchy. */
-export async function createCgroup(cgroup: string): Promise<void> {
-  for (const root of cgroupRoots()) await mkdirCgroup(root, cgroup);
-}
-
-/** Moves a process into the cgroup in every hierarchy. */
-export async function joinCgroup(cgroup: string, pid: number): Promise<void> {
-  for (const root of cgroupRoots()) await fsp.writeFile(path.join(root, cgroup, 'cgroup.procs'), String(pid));
+export function createCgroup(cgroup: string): Promise<void> {
+  return makeCgroup(cgroupRoots(), cgroup);
 }
 
 const readProcs = (dir: string): Promise<number[]> =>

@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { InvalidArgumentError } from '../errors';
-import { createCgroup, destroyCgroup, joinCgroup } from './cgroupfs';
+import { createCgroup, destroyCgroup } from './cgroupfs';
 import { expandSlice, sliceOfParent } from './slice';
 import { SystemdManager, type UnitProperty } from './systemd-bus';
-import { cgroupLayout } from './layout';
+import { cgroupLayout, cgroupRoots } from './layout';
 
 export type CgroupDriverName = 'cgroupfs' | 'systemd';
 
@@ -36,7 +36,13 @@ export interface CgroupDriver {
   validateParent(cgroupParent: string): void;
   pod(podId: string, cgroupParent: string): PodCgroup;
   createPod(podId: string, cgroupParent: string): Promise<void>;
-  /** Puts the pod's init into its own leaf cgroup. */
+  /**
+   * Prepares the leaf cgroup of the pod's init where the driver can make it beforehand, and returns the
+   * berth-init arguments that start the init in it (it joins by itself: no global cgroup lock, see
+   * native/init). Empty when the init is placed after it started (placeInit).
+   */
+  prepareInit(podId: string, cgroupParent: string): Promise<string[]>;
+  /** Puts the pod's init into its own leaf cgroup, unless prepareInit's arguments have put it there. */
   placeInit(podId: string, cgroupParent: string, pid: number): Promise<void>;
   /** Removes the init's leaf and, when berth made it, the pod cgroup, killing anything left inside. */
   removePod(podId: string, cgroupParent: string): Promise<void>;
@@ -69,10 +75,15 @@ export class CgroupfsDriver implements CgroupDriver {
     await createCgroup(this.pod(podId, cgroupParent).path);
   }
 
-  async placeInit(podId: string, cgroupParent: string, pid: number): Promise<void> {
+  async prepareInit(podId: string, cgroupParent: string): Promise<string[]> {
     const leaf = join(this.pod(podId, cgroupParent).path, podId);
     await createCgroup(leaf);
-    await joinCgroup(leaf, pid);
+    const { unified } = cgroupLayout();
+    return cgroupRoots().flatMap((root) => [unified ? '--cgroup-v2' : '--cgroup-v1', join(root, leaf)]);
+  }
+
+  async placeInit(): Promise<void> {
+    // berth-init started in its leaf (prepareInit).
   }
 
   async removePod(podId: string, cgroupParent: string): Promise<void> {
@@ -116,6 +127,10 @@ export class SystemdDriver implements CgroupDriver {
   async createPod(podId: string, cgroupParent: string): Promise<void> {
     if (cgroupParent) return; // the kubelet made its slice
     await this.manager.startTransientUnit(this.slice(podId, ''), [['Description', ['s', `berth pod ${podId}`]]]);
+  }
+
+  async prepareInit(): Promise<string[]> {
+    return []; // systemd makes the init's scope around its PID (placeInit)
   }
 
   async placeInit(podId: string, cgroupParent: string, pid: number): Promise<void> {

@@ -33,6 +33,7 @@ interface Addon {
   reap(pid: number): { code: number | null; signal: number | null } | null;
   readFiles(paths: string[], netns: (string | null)[] | null, maxBytes: number): Promise<(string | null)[]>;
   diskUsage(dirs: string[]): Promise<({ bytes: number; inodes: number } | null)[]>;
+  makeCgroup(roots: string[], cgroup: string, pid: number): Promise<void>;
 }
 
 /** An error from a syscall, shaped like Node's own fs errors. */
@@ -136,4 +137,12 @@ export function readFiles(paths: string[], netns: (string | null)[] | null = nul
 /** Bytes and inodes under each directory, as du counts them, walked in one thread-pool job (null: cannot be walked). */
 export function diskUsage(dirs: string[]): Promise<({ bytes: number; inodes: number } | null)[]> {
   return load().diskUsage(dirs);
+}
+
+/**
+ * Makes the cgroup (and its missing ancestors) under each hierarchy root, v1 cpusets filled from their parent,
+ * and moves `pid` in when it is not 0: one thread-pool job for all of it.
+ */
+export function makeCgroup(roots: string[], cgroup: string, pid = 0): Promise<void> {
+  return load().makeCgroup(roots, cgroup, pid);
 }

@@ -13,9 +13,10 @@ export const INIT_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-init
 
 export type PodInit = ProcessIdentity;
 
-export async function startPodInit(pidFile: string, pin: string): Promise<PodInit> {
+/** Starts the init; `cgroupArgs` (the cgroup driver's prepareInit) start it inside its cgroup. */
+export async function startPodInit(pidFile: string, pin: string, cgroupArgs: readonly string[] = []): Promise<PodInit> {
   await fs.mkdir(path.dirname(pin), { recursive: true, mode: 0o711 });
-  const end = await runCommand([INIT_BINARY, '--pid-file', pidFile, '--pin', pin], { timeoutMs: 30_000 });
+  const end = await runCommand([INIT_BINARY, '--pid-file', pidFile, '--pin', pin, ...cgroupArgs], { timeoutMs: 30_000 });
   if (end.code !== 0) throw new InvalidArgumentError(end.stderr.trim() || `berth-init failed: ${describeEnd(end)}`);
   const pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
   const startTime = await processStartTime(pid);

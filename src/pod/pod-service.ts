@@ -279,9 +279,10 @@ export class PodService {
         await writeFileAtomic(path.join(names.stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
       })());
       if (spec.namespaces.pid === 'pod') {
-        init = await timer.span('host.init', startPodInit(names.initPidFile, names.pins.pid));
+        const cgroupArgs = await timer.span('host.init-cgroup', this.cgroups.prepareInit(id, spec.cgroupParent));
+        init = await timer.span('host.init', startPodInit(names.initPidFile, names.pins.pid, cgroupArgs));
         failpoint('pod.after-init');
-        await timer.span('host.init-cgroup', this.cgroups.placeInit(id, spec.cgroupParent, init.pid));
+        await timer.span('host.init-placed', this.cgroups.placeInit(id, spec.cgroupParent, init.pid));
         failpoint('pod.after-init-cgroup');
       }
     };

@@ -1,5 +1,5 @@
 // The addon against the real kernel (as root): mounts, statfs, mknod, xattrs, and errors.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import {
   lgetxattr,
   llistxattr,
   lsetxattr,
+  makeCgroup,
   makedev,
   mknod,
   mount,
@@ -22,6 +23,7 @@ import {
   TMPFS_MAGIC,
   umount2,
 } from '../../src/native';
+import { cgroupRoots } from '../../src/cgroups/layout';
 import { packageRoot } from '../../src/util/package-root';
 
 describe('native addon', () => {
@@ -107,6 +109,39 @@ describe('native addon', () => {
   it('refuses wrong argument types with a TypeError naming the function', () => {
     expect(() => (statfs as unknown as (x: number) => void)(5)).toThrow(TypeError);
     expect(() => (statfs as unknown as (x: number) => void)(5)).toThrow(/statfs: argument 1 must be a string/);
+  });
+
+  it('makes a cgroup in every hierarchy, fills v1 cpusets from the parent, moves a process in, and names what failed', async () => {
+    const roots = cgroupRoots();
+    const cgroup = `berth-native-test-${process.pid}/pod/leaf`;
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await makeCgroup(roots, cgroup, child.pid!);
+      for (const root of roots) {
+        const leaf = path.join(root, cgroup);
+        expect(fs.readFileSync(path.join(leaf, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(child.pid));
+        if (fs.existsSync(path.join(leaf, 'cpuset.cpus')) && !fs.existsSync(path.join(leaf, 'cgroup.subtree_control'))) {
+          expect(fs.readFileSync(path.join(leaf, 'cpuset.cpus'), 'utf8').trim()).toBe(fs.readFileSync(path.join(root, 'cpuset.cpus'), 'utf8').trim());
+        }
+      }
+      // Making it again is not an error (the kubelet's parent exists already).
+      await makeCgroup(roots, cgroup, 0);
+      await expect(makeCgroup([path.join(dir, 'no-such-root')], 'x', 0)).rejects.toMatchObject({ code: 'ENOENT', syscall: 'mkdir', path: path.join(dir, 'no-such-root', 'x') });
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      for (const root of roots) {
+        for (const d of [cgroup, path.dirname(cgroup), path.dirname(path.dirname(cgroup))]) {
+          for (let i = 0; i < 50 && fs.existsSync(path.join(root, d)); i++) {
+            try {
+              fs.rmdirSync(path.join(root, d));
+            } catch {
+              await new Promise((r) => setTimeout(r, 20)); // EBUSY until the killed process has left
+            }
+          }
+        }
+      }
+    }
   });
 
   it('the C helpers\' shared code passes its own tests', () => {
