@@ -97,7 +97,7 @@ mirrors = ["http://$registry"]
 EOF
 
 log "starting berthd (handler $handler) in $tmp"
-setsid node --max-semi-space-size=2 "$repo/dist/src/main.js" serve --config "$tmp/berth.toml" --listen "$sock" \
+setsid node --max-semi-space-size=1 "$repo/dist/src/main.js" serve --config "$tmp/berth.toml" --listen "$sock" \
   --root "$tmp/root" --state "$tmp/state" --cni-conf-dir "$tmp/cni" --log-format json \
   >"$tmp/berthd.log" 2>&1 </dev/null &
 berthd_pid=$!

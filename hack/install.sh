@@ -124,7 +124,7 @@ if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   fi
 fi
 # A 2 MiB young generation: about 25 MiB less RSS than Node's default at the same latencies (docs/benchmarks.md).
-setsid nohup "$NODE" --max-semi-space-size=2 "$PWD/dist/src/main.js" --log-format json >>/var/log/berth.log 2>&1 < /dev/null &
+setsid nohup "$NODE" --max-semi-space-size=1 "$PWD/dist/src/main.js" --log-format json >>/var/log/berth.log 2>&1 < /dev/null &
 echo $! > "$pidfile"
 for _ in $(seq 100); do
   if [ -S /run/berth/berth.sock ] && tail -n 20 /var/log/berth.log | grep -q '"berthd ready"'; then

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=1
 // berthd: the berth CRI runtime daemon. Sub-commands: serve (default), config, version.
 import { loadConfig } from './config/load';
 import { parseArgs, usage, UsageError, type ParsedArgs } from './config/flags';

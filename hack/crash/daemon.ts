@@ -40,7 +40,7 @@ export async function startDaemon(dir: string, args: readonly string[], logFile:
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   const fd = fs.openSync(logFile, 'a');
-  const argv = ['--max-semi-space-size=2', BERTHD, '--listen', p.socket, '--root', p.root, '--state', p.state, '--log-format', 'json', '--config', p.config, ...args];
+  const argv = ['--max-semi-space-size=1', BERTHD, '--listen', p.socket, '--root', p.root, '--state', p.state, '--log-format', 'json', '--config', p.config, ...args];
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', fd, fd], env: { ...process.env, BERTH_FAILPOINTS: '', TMPDIR: path.join(dir, 'tmp') } });
   fs.closeSync(fd);
   proc.on('error', () => undefined);

@@ -71,7 +71,7 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
     expect(props).toMatch(/^OOMScoreAdjust=-999$/m);
     expect(props).toMatch(/^TasksMax=infinity$/m);
     expect(props).toMatch(/^LimitNOFILE=1048576$/m);
-    expect(props).toContain('/opt/berth/node/bin/node --max-semi-space-size=2 /opt/berth/dist/src/main.js --log-format json');
+    expect(props).toContain('/opt/berth/node/bin/node --max-semi-space-size=1 /opt/berth/dist/src/main.js --log-format json');
     const verify = await vm.ssh('systemd-analyze verify /etc/systemd/system/berth.service');
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stderr.trim()).toBe('');

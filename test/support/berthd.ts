@@ -8,7 +8,7 @@ import { packageRoot } from '../../src/util/package-root';
 
 export const BERTHD = path.join(packageRoot(), 'dist', 'src', 'main.js');
 /** As hack/install.sh starts it (and the shebang of main.ts says). */
-const NODE_FLAGS = ['--max-semi-space-size=2'];
+const NODE_FLAGS = ['--max-semi-space-size=1'];
 
 export interface BerthdOptions {
   /** Extra command-line flags. */
