@@ -10,10 +10,11 @@
 
 #include "../common/util.h"
 
+/* O_NOFOLLOW: a symlink put where the log file goes must not send the container's output elsewhere. */
 int
 log_open (const char *path, berth_error_t *err)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0)
     return berth_error (err, errno, "open log %s", path);
   return fd;

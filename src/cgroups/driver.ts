@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { InvalidArgumentError } from '../errors';
+import { absoluteCleanPath } from '../util/path-rules';
 import { createCgroup, destroyCgroup } from './cgroupfs';
 import { expandSlice, sliceOfParent } from './slice';
 import { SystemdManager, type UnitProperty } from './systemd-bus';
@@ -52,10 +53,8 @@ export interface CgroupDriver {
 const join = (...parts: string[]): string => parts.join('/').replace(/\/+/g, '/');
 
 export function validateCgroupPath(cgroup: string): string {
-  if (!cgroup.startsWith('/') || cgroup.split('/').includes('..') || /[\0\n]/.test(cgroup)) {
-    throw new InvalidArgumentError(`cgroup parent ${JSON.stringify(cgroup)} must be an absolute cgroupfs path without ".."`);
-  }
-  return join(cgroup).replace(/(.)\/$/, '$1');
+  if (cgroup.includes('\n')) throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(cgroup)} contains a newline`);
+  return absoluteCleanPath('cgroup_parent', cgroup).replace(/(.)\/$/, '$1');
 }
 
 /** Directories under /sys/fs/cgroup: the kubelet's path, else /berth/<pod id>; containers below the pod. */

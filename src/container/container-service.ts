@@ -514,7 +514,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     failpoint('container.after-bundle');
 
     phases.mark('bundle');
-    if (logPath) await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
+    if (logPath) await makeLogDir(pod.spec.logDirectory, logPath);
     const files = this.filesOf(id, stateDir);
     const runtimeLog = path.join(stateDir, 'runtime.log');
     // Runtimes dial the console socket by path: it lives where the path stays short.
@@ -732,5 +732,18 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     const record = await this.status(idOrPrefix);
     if (record.state !== 'running') throw new FailedPreconditionError(`container ${record.id} is not running (${record.state})`);
     return execSync(this.runtimes.get(record.handler), record.id, path.join(record.stateDir, 'bundle'), record.stateDir, cmd, timeoutSeconds);
+  }
+}
+
+/**
+ * Makes the directory of a container's log file and checks that it really is below the pod's log directory:
+ * log_path is clean and relative (the handler checks), but a symlink inside the directory could still lead
+ * out of it. (The monitor opens the file itself without following a symlink.)
+ */
+async function makeLogDir(logDirectory: string, logPath: string): Promise<void> {
+  await fs.mkdir(path.dirname(logPath), { recursive: true, mode: 0o755 });
+  const [base, dir] = await Promise.all([fs.realpath(logDirectory), fs.realpath(path.dirname(logPath))]);
+  if (dir !== base && !dir.startsWith(`${base === '/' ? '' : base}/`)) {
+    throw new InvalidArgumentError(`log_path ${JSON.stringify(path.relative(logDirectory, logPath))} leads out of the pod's log directory ${logDirectory} (to ${dir})`);
   }
 }

@@ -325,6 +325,21 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(left.filter((n) => n !== 'nobinary')).toEqual(['dup']);
   });
 
+  it('never writes a log outside the pod log directory: a climbing log_path and a symlink out are refused', async () => {
+    const pod = await runPod('logescape');
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside, { recursive: true });
+    fs.mkdirSync(pod.config.log_directory!, { recursive: true });
+    await expect(create(pod, ctrConfig('climb', 'echo x', { log_path: '../../outside/climb.log' }))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/log_path/) });
+    fs.symlinkSync(outside, path.join(pod.config.log_directory!, 'link'));
+    await expect(create(pod, ctrConfig('viasymlink', 'echo x', { log_path: 'link/viasymlink.log' }))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/leads out of the pod's log directory/) });
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect((await rt().ListContainers({ filter: { pod_sandbox_id: pod.id } })).containers).toEqual([]);
+    // The same name is free again: a refused request left nothing behind.
+    await run(pod, ctrConfig('viasymlink', 'echo inside', { log_path: 'ok/viasymlink.log' }));
+    await until('the log inside', () => fs.existsSync(path.join(pod.config.log_directory!, 'ok', 'viasymlink.log')));
+  });
+
   it('stops and removes a pod with its containers, and an image in use is not freed', async () => {
     const pod = await runPod('gone');
     const id = await run(pod, ctrConfig('main', 'sleep 60'));

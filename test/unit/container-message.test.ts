@@ -4,6 +4,10 @@ import type { ContainerConfig__Output } from '../../src/generated/runtime/v1/Con
 import { containerSpec, containerStatusMessage } from '../../src/server/handlers/container-message';
 import type { ContainerRecord } from '../../src/container/container';
 import { rfc3339ToNanos } from '../../src/container/container';
+import type { PodSandboxConfig__Output } from '../../src/generated/runtime/v1/PodSandboxConfig';
+import { sandboxSpec } from '../../src/server/handlers/sandbox-message';
+import { validateCgroupPath } from '../../src/cgroups/driver';
+import { InvalidArgumentError } from '../../src/errors';
 
 function config(extra: Partial<ContainerConfig__Output> = {}): ContainerConfig__Output {
   return {
@@ -48,6 +52,49 @@ describe('containerSpec', () => {
     expect(() => containerSpec(config({ metadata: { name: '', attempt: 0 } }))).toThrow(/metadata.name/);
     expect(() => containerSpec(config({ image: null }))).toThrow(/image/);
     expect(() => containerSpec(null)).toThrow(/config is missing/);
+  });
+});
+
+describe('path rules of CreateContainer and RunPodSandbox', () => {
+  const mount = (container_path: string, host_path = '/data') => ({ container_path, host_path, readonly: false, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE', uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: '' });
+  const refused: [string, Partial<ContainerConfig__Output>, RegExp][] = [
+    ['log_path climbing out', { log_path: '../../etc/cron.d/x' }, /log_path .* clean relative path/],
+    ['log_path climbing out midway', { log_path: 'web/../../x.log' }, /log_path/],
+    ['log_path absolute', { log_path: '/etc/passwd' }, /log_path .* must be relative/],
+    ['log_path with "."', { log_path: './web/0.log' }, /log_path/],
+    ['log_path with an empty segment', { log_path: 'web//0.log' }, /log_path/],
+    ['log_path with NUL', { log_path: 'web/0.log\0x' }, /log_path .* NUL/],
+    ['mount destination relative', { mounts: [mount('data')] }, /mounts\[0\]\.container_path .* absolute/],
+    ['mount destination with ..', { mounts: [mount('/data/../../etc')] }, /mounts\[0\]\.container_path .* clean/],
+    ['mount over /proc', { mounts: [mount('/proc')] }, /over \/proc is refused/],
+    ['mount below /proc', { mounts: [mount('/proc/sys/kernel/core_pattern')] }, /over \/proc is refused/],
+    ['mount over /sys', { mounts: [mount('/sys/')] }, /over \/sys is refused/],
+    ['mount source relative', { mounts: [mount('/data', 'data')] }, /mounts\[0\]\.host_path .* absolute/],
+    ['mount source with ..', { mounts: [mount('/data', '/var/lib/../../etc')] }, /mounts\[0\]\.host_path/],
+    ['second mount bad', { mounts: [mount('/a'), mount('b')] }, /mounts\[1\]/],
+    ['device path relative', { devices: [{ container_path: 'dev/x', host_path: '/dev/null', permissions: 'rwm' }] }, /devices\[0\]\.container_path/],
+    ['device source with ..', { devices: [{ container_path: '/dev/x', host_path: '/dev/../etc/shadow', permissions: 'rwm' }] }, /devices\[0\]\.host_path/],
+  ];
+  it.each(refused)('refuses %s with INVALID_ARGUMENT naming the field', (_name, extra, message) => {
+    expect(() => containerSpec(config(extra))).toThrow(InvalidArgumentError);
+    expect(() => containerSpec(config(extra))).toThrow(message);
+  });
+
+  it('accepts what the kubelet sends', () => {
+    const spec = containerSpec(config({ log_path: 'web/2.log', mounts: [mount('/var/run/secrets/x/'), mount('/proc/cpuinfo', '/var/lib/lxcfs/proc/cpuinfo'), mount('/sys/fs/bpf', '/sys/fs/bpf')] }));
+    expect(spec.logPath).toBe('web/2.log');
+    expect(spec.process.mounts.map((m) => m.containerPath)).toEqual(['/var/run/secrets/x/', '/proc/cpuinfo', '/sys/fs/bpf']);
+    expect(containerSpec(config({ log_path: '' })).logPath).toBe('');
+  });
+
+  it('refuses a pod log directory that is relative or not clean, and a cgroup parent that is not clean', () => {
+    const pod = (extra: object) => sandboxSpec({ metadata: { name: 'p', uid: 'u', namespace: 'n', attempt: 0 }, hostname: '', log_directory: '/var/log/pods/n_p_u', dns_config: null, port_mappings: [], labels: {}, annotations: {}, linux: null, windows: null, ...extra } as unknown as PodSandboxConfig__Output, '');
+    expect(pod({}).logDirectory).toBe('/var/log/pods/n_p_u');
+    expect(() => pod({ log_directory: 'var/log/pods' })).toThrow(/log_directory .* absolute/);
+    expect(() => pod({ log_directory: '/var/log/pods/../../../etc' })).toThrow(/log_directory .* clean/);
+    expect(() => validateCgroupPath('/kubepods/../x')).toThrow(/cgroup_parent .* clean/);
+    expect(() => validateCgroupPath('/kubepods/./x')).toThrow(/cgroup_parent/);
+    expect(validateCgroupPath('/kubepods/burstable/podx/')).toBe('/kubepods/burstable/podx');
   });
 });
 

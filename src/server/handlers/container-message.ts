@@ -9,6 +9,7 @@ import type { MountPropagation__Output } from '../../generated/runtime/v1/MountP
 import type { ContainerRecord, ContainerSpec, ContainerState } from '../../container/container';
 import type { ContainerRequest, Propagation } from '../../container/oci-spec';
 import { InvalidArgumentError } from '../../errors';
+import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
 import { MODES } from './sandbox-message';
 
 const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
@@ -75,7 +76,12 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     args: config.args,
     workingDir: config.working_dir,
     env: config.envs.map((kv) => [kv.key, Buffer.from(kv.value).toString('utf8')]),
-    mounts: config.mounts.map((m) => ({ containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation: PROPAGATION[m.propagation] ?? 'private' })),
+    mounts: config.mounts.map((m, i) => ({
+      containerPath: mountDestination(`mounts[${i}].container_path`, m.container_path),
+      hostPath: absoluteCleanPath(`mounts[${i}].host_path`, m.host_path),
+      readonly: m.readonly,
+      propagation: PROPAGATION[m.propagation] ?? 'private',
+    })),
     tty: config.tty,
     stdin: config.stdin,
     privileged: sc?.privileged ?? false,
@@ -95,7 +101,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     image: config.image.image,
     labels: config.labels,
     annotations: config.annotations,
-    logPath: config.log_path,
+    logPath: config.log_path ? relativeCleanPath('log_path', config.log_path) : '',
     stdinOnce: config.stdin_once,
     stopSignal: config.stop_signal && config.stop_signal !== 'RUNTIME_DEFAULT' ? String(config.stop_signal) : '',
     user: {
@@ -104,7 +110,11 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
       runAsGroup: sc?.run_as_group ? Number(sc.run_as_group.value) : undefined,
       supplementalGroups: (sc?.supplemental_groups ?? []).map(Number),
     },
-    devices: config.devices.map((d) => ({ containerPath: d.container_path, hostPath: d.host_path, permissions: d.permissions })),
+    devices: config.devices.map((d, i) => ({
+      containerPath: absoluteCleanPath(`devices[${i}].container_path`, d.container_path),
+      hostPath: absoluteCleanPath(`devices[${i}].host_path`, d.host_path),
+      permissions: d.permissions,
+    })),
     pidTarget: ns?.target_id ?? '',
     seccompProfilePath: path,
     process,

@@ -4,6 +4,7 @@ import type { PodSandbox } from '../../generated/runtime/v1/PodSandbox';
 import type { PodSandboxStatus } from '../../generated/runtime/v1/PodSandboxStatus';
 import type { NamespaceMode__Output } from '../../generated/runtime/v1/NamespaceMode';
 import { InvalidArgumentError } from '../../errors';
+import { absoluteCleanPath } from '../../util/path-rules';
 import type { PortMapping } from '../../network/cni-network';
 import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
 
@@ -53,7 +54,7 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     namespace: meta.namespace,
     attempt: meta.attempt,
     hostname: config.hostname,
-    logDirectory: config.log_directory,
+    logDirectory: config.log_directory ? absoluteCleanPath('log_directory', config.log_directory) : '',
     dns: { servers: config.dns_config?.servers ?? [], searches: config.dns_config?.searches ?? [], options: config.dns_config?.options ?? [] },
     portMappings: portMappings(config),
     labels: config.labels,

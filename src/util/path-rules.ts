@@ -1,0 +1,53 @@
+// The rules for paths in CRI requests (docs/cri-input.md): a path the kubelet sends is either absolute and
+// clean (a pod's log directory, a mount's two ends, a cgroup parent) or relative and clean (a container's log
+// path below its pod's log directory). "Clean" means no "." or ".." segment and no empty one inside, so that
+// no later join can climb out of where the path is meant to be. A path that breaks them is the client's
+// mistake: INVALID_ARGUMENT, naming the field.
+import { InvalidArgumentError } from '../errors';
+
+/** Segments that make a path climb or wander: ".", "..", and empty ones between slashes. */
+function badSegment(p: string): string | undefined {
+  const segments = p.split('/');
+  return segments.find((s, i) => s === '.' || s === '..' || (s === '' && i > 0 && i < segments.length - 1));
+}
+
+function noNul(field: string, value: string): void {
+  if (value.includes('\0')) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} contains a NUL byte`);
+}
+
+/** An absolute path without ".", ".." or empty segments (a trailing slash is allowed). */
+export function absoluteCleanPath(field: string, value: string): string {
+  noNul(field, value);
+  if (!value.startsWith('/')) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be an absolute path`);
+  const bad = badSegment(value.slice(1));
+  if (bad !== undefined) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be a clean path (it has a ${JSON.stringify(bad || '//')} segment)`);
+  return value;
+}
+
+/** A relative path without ".", ".." or empty segments, which a join keeps below its base. */
+export function relativeCleanPath(field: string, value: string): string {
+  noNul(field, value);
+  if (value.startsWith('/')) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be relative (to the pod's log directory)`);
+  const bad = value.split('/').find((s) => s === '.' || s === '..' || s === '');
+  if (bad !== undefined) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be a clean relative path (it has a ${JSON.stringify(bad || '//')} segment)`);
+  return value;
+}
+
+/**
+ * The files under /proc a container may get a mount on (what runc allows, for lxcfs-style views); any other
+ * mount on /proc or below it, or on /sys itself, would hide or fake the kernel's own filesystems.
+ */
+const PROC_MOUNTS_ALLOWED = new Set([
+  '/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/proc/loadavg',
+  '/proc/slabinfo', '/proc/net/dev', '/proc/sys/kernel/ns_last_pid',
+]);
+
+/** A mount's destination: absolute, clean, and not over /proc (but for runc's list) or /sys. */
+export function mountDestination(field: string, value: string): string {
+  const clean = absoluteCleanPath(field, value).replace(/(.)\/$/, '$1');
+  if ((clean === '/proc' || clean.startsWith('/proc/')) && !PROC_MOUNTS_ALLOWED.has(clean)) {
+    throw new InvalidArgumentError(`${field} ${JSON.stringify(value)}: a mount over /proc is refused (only ${[...PROC_MOUNTS_ALLOWED].join(', ')} may be)`);
+  }
+  if (clean === '/sys') throw new InvalidArgumentError(`${field} ${JSON.stringify(value)}: a mount over /sys is refused`);
+  return value;
+}
