@@ -196,7 +196,7 @@ describe('pod sandboxes', () => {
 
   it('keeps its sandboxes across a restart, and reports one whose init died meanwhile not ready', async () => {
     const victim = (await run(podConfig('victim'))).pod_sandbox_id;
-    const ipFile = path.join(dir, 'ipam', `pods${tag}`, (await status(victim)).status.network.ip);
+    const ipFile = path.join(dir, 'ipam', `pods${tag}`, (await status(victim)).status?.network?.ip ?? '');
     const initPid = (JSON.parse((await status(victim, true)).info.info) as { initPid: number }).initPid;
     const before = (await berthd.client.runtime.ListPodSandbox({})).items.map((p) => [p.id, p.id === victim ? 'SANDBOX_NOTREADY' : p.state]).sort();
     berthd.client.close();
@@ -211,7 +211,7 @@ describe('pod sandboxes', () => {
     await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: victim });
     expect(fs.existsSync(ipFile)).toBe(false);
     await berthd.client.runtime.StopPodSandbox({ pod_sandbox_id: victim });
-    expect((await status(victim)).status.state).toBe('SANDBOX_NOTREADY');
+    expect((await status(victim)).status?.state).toBe('SANDBOX_NOTREADY');
   });
 
   it('leaks nothing over many run/stop/remove cycles: netns pins, mounts, veths, IPs, cgroups, fds', async () => {

@@ -56,7 +56,7 @@ describe('containerSpec', () => {
 });
 
 describe('path rules of CreateContainer and RunPodSandbox', () => {
-  const mount = (container_path: string, host_path = '/data') => ({ container_path, host_path, readonly: false, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE', uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: '' });
+  const mount = (container_path: string, host_path = '/data') => ({ container_path, host_path, readonly: false, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE' as const, uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: '' });
   const refused: [string, Partial<ContainerConfig__Output>, RegExp][] = [
     ['log_path climbing out', { log_path: '../../etc/cron.d/x' }, /log_path .* clean relative path/],
     ['log_path climbing out midway', { log_path: 'web/../../x.log' }, /log_path/],
