@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { LayerStore } from '../storage/layer-store';
+import { ChangeWatch } from '../util/change-watch';
 import { Mutex } from '../util/mutex';
 import { ContentStore } from './content-store';
 import { collectGarbage, type GcResult, type UsageSource } from './gc';
@@ -122,19 +123,18 @@ export class ImageService {
     });
   }
 
-  /** The last usage worked out, keyed by the mtimes of the blobs and layers directories. */
-  private usageCache: { key: string; usage: ImageFsUsage } | undefined;
+  /** The last usage worked out, and what tells that blobs or layers came or went since. */
+  private usageCache: ImageFsUsage | undefined;
+  private usageChanges: ChangeWatch | undefined;
 
   /**
    * Bytes and inodes used by the image store: blobs, plus the unpacked layers' own accounting. Blobs and
-   * layers never change once stored, only come and go, which changes their directory's mtime: the answer
-   * is worked out again only then (the kubelet asks every 10 s). A directory changed in the last two
-   * seconds is not trusted to show a change in the same clock tick, so that answer is not kept.
+   * layers never change once stored, only come and go (an entry of their directory made or removed): the
+   * answer is worked out again only after an inotify event there (the kubelet asks every 10 s).
    */
   async usage(): Promise<ImageFsUsage> {
-    const [blobsDir, layersDir] = await Promise.all([fs.stat(this.content.blobsDir, { bigint: true }), fs.stat(this.layers.dir, { bigint: true })]);
-    const key = `${blobsDir.mtimeNs}:${layersDir.mtimeNs}`;
-    if (this.usageCache?.key === key) return this.usageCache.usage;
+    this.usageChanges ??= new ChangeWatch([this.content.blobsDir, this.layers.dir]);
+    if (!this.usageChanges.take() && this.usageCache) return this.usageCache;
     const blobs = await this.content.usage();
     let bytes = blobs.bytes;
     let inodes = blobs.inodes;
@@ -144,10 +144,8 @@ export class ImageService {
       bytes += info.size;
       inodes += info.entries + 2;
     }
-    const usage = { mountpoint: this.root, bytes, inodes };
-    const newest = Number((blobsDir.mtimeNs > layersDir.mtimeNs ? blobsDir.mtimeNs : layersDir.mtimeNs) / 1_000_000n);
-    this.usageCache = Date.now() - newest > 2000 ? { key, usage } : undefined;
-    return usage;
+    this.usageCache = { mountpoint: this.root, bytes, inodes };
+    return this.usageCache;
   }
 
 }

@@ -1,10 +1,10 @@
 // Image records under <root>/images/<id hex>.json, and the index that finds an image by ID, by any of
 // its tags, by any of its digests, or by a unique ID prefix. The records are the source of truth for
 // what uses which blobs and layers (see gc.ts): nothing keeps a separate reference count to drift.
-import { watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../state/atomic-file';
+import { ChangeWatch } from '../util/change-watch';
 import { Mutex } from '../util/mutex';
 import { formatReference, parseReference, type ImageReference } from './reference';
 
@@ -46,12 +46,8 @@ export class ImageStore {
   private readonly byName = new Map<string, string>();
   private readonly writes = new Mutex();
   private loadedMtimeMs = -1;
-  /**
-   * Whether the directory may have changed since it was last looked at: set by its inotify watch, so that an
-   * ImageStatus or ListImages costs no syscall while nothing happens. Without a watch, every call looks.
-   */
-  private changed = true;
-  private watcher: FSWatcher | undefined;
+  /** Set by an inotify event in the directory, so that ImageStatus or ListImages costs no syscall meanwhile. */
+  private changes: ChangeWatch | undefined;
   /** The list() result, reused until the index changes (kubelet lists images every few seconds). */
   private listed: ImageRecord[] | undefined;
 
@@ -59,21 +55,8 @@ export class ImageStore {
 
   async init(): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    this.watch();
+    this.changes = new ChangeWatch([this.dir]);
     await this.reload();
-  }
-
-  private watch(): void {
-    const lost = () => {
-      this.watcher?.close();
-      this.watcher = undefined;
-    };
-    try {
-      this.watcher = watch(this.dir, { persistent: false }, () => (this.changed = true));
-      this.watcher.on('error', lost);
-    } catch {
-      lost();
-    }
   }
 
   /** Reads every record from disk again (another process, such as `berthd images import`, may write). */
@@ -96,8 +79,7 @@ export class ImageStore {
    * after an inotify event there, which a write by another process queues before that process even returns.
    */
   async refresh(): Promise<void> {
-    if (this.watcher && !this.changed) return;
-    this.changed = false;
+    if (this.changes && !this.changes.take()) return;
     const stat = await fs.stat(this.dir);
     if (stat.mtimeMs !== this.loadedMtimeMs) await this.reload();
   }
