@@ -7,7 +7,7 @@ import { rfc3339ToNanos } from '../../src/container/container';
 import type { PodSandboxConfig__Output } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { sandboxSpec } from '../../src/server/handlers/sandbox-message';
 import { validateCgroupPath } from '../../src/cgroups/driver';
-import { InvalidArgumentError } from '../../src/errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../../src/errors';
 
 function config(extra: Partial<ContainerConfig__Output> = {}): ContainerConfig__Output {
   return {
@@ -95,6 +95,73 @@ describe('path rules of CreateContainer and RunPodSandbox', () => {
     expect(() => validateCgroupPath('/kubepods/../x')).toThrow(/cgroup_parent .* clean/);
     expect(() => validateCgroupPath('/kubepods/./x')).toThrow(/cgroup_parent/);
     expect(validateCgroupPath('/kubepods/burstable/podx/')).toBe('/kubepods/burstable/podx');
+  });
+});
+
+describe('name, size and number rules of CreateContainer and RunPodSandbox', () => {
+  const sc = (extra: object) => ({ linux: { resources: null, security_context: { namespace_options: null, ...extra } } }) as unknown as Partial<ContainerConfig__Output>;
+  const res = (extra: object) => ({ linux: { security_context: null, resources: { cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0', memory_swap_limit_in_bytes: '0', oom_score_adj: '0', cpuset_cpus: '', cpuset_mems: '', hugepage_limits: [], unified: {}, ...extra } } }) as unknown as Partial<ContainerConfig__Output>;
+  const big = 'x'.repeat(200 * 1024);
+  const container: [string, Partial<ContainerConfig__Output>, RegExp, typeof InvalidArgumentError | typeof ResourceExhaustedError][] = [
+    ['a name of 254 bytes', { metadata: { name: 'n'.repeat(254), attempt: 0 } }, /metadata\.name is 254 bytes/, InvalidArgumentError],
+    ['a name with a control character', { metadata: { name: 'a\u0001b', attempt: 0 } }, /control character/, InvalidArgumentError],
+    ['a name ".."', { metadata: { name: '..', attempt: 0 } }, /must not be/, InvalidArgumentError],
+    ['an empty label key', { labels: { '': 'x' } }, /a key is empty/, InvalidArgumentError],
+    ['a NUL in an annotation', { annotations: { a: 'x\0y' } }, /NUL/, InvalidArgumentError],
+    ['labels and annotations over 256 KiB', { labels: { a: big }, annotations: { b: big } }, /at most 262144/, ResourceExhaustedError],
+    ['an env name with "="', { envs: [{ key: 'A=B', value: Buffer.from('1') }] }, /envs/, InvalidArgumentError],
+    ['an empty env name', { envs: [{ key: '', value: Buffer.from('1') }] }, /envs/, InvalidArgumentError],
+    ['a NUL in an arg', { args: ['a\0b'] }, /NUL/, InvalidArgumentError],
+    ['command and env over 1 MiB', { command: ['sh'], envs: Array.from({ length: 6 }, (_v, i) => ({ key: `V${i}`, value: Buffer.from(big) })) }, /at most 1048576/, ResourceExhaustedError],
+    ['a negative memory limit', res({ memory_limit_in_bytes: '-5' }), /memory_limit_in_bytes is -5/, InvalidArgumentError],
+    ['negative cpu shares', res({ cpu_shares: '-1' }), /cpu_shares/, InvalidArgumentError],
+    ['a cpu quota below -1', res({ cpu_quota: '-2' }), /cpu_quota is -2/, InvalidArgumentError],
+    ['a negative cpu period', res({ cpu_period: '-100000' }), /cpu_period/, InvalidArgumentError],
+    ['a swap limit below -1', res({ memory_swap_limit_in_bytes: '-2' }), /memory_swap_limit_in_bytes/, InvalidArgumentError],
+    ['a memory limit that is not a number', res({ memory_limit_in_bytes: '12abc' }), /not an integer/, InvalidArgumentError],
+    ['oom_score_adj over 1000', res({ oom_score_adj: '1001' }), /oom_score_adj is 1001/, InvalidArgumentError],
+    ['oom_score_adj under -1000', res({ oom_score_adj: '-1001' }), /oom_score_adj/, InvalidArgumentError],
+    ['run_as_user 2^32-1', sc({ run_as_user: { value: String(2 ** 32 - 1) } }), /run_as_user is 4294967295/, InvalidArgumentError],
+    ['a negative run_as_group', sc({ run_as_group: { value: '-1' } }), /run_as_group/, InvalidArgumentError],
+    ['a supplemental group beyond the range', sc({ supplemental_groups: ['5', String(2 ** 40)] }), /supplemental_groups\[1\]/, InvalidArgumentError],
+  ];
+  it.each(container)('CreateContainer refuses %s', (_name, extra, message, code) => {
+    expect(() => containerSpec(config(extra))).toThrow(code);
+    expect(() => containerSpec(config(extra))).toThrow(message);
+  });
+
+  it('CreateContainer accepts the limits the kubelet uses: unlimited swap and quota (-1), uid 2^32-2, 256 KiB of metadata', () => {
+    const spec = containerSpec(config({ ...res({ memory_swap_limit_in_bytes: '-1', cpu_quota: '-1', oom_score_adj: '-997', memory_limit_in_bytes: '9223372036854775807' }), labels: { a: 'x'.repeat(100 * 1024) } }));
+    expect(spec.process.resources).toMatchObject({ memorySwapLimit: -1, cpuQuota: -1 });
+    expect(spec.process.oomScoreAdj).toBe(-997);
+    expect(containerSpec(config(sc({ run_as_user: { value: String(2 ** 32 - 2) } }))).user.runAsUser).toBe(2 ** 32 - 2);
+  });
+
+  const podBase = { metadata: { name: 'p', uid: 'u', namespace: 'n', attempt: 0 }, hostname: 'p', log_directory: '', dns_config: null, port_mappings: [], labels: {}, annotations: {}, linux: null, windows: null };
+  const pod = (extra: object) => sandboxSpec({ ...podBase, ...extra } as unknown as PodSandboxConfig__Output, '');
+  const port = (extra: object) => ({ port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: 8080, host_ip: '', ...extra }] });
+  const podCases: [string, object, RegExp, typeof InvalidArgumentError | typeof ResourceExhaustedError][] = [
+    ['an empty namespace', { metadata: { ...podBase.metadata, namespace: '' } }, /metadata\.namespace is empty/, InvalidArgumentError],
+    ['an empty uid', { metadata: { ...podBase.metadata, uid: '' } }, /metadata\.uid is empty/, InvalidArgumentError],
+    ['a name with "/"', { metadata: { ...podBase.metadata, name: 'a/b' } }, /metadata\.name/, InvalidArgumentError],
+    ['a namespace "."', { metadata: { ...podBase.metadata, namespace: '.' } }, /must not be/, InvalidArgumentError],
+    ['a hostname of 65 bytes', { hostname: 'h'.repeat(65) }, /hostname is 65 bytes/, InvalidArgumentError],
+    ['a hostname with a space', { hostname: 'a b' }, /hostname/, InvalidArgumentError],
+    ['container port 0', port({ container_port: 0 }), /container_port is 0/, InvalidArgumentError],
+    ['container port 65536', port({ container_port: 65536 }), /container_port is 65536/, InvalidArgumentError],
+    ['a negative host port', port({ host_port: -1 }), /host_port is -1/, InvalidArgumentError],
+    ['host port 70000', port({ host_port: 70000 }), /host_port is 70000/, InvalidArgumentError],
+    ['a protocol outside the enum', port({ protocol: 7 }), /protocol 7 is not TCP, UDP or SCTP/, InvalidArgumentError],
+    ['pod annotations over 256 KiB', { annotations: { a: big, b: big } }, /at most 262144/, ResourceExhaustedError],
+  ];
+  it.each(podCases)('RunPodSandbox refuses %s', (_name, extra, message, code) => {
+    expect(() => pod(extra)).toThrow(code);
+    expect(() => pod(extra)).toThrow(message);
+  });
+
+  it('RunPodSandbox accepts an unset host port (0), SCTP, and an empty hostname', () => {
+    expect(pod({ ...port({ host_port: 0, protocol: 'SCTP' }), hostname: '' }).portMappings).toEqual([]);
+    expect(pod(port({ protocol: 'UDP' })).portMappings).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'udp' }]);
   });
 });
 

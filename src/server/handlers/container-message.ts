@@ -10,6 +10,7 @@ import type { ContainerRecord, ContainerSpec, ContainerState } from '../../conta
 import type { ContainerRequest, Propagation } from '../../container/oci-spec';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
+import { execSize, inRange, labelsAndAnnotations, metadataName, userId } from './field-rules';
 import { MODES } from './sandbox-message';
 
 const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
@@ -22,19 +23,24 @@ const CRI_PROPAGATION = { private: 'PROPAGATION_PRIVATE', rslave: 'PROPAGATION_H
 export const CRI_STATES = { created: 'CONTAINER_CREATED', running: 'CONTAINER_RUNNING', exited: 'CONTAINER_EXITED', unknown: 'CONTAINER_UNKNOWN' } as const;
 export const STATES: Record<string, ContainerState> = { CONTAINER_CREATED: 'created', CONTAINER_RUNNING: 'running', CONTAINER_EXITED: 'exited', CONTAINER_UNKNOWN: 'unknown' };
 
-const int = (text: string | undefined): number | undefined => {
+/** An int64 field (a decimal string) at least `min`; 0 (unset) becomes undefined. */
+const int = (field: string, text: string | undefined, min = 0): number | undefined => {
   const n = Number(text ?? '0');
-  return Number.isFinite(n) && n !== 0 ? n : undefined;
+  if (!Number.isSafeInteger(n) && !(Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`resources.${field} ${JSON.stringify(text)} is not an integer`);
+  if (n < min) throw new InvalidArgumentError(`resources.${field} is ${n}; it must be ${min === 0 ? 'non-negative' : `at least ${min}`}`);
+  return n !== 0 ? n : undefined;
 };
 
 export function resourcesSpec(r: LinuxContainerResources__Output | null | undefined): ContainerRequest['resources'] {
   if (!r) return {};
   return {
-    cpuPeriod: int(r.cpu_period),
-    cpuQuota: int(r.cpu_quota),
-    cpuShares: int(r.cpu_shares),
-    memoryLimit: int(r.memory_limit_in_bytes),
-    memorySwapLimit: int(r.memory_swap_limit_in_bytes),
+    cpuPeriod: int('cpu_period', r.cpu_period),
+    // -1: no quota (cgroup v1's own value for it).
+    cpuQuota: int('cpu_quota', r.cpu_quota, -1),
+    cpuShares: int('cpu_shares', r.cpu_shares),
+    memoryLimit: int('memory_limit_in_bytes', r.memory_limit_in_bytes),
+    // -1: unlimited swap, as the kubelet's UnlimitedSwap sends it.
+    memorySwapLimit: int('memory_swap_limit_in_bytes', r.memory_swap_limit_in_bytes, -1),
     cpusetCpus: r.cpuset_cpus || undefined,
     cpusetMems: r.cpuset_mems || undefined,
     hugepages: (r.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })),
@@ -67,6 +73,8 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
   const meta = config.metadata;
   if (!meta?.name) throw new InvalidArgumentError('CreateContainer: config.metadata.name is empty');
   if (/[\s/_]/.test(meta.name)) throw new InvalidArgumentError(`container name ${JSON.stringify(meta.name)} contains "/", "_" or spaces`);
+  metadataName('metadata.name', meta.name);
+  labelsAndAnnotations('container', config.labels, config.annotations);
   if (!config.image?.image) throw new InvalidArgumentError('CreateContainer: config.image.image is empty');
   const sc = config.linux?.security_context;
   const ns = sc?.namespace_options;
@@ -93,8 +101,9 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     seccomp,
     pidNamespace: MODES[ns?.pid ?? 'POD'],
     resources: resourcesSpec(config.linux?.resources),
-    oomScoreAdj: config.linux?.resources ? Number(config.linux.resources.oom_score_adj) : undefined,
+    oomScoreAdj: config.linux?.resources ? inRange('resources.oom_score_adj', Number(config.linux.resources.oom_score_adj), -1000, 1000) : undefined,
   };
+  execSize(process.command, process.args, process.env);
   return {
     name: meta.name,
     attempt: meta.attempt,
@@ -105,10 +114,10 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     stdinOnce: config.stdin_once,
     stopSignal: config.stop_signal && config.stop_signal !== 'RUNTIME_DEFAULT' ? String(config.stop_signal) : '',
     user: {
-      runAsUser: sc?.run_as_user ? Number(sc.run_as_user.value) : undefined,
+      runAsUser: sc?.run_as_user ? userId('run_as_user', Number(sc.run_as_user.value)) : undefined,
       runAsUsername: sc?.run_as_username || undefined,
-      runAsGroup: sc?.run_as_group ? Number(sc.run_as_group.value) : undefined,
-      supplementalGroups: (sc?.supplemental_groups ?? []).map(Number),
+      runAsGroup: sc?.run_as_group ? userId('run_as_group', Number(sc.run_as_group.value)) : undefined,
+      supplementalGroups: (sc?.supplemental_groups ?? []).map((g, i) => userId(`supplemental_groups[${i}]`, Number(g))),
     },
     devices: config.devices.map((d, i) => ({
       containerPath: absoluteCleanPath(`devices[${i}].container_path`, d.container_path),

@@ -5,13 +5,21 @@ import type { PodSandboxStatus } from '../../generated/runtime/v1/PodSandboxStat
 import type { NamespaceMode__Output } from '../../generated/runtime/v1/NamespaceMode';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath } from '../../util/path-rules';
+import { hostname, inRange, labelsAndAnnotations, metadataName } from './field-rules';
 import type { PortMapping } from '../../network/cni-network';
 import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
 
 export const MODES: Record<NamespaceMode__Output, NamespaceMode> = { POD: 'pod', CONTAINER: 'container', NODE: 'node', TARGET: 'target' };
 const CRI_MODES = { pod: 'POD', container: 'CONTAINER', node: 'NODE', target: 'TARGET' } as const;
 
+const PROTOCOLS: ReadonlySet<unknown> = new Set(['TCP', 'UDP', 'SCTP']);
+
 function portMappings(config: PodSandboxConfig__Output): PortMapping[] {
+  config.port_mappings.forEach((p, i) => {
+    if (!PROTOCOLS.has(p.protocol)) throw new InvalidArgumentError(`port_mappings[${i}].protocol ${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP`);
+    inRange(`port_mappings[${i}].container_port`, p.container_port, 1, 65535);
+    inRange(`port_mappings[${i}].host_port`, p.host_port, 0, 65535);
+  });
   return config.port_mappings
     .filter((p) => p.host_port > 0)
     .map((p) => ({
@@ -48,12 +56,13 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
   const meta = config.metadata;
   if (!meta) throw new InvalidArgumentError('RunPodSandbox: config.metadata is missing');
   const ns = config.linux?.security_context?.namespace_options;
+  labelsAndAnnotations('pod', config.labels, config.annotations);
   return {
-    name: meta.name,
-    uid: meta.uid,
-    namespace: meta.namespace,
+    name: metadataName('metadata.name', meta.name),
+    uid: metadataName('metadata.uid', meta.uid),
+    namespace: metadataName('metadata.namespace', meta.namespace),
     attempt: meta.attempt,
-    hostname: config.hostname,
+    hostname: hostname(config.hostname),
     logDirectory: config.log_directory ? absoluteCleanPath('log_directory', config.log_directory) : '',
     dns: { servers: config.dns_config?.servers ?? [], searches: config.dns_config?.searches ?? [], options: config.dns_config?.options ?? [] },
     portMappings: portMappings(config),
