@@ -7,7 +7,8 @@ import { rfc3339ToNanos } from '../../src/container/container';
 import type { PodSandboxConfig__Output } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { sandboxSpec } from '../../src/server/handlers/sandbox-message';
 import { validateCgroupPath } from '../../src/cgroups/driver';
-import { InvalidArgumentError, ResourceExhaustedError } from '../../src/errors';
+import { FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError, UnimplementedError } from '../../src/errors';
+import { hostLsms } from '../../src/util/host-lsm';
 
 function config(extra: Partial<ContainerConfig__Output> = {}): ContainerConfig__Output {
   return {
@@ -162,6 +163,30 @@ describe('name, size and number rules of CreateContainer and RunPodSandbox', () 
   it('RunPodSandbox accepts an unset host port (0), SCTP, and an empty hostname', () => {
     expect(pod({ ...port({ host_port: 0, protocol: 'SCTP' }), hostname: '' }).portMappings).toEqual([]);
     expect(pod(port({ protocol: 'UDP' })).portMappings).toEqual([{ hostPort: 8080, containerPort: 80, protocol: 'udp' }]);
+  });
+});
+
+describe('confinement that berth cannot apply', () => {
+  const sc = (extra: object) => ({ linux: { resources: null, security_context: { namespace_options: null, ...extra } } }) as unknown as Partial<ContainerConfig__Output>;
+  // Where the module is enabled berth still refuses (it applies neither yet), with another code.
+  const apparmorError = hostLsms().apparmor ? UnimplementedError : FailedPreconditionError;
+  const selinuxError = hostLsms().selinux ? UnimplementedError : FailedPreconditionError;
+
+  it('refuses a named AppArmor profile, in either field, and an SELinux label, naming them', () => {
+    expect(() => containerSpec(config(sc({ apparmor: { profile_type: 'Localhost', localhost_ref: 'k8s-nginx' } })))).toThrow(apparmorError);
+    expect(() => containerSpec(config(sc({ apparmor: { profile_type: 'Localhost', localhost_ref: 'k8s-nginx' } })))).toThrow(/AppArmor profile "k8s-nginx"/);
+    expect(() => containerSpec(config(sc({ apparmor_profile: 'localhost/k8s-nginx' })))).toThrow(apparmorError);
+    expect(() => containerSpec(config(sc({ selinux_options: { user: '', role: '', type: 'spc_t', level: '' } })))).toThrow(selinuxError);
+    expect(() => containerSpec(config(sc({ selinux_options: { user: '', role: '', type: 'spc_t', level: '' } })))).toThrow(/SELinux label "::spc_t:"/);
+    expect(() => containerSpec(config(sc({ apparmor_profile: 'my-profile' })))).toThrow(InvalidArgumentError);
+    const pod = { metadata: { name: 'p', uid: 'u', namespace: 'n', attempt: 0 }, hostname: '', log_directory: '', dns_config: null, port_mappings: [], labels: {}, annotations: {}, windows: null };
+    expect(() => sandboxSpec({ ...pod, linux: { security_context: { apparmor: { profile_type: 'Localhost', localhost_ref: 'x' } } } } as unknown as PodSandboxConfig__Output, '')).toThrow(apparmorError);
+  });
+
+  it('keeps RuntimeDefault, Unconfined and an empty SELinux label working', () => {
+    for (const extra of [{ apparmor: { profile_type: 'RuntimeDefault', localhost_ref: '' } }, { apparmor: { profile_type: 'Unconfined', localhost_ref: '' } }, { apparmor_profile: 'runtime/default' }, { apparmor_profile: 'unconfined' }, { selinux_options: { user: '', role: '', type: '', level: '' } }]) {
+      expect(containerSpec(config(sc(extra))).name).toBe('web');
+    }
   });
 });
 

@@ -10,6 +10,7 @@ import type { ContainerRecord, ContainerSpec, ContainerState } from '../../conta
 import type { ContainerRequest, Propagation } from '../../container/oci-spec';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
+import { checkConfinement } from './confinement';
 import { execSize, inRange, labelsAndAnnotations, metadataName, userId } from './field-rules';
 import { MODES } from './sandbox-message';
 
@@ -79,6 +80,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
   const sc = config.linux?.security_context;
   const ns = sc?.namespace_options;
   const { seccomp, path } = seccompOf(sc);
+  checkConfinement(`container ${meta.name}`, { apparmor: sc?.apparmor, apparmorProfile: sc?.apparmor_profile, selinux: sc?.selinux_options });
   const process: ContainerRequest = {
     command: config.command,
     args: config.args,

@@ -5,6 +5,7 @@ import type { PodSandboxStatus } from '../../generated/runtime/v1/PodSandboxStat
 import type { NamespaceMode__Output } from '../../generated/runtime/v1/NamespaceMode';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath } from '../../util/path-rules';
+import { checkConfinement } from './confinement';
 import { hostname, inRange, labelsAndAnnotations, metadataName } from './field-rules';
 import type { PortMapping } from '../../network/cni-network';
 import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
@@ -57,6 +58,7 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
   if (!meta) throw new InvalidArgumentError('RunPodSandbox: config.metadata is missing');
   const ns = config.linux?.security_context?.namespace_options;
   labelsAndAnnotations('pod', config.labels, config.annotations);
+  checkConfinement('pod', { apparmor: config.linux?.security_context?.apparmor, selinux: config.linux?.security_context?.selinux_options });
   return {
     name: metadataName('metadata.name', meta.name),
     uid: metadataName('metadata.uid', meta.uid),
