@@ -607,9 +607,13 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   }
 
   /** Stops a running container: its stop signal, then SIGKILL after the timeout. Idempotent. */
+  /**
+   * Stops a container. Idempotent, as the CRI asks and critest checks: a container already stopped, or
+   * already removed (or never known), is not an error.
+   */
   async stop(idOrPrefix: string, timeoutSeconds: number): Promise<void> {
     const found = this.resolve(idOrPrefix);
-    if (!found) throw new NotFoundError(`container ${JSON.stringify(idOrPrefix)} not found`);
+    if (!found) return;
     await this.locks.run(found.id, () => this.stopLocked(found.id, timeoutSeconds));
   }
 
