@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../errors';
 import type { ContentStore } from './content-store';
 import type { ImageRecord } from './image-store';
 import { formatReference, parseReference, repositoryName } from './reference';
-import { isIndexMediaType, MEDIA_TYPES, parseIndex, selectPlatform, type Descriptor } from './registry/manifest';
+import { expectImageManifest, manifestKind, MEDIA_TYPES, parseIndex, selectPlatform, type Descriptor } from './registry/manifest';
 import type { ImageNames, Puller } from './pull';
 import { decompressed } from './unpack/decompress';
 import { cleanEntryPath, TarReader } from './unpack/tar-parser';
@@ -109,10 +109,11 @@ async function importOciLayout(staged: Staged, content: ContentStore, puller: Pu
     const names = namesFrom(desc);
     const manifestDigests = [desc.digest];
     let body = await fsp.readFile(blobPath(desc.digest));
-    if (isIndexMediaType(desc.mediaType, body)) {
+    if (manifestKind(desc.mediaType, body) === 'index') {
       const chosen = selectPlatform(parseIndex(body), platform, names.repoTags[0] ?? desc.digest);
       manifestDigests.push(chosen.digest);
       body = await fsp.readFile(blobPath(chosen.digest));
+      expectImageManifest(chosen.mediaType, body, chosen.digest);
     }
     names.repoDigests = names.repoTags.map((t) => `${repositoryName(parseReference(t))}@${desc.digest}`);
     records.push(await puller.storeImage(body, manifestDigests, names));

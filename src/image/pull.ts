@@ -18,7 +18,8 @@ import { PullProgress } from './pull-progress';
 import { formatReference, parseReference, type ImageReference } from './reference';
 import type { RegistryClient, Credentials } from './registry/client';
 import {
-  isIndexMediaType,
+  expectImageManifest,
+  manifestKind,
   parseImageConfig,
   parseIndex,
   parseManifest,
@@ -220,9 +221,10 @@ export class Puller {
       this.deps.log.debug({ image: name, manifestMs: ms(performance.now() - t0) }, 'pull: manifest fetched');
       const repoDigest = `${nameOf(ref)}@${top.digest}`;
       await storeManifest(top.body);
-      if (isIndexMediaType(top.mediaType, top.body)) {
+      if (manifestKind(top.mediaType, top.body) === 'index') {
         const chosen = selectPlatform(parseIndex(top.body), this.deps.config.platform, name);
         top = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
+        expectImageManifest(top.mediaType, top.body, chosen.digest);
         await storeManifest(top.body);
       }
       const names = { repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [], repoDigests: [repoDigest] };

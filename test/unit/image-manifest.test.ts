@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NotFoundError } from '../../src/errors';
-import { isIndexMediaType, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from '../../src/image/registry/manifest';
+import { expectImageManifest, manifestKind, parseImageConfig, parseManifest, selectPlatform, type Descriptor } from '../../src/image/registry/manifest';
 
 const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
 const entry = (n: number, architecture: string, variant?: string): Descriptor => ({
@@ -33,9 +33,29 @@ describe('manifests', () => {
     expect(() => parseImageConfig(Buffer.from(JSON.stringify({ rootfs: { diff_ids: ['x'] } })))).toThrow(/diff_ids\[0\]/);
   });
 
-  it('tells indexes from manifests by media type, or by shape when the type is foreign', () => {
-    expect(isIndexMediaType('application/vnd.oci.image.index.v1+json', Buffer.from('{}'))).toBe(true);
-    expect(isIndexMediaType('application/json', Buffer.from(JSON.stringify({ manifests: [] })))).toBe(true);
-    expect(isIndexMediaType('application/json', Buffer.from(JSON.stringify({ layers: [], manifests: [] })))).toBe(false);
+  it('tells indexes from manifests by media type, by the document\'s own mediaType, or by shape when the label is generic', () => {
+    expect(manifestKind('application/vnd.oci.image.index.v1+json', Buffer.from('{}'))).toBe('index');
+    expect(manifestKind('application/vnd.docker.distribution.manifest.v2+json', Buffer.from('{}'))).toBe('manifest');
+    expect(manifestKind('application/json', Buffer.from(JSON.stringify({ manifests: [] })))).toBe('index');
+    expect(manifestKind('application/json', Buffer.from(JSON.stringify({ layers: [], manifests: [] })))).toBe('manifest');
+    expect(manifestKind('', Buffer.from(JSON.stringify({ mediaType: 'application/vnd.oci.image.index.v1+json', layers: [] })))).toBe('index');
+  });
+
+  const refused: [string, string, object, RegExp][] = [
+    ['an unknown media type', 'application/vnd.evil.manifest+json', { layers: [] }, /media type "application\/vnd.evil.manifest\+json" is not an OCI or Docker schema 2/],
+    ['an unknown mediaType in the document', 'application/json', { mediaType: 'application/x-whatever', layers: [] }, /manifest mediaType "application\/x-whatever"/],
+    ['a schema 1 manifest by label', 'application/vnd.docker.distribution.manifest.v1+prettyjws', { schemaVersion: 1 }, /Docker schema 1 manifest/],
+    ['a schema 1 manifest by its own field', 'application/json', { mediaType: 'application/vnd.docker.distribution.manifest.v1+json' }, /Docker schema 1/],
+    ['a label and a document that disagree', 'application/vnd.oci.image.manifest.v1+json', { mediaType: 'application/vnd.oci.image.index.v1+json' }, /served as .* but the document says/],
+  ];
+  it.each(refused)('refuses %s', (_name, mediaType, doc, message) => {
+    expect(() => manifestKind(mediaType, Buffer.from(JSON.stringify(doc)))).toThrow(InvalidArgumentError);
+    expect(() => manifestKind(mediaType, Buffer.from(JSON.stringify(doc)))).toThrow(message);
+  });
+
+  it('refuses an index chosen from an index, and a manifest whose config is not an image config', () => {
+    expect(() => expectImageManifest('application/vnd.oci.image.index.v1+json', Buffer.from('{}'), d(1))).toThrow(/nested indexes are not followed/);
+    const artifact = { schemaVersion: 2, config: { mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: d(2), size: 10 }, layers: [] };
+    expect(() => parseManifest(Buffer.from(JSON.stringify(artifact)))).toThrow(/is not an image config/);
   });
 });

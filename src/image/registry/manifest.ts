@@ -81,11 +81,36 @@ function descriptor(value: unknown, where: string): Descriptor {
   return out;
 }
 
-export function isIndexMediaType(mediaType: string, body: Buffer): boolean {
-  if (mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerList) return true;
-  if (mediaType === MEDIA_TYPES.ociManifest || mediaType === MEDIA_TYPES.dockerManifest) return false;
+const INDEX_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList]);
+const MANIFEST_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
+const SCHEMA1_TYPES: ReadonlySet<string> = new Set(['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws']);
+/** What some registries and archives label any document with: the document's own mediaType decides then. */
+const GENERIC_TYPES: ReadonlySet<string> = new Set(['', 'application/json', 'application/octet-stream', 'text/plain']);
+const CONFIG_TYPES: ReadonlySet<string> = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+
+/**
+ * Whether a document is an index (a platform list) or an image manifest, from the media type it came with
+ * and its own `mediaType` field: only the OCI image spec's and Docker schema 2's types are accepted (as
+ * containerd does). A generic label defers to the document's field, and a document with neither is told
+ * apart by its shape. Schema 1 and anything else is refused, fail closed.
+ */
+export function manifestKind(mediaType: string, body: Buffer): 'index' | 'manifest' {
   const doc = parseJson(body, 'manifest');
-  return Array.isArray(doc.manifests) && !Array.isArray(doc.layers);
+  const own = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
+  for (const t of [mediaType, own]) {
+    if (t !== undefined && SCHEMA1_TYPES.has(t)) throw bad(`${t} is a Docker schema 1 manifest, which berth does not support (push the image again with a current client)`);
+  }
+  if (own !== undefined && !INDEX_TYPES.has(own) && !MANIFEST_TYPES.has(own)) throw bad(`manifest mediaType ${JSON.stringify(own)} is not an OCI or Docker schema 2 image manifest or index`);
+  const declared = GENERIC_TYPES.has(mediaType) ? own : mediaType;
+  if (declared !== undefined && !INDEX_TYPES.has(declared) && !MANIFEST_TYPES.has(declared)) throw bad(`media type ${JSON.stringify(declared)} is not an OCI or Docker schema 2 image manifest or index`);
+  if (declared !== undefined && own !== undefined && INDEX_TYPES.has(declared) !== INDEX_TYPES.has(own)) throw bad(`served as ${declared} but the document says ${own}`);
+  if (declared !== undefined) return INDEX_TYPES.has(declared) ? 'index' : 'manifest';
+  return Array.isArray(doc.manifests) && !Array.isArray(doc.layers) ? 'index' : 'manifest';
+}
+
+/** The manifest an index pointed at must be an image manifest: an index inside an index is not followed. */
+export function expectImageManifest(mediaType: string, body: Buffer, digest: string): void {
+  if (manifestKind(mediaType, body) !== 'manifest') throw bad(`${digest}, chosen from an index, is itself an index (nested indexes are not followed)`);
 }
 
 export function parseManifest(body: Buffer): Manifest {
@@ -93,6 +118,7 @@ export function parseManifest(body: Buffer): Manifest {
   if (doc.schemaVersion !== 2) throw bad(`manifest schemaVersion ${JSON.stringify(doc.schemaVersion)} is not 2 (schema 1 is not supported)`);
   if (!Array.isArray(doc.layers)) throw bad('manifest.layers is not a list');
   const config = descriptor(doc.config, 'manifest.config');
+  if (!CONFIG_TYPES.has(config.mediaType)) throw bad(`manifest.config.mediaType ${JSON.stringify(config.mediaType)} is not an image config (an artifact, not a container image?)`);
   const layers = doc.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`));
   layers.forEach((l, i) => {
     if (!LAYER_TYPES.has(l.mediaType)) throw bad(`manifest.layers[${i}].mediaType ${l.mediaType} is not a layer type berth can unpack`);
