@@ -9,6 +9,7 @@ import { mountRootfs, rootfsLayout, type RootfsLayout } from '../storage/rootfs'
 import { writeFileAtomic } from '../state/atomic-file';
 import { failpoint } from '../state/failpoints';
 import type { ContainerSpec } from './container';
+import { parseSeccompProfile } from './seccomp-profile';
 import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
 import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
@@ -97,11 +98,7 @@ async function seccompProfile(spec: ContainerSpec): Promise<ContainerSpec['proce
   } catch (err) {
     throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(file)} cannot be read: ${(err as Error).message}`);
   }
-  try {
-    return { kind: 'localhost', profile: JSON.parse(text) as unknown };
-  } catch (err) {
-    throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(file)} is not JSON: ${(err as Error).message}`);
-  }
+  return { kind: 'localhost', profile: parseSeccompProfile(text, file) };
 }
 
 export async function createBundle(input: BundleInput): Promise<Bundle> {
