@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../errors';
 import type { ContentStore } from './content-store';
 import type { ImageRecord } from './image-store';
 import { formatReference, parseReference, repositoryName } from './reference';
-import { expectImageManifest, manifestKind, MEDIA_TYPES, parseIndex, selectPlatform, type Descriptor } from './registry/manifest';
+import { expectImageManifest, manifestKind, MAX_MANIFEST_BYTES, MEDIA_TYPES, parseIndex, selectPlatform, type Descriptor } from './registry/manifest';
 import type { ImageNames, Puller } from './pull';
 import { decompressed } from './unpack/decompress';
 import { cleanEntryPath, TarReader } from './unpack/tar-parser';
@@ -94,6 +94,13 @@ function namesFrom(desc: { annotations?: Record<string, string> }): ImageNames {
   return { repoTags, repoDigests: [] };
 }
 
+/** A manifest, index or index.json of an archive, refused when it is larger than a registry may serve one. */
+async function readManifestFile(file: string): Promise<Buffer> {
+  const { size } = await fsp.stat(file);
+  if (size > MAX_MANIFEST_BYTES) throw new InvalidArgumentError(`${path.basename(file)} is ${size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit of a manifest`);
+  return fsp.readFile(file);
+}
+
 async function importOciLayout(staged: Staged, content: ContentStore, puller: Puller, platform: string): Promise<ImageRecord[]> {
   const blobPath = (digest: string) => resolveStaged(staged, `blobs/sha256/${digest.replace(/^sha256:/, '')}`);
   // Every blob of the layout enters the store verified against the digest it is filed under.
@@ -101,18 +108,18 @@ async function importOciLayout(staged: Staged, content: ContentStore, puller: Pu
     const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(rel);
     if (m) await ingestFile(content, path.join(staged.dir, encodeURIComponent(rel)), `sha256:${m[1]}`);
   }
-  const index = JSON.parse(await fsp.readFile(resolveStaged(staged, 'index.json'), 'utf8')) as {
+  const index = JSON.parse((await readManifestFile(resolveStaged(staged, 'index.json'))).toString('utf8')) as {
     manifests?: Array<Descriptor & { annotations?: Record<string, string> }>;
   };
   const records: ImageRecord[] = [];
   for (const desc of index.manifests ?? []) {
     const names = namesFrom(desc);
     const manifestDigests = [desc.digest];
-    let body = await fsp.readFile(blobPath(desc.digest));
+    let body = await readManifestFile(blobPath(desc.digest));
     if (manifestKind(desc.mediaType, body) === 'index') {
       const chosen = selectPlatform(parseIndex(body), platform, names.repoTags[0] ?? desc.digest);
       manifestDigests.push(chosen.digest);
-      body = await fsp.readFile(blobPath(chosen.digest));
+      body = await readManifestFile(blobPath(chosen.digest));
       expectImageManifest(chosen.mediaType, body, chosen.digest);
     }
     names.repoDigests = names.repoTags.map((t) => `${repositoryName(parseReference(t))}@${desc.digest}`);

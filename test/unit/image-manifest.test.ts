@@ -57,5 +57,8 @@ describe('manifests', () => {
     expect(() => expectImageManifest('application/vnd.oci.image.index.v1+json', Buffer.from('{}'), d(1))).toThrow(/nested indexes are not followed/);
     const artifact = { schemaVersion: 2, config: { mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: d(2), size: 10 }, layers: [] };
     expect(() => parseManifest(Buffer.from(JSON.stringify(artifact)))).toThrow(/is not an image config/);
+    // A config declared larger than any image config is never downloaded (and never parsed into memory).
+    const huge = { schemaVersion: 2, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d(3), size: 10 * 2 ** 30 }, layers: [] };
+    expect(() => parseManifest(Buffer.from(JSON.stringify(huge)))).toThrow(/over the 8388608-byte limit/);
   });
 });

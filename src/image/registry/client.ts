@@ -10,11 +10,10 @@ import { formatReference, manifestReference, type ImageReference } from '../refe
 import { basicHeader, credentialsFromFile, parseChallenge, TokenCache, userPassword, type Credentials } from './auth';
 import { endpointsFor, type Endpoint } from './hosts';
 import { readBody, request, TransportError } from './http';
-import { MANIFEST_ACCEPT } from './manifest';
+import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from './manifest';
 
 export type { Credentials } from './auth';
 
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_ACCEPTED_AUTH = 1000;
 

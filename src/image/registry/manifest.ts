@@ -81,6 +81,10 @@ function descriptor(value: unknown, where: string): Descriptor {
   return out;
 }
 
+/** The largest manifest or index berth reads (containerd's limit), and the largest image config. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
 const INDEX_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList]);
 const MANIFEST_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
 const SCHEMA1_TYPES: ReadonlySet<string> = new Set(['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws']);
@@ -118,6 +122,7 @@ export function parseManifest(body: Buffer): Manifest {
   if (doc.schemaVersion !== 2) throw bad(`manifest schemaVersion ${JSON.stringify(doc.schemaVersion)} is not 2 (schema 1 is not supported)`);
   if (!Array.isArray(doc.layers)) throw bad('manifest.layers is not a list');
   const config = descriptor(doc.config, 'manifest.config');
+  if (config.size > MAX_CONFIG_BYTES) throw bad(`manifest.config.size ${config.size} is over the ${MAX_CONFIG_BYTES}-byte limit of an image config`);
   if (!CONFIG_TYPES.has(config.mediaType)) throw bad(`manifest.config.mediaType ${JSON.stringify(config.mediaType)} is not an image config (an artifact, not a container image?)`);
   const layers = doc.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`));
   layers.forEach((l, i) => {
