@@ -30,6 +30,47 @@ static std::vector<char *> CStrings(std::vector<std::string> &strings) {
   return out;
 }
 
+// One of the child's standard fds: dup'd from fd, or /dev/null when fd is -1.
+static int StdFd(posix_spawn_file_actions_t *actions, int fd, int target, int null_flags, const char **failed) {
+  int rc = fd >= 0 ? posix_spawn_file_actions_adddup2(actions, fd, target)
+                   : posix_spawn_file_actions_addopen(actions, target, "/dev/null", null_flags, 0);
+  if (rc != 0) *failed = fd >= 0 ? "posix_spawn_file_actions_adddup2" : "posix_spawn_file_actions_addopen";
+  return rc;
+}
+
+// The file actions and attributes of a spawn, every call checked: 0, or the error and the call that failed
+// (then nothing is left to destroy).
+static int PrepareSpawn(posix_spawn_file_actions_t *actions, posix_spawnattr_t *attr, int in_fd, int out_fd, int err_fd,
+                        bool new_session, const char **failed) {
+  int rc = posix_spawn_file_actions_init(actions);
+  if (rc != 0) {
+    *failed = "posix_spawn_file_actions_init";
+    return rc;
+  }
+  rc = posix_spawnattr_init(attr);
+  if (rc != 0) {
+    *failed = "posix_spawnattr_init";
+    posix_spawn_file_actions_destroy(actions);
+    return rc;
+  }
+  // The child starts with the default signal mask and dispositions, whatever berthd's threads hold.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (new_session ? POSIX_SPAWN_SETSID : 0);
+  if ((rc = StdFd(actions, in_fd, 0, O_RDONLY, failed)) == 0 && (rc = StdFd(actions, out_fd, 1, O_WRONLY, failed)) == 0 &&
+      (rc = StdFd(actions, err_fd, 2, O_WRONLY, failed)) == 0) {
+    if ((rc = posix_spawnattr_setsigmask(attr, &none)) != 0) *failed = "posix_spawnattr_setsigmask";
+    else if ((rc = posix_spawnattr_setsigdefault(attr, &all)) != 0) *failed = "posix_spawnattr_setsigdefault";
+    else if ((rc = posix_spawnattr_setflags(attr, flags)) != 0) *failed = "posix_spawnattr_setflags";
+  }
+  if (rc != 0) {
+    posix_spawn_file_actions_destroy(actions);
+    posix_spawnattr_destroy(attr);
+  }
+  return rc;
+}
+
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string file;
@@ -53,32 +94,15 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
 
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  if (in_fd >= 0)
-    posix_spawn_file_actions_adddup2(&actions, static_cast<int>(in_fd), 0);
-  else
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (out_fd >= 0)
-    posix_spawn_file_actions_adddup2(&actions, static_cast<int>(out_fd), 1);
-  else
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  if (err_fd >= 0)
-    posix_spawn_file_actions_adddup2(&actions, static_cast<int>(err_fd), 2);
-  else
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  // The child starts with the default signal mask and dispositions, whatever berthd's threads hold.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (new_session) flags |= POSIX_SPAWN_SETSID;
-  posix_spawnattr_setflags(&attr, flags);
+  const char *failed = nullptr;
+  int rc = PrepareSpawn(&actions, &attr, static_cast<int>(in_fd), static_cast<int>(out_fd), static_cast<int>(err_fd), new_session, &failed);
+  if (rc != 0) {
+    ThrowErrno(env, rc, failed, file);
+    return env.Undefined();
+  }
 
   pid_t pid;
-  int rc = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), own_env ? envp.data() : environ);
+  rc = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), own_env ? envp.data() : environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
