@@ -359,13 +359,15 @@ delegate (const char *dir, const char *needed, int strict, berth_error_t *err)
 }
 
 static int
-create_in (const struct cg_hierarchy *h, const char *path, const char *needed, int strict, berth_error_t *err)
+create_in (const struct cg_hierarchy *h, const char *path, const char *needed, int strict, int *made_leaf,
+           berth_error_t *err)
 {
   cleanup_free char *dir = strdup (h->mountpoint);
   cleanup_free char *rest = strdup (path);
   if (dir == NULL || rest == NULL)
     return berth_error (err, ENOMEM, "cgroup create");
   int cpuset = !h->unified && strstr (h->controllers, "cpuset") != NULL;
+  int made = 0;
   char *save = NULL;
   for (char *c = strtok_r (rest, "/", &save); c; c = strtok_r (NULL, "/", &save))
     {
@@ -376,22 +378,26 @@ create_in (const struct cg_hierarchy *h, const char *path, const char *needed, i
         return berth_error (err, ENOMEM, "cgroup create");
       free (dir);
       dir = next;
-      if (mkdir (dir, 0755) < 0 && errno != EEXIST)
+      made = mkdir (dir, 0755) == 0;
+      if (!made && errno != EEXIST)
         return berth_error (err, errno, "mkdir %s", dir);
       if (cpuset && cpuset_inherit (dir, err) < 0)
         return -1;
     }
+  /* The last mkdir was the leaf's. */
+  if (made)
+    *made_leaf = 1;
   return 0;
 }
 
 int
-cg_create (const struct cg_layout *l, const char *path, json_t *resources, berth_error_t *err)
+cg_create (const struct cg_layout *l, const char *path, json_t *resources, int *made_leaf, berth_error_t *err)
 {
   cleanup_free char *needed = NULL;
   if (cg_needed_controllers (resources, &needed, err) < 0)
     return -1;
   for (size_t i = 0; i < l->n; i++)
-    if (create_in (&l->h[i], path, needed, l->v2, err) < 0)
+    if (create_in (&l->h[i], path, needed, l->v2, made_leaf, err) < 0)
       return -1;
   return 0;
 }

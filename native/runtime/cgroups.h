@@ -41,7 +41,8 @@ int cg_dir (const struct cg_hierarchy *h, const char *path, char **out, berth_er
 /* Creates the cgroup in every hierarchy. On v2 each ancestor delegates to its children, top-down,
  * only the controllers the resources need (see cg_needed_controllers); on a pure v2 host a needed
  * controller the parent does not offer is an error ("... is not available in DIR"). */
-int cg_create (const struct cg_layout *l, const char *path, json_t *resources, berth_error_t *err);
+/* *made_leaf is set to 1 when the cgroup itself was made in some hierarchy (it did not exist there). */
+int cg_create (const struct cg_layout *l, const char *path, json_t *resources, int *made_leaf, berth_error_t *err);
 /* The v2 controllers a container with these resources needs, space-separated: cpu, memory and pids
  * always; cpuset with cpus/mems, io with blockIO, hugetlb with hugepageLimits, and the controller of
  * each `unified` key. */

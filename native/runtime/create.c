@@ -243,18 +243,20 @@ systemd_cgroup (struct create_run *r, berth_error_t *err)
       /* A slice holds no process of its own in systemd's eyes: the middle process goes in by cgroupfs. */
       if ((r->cg_path = strdup (r->unit.path)) == NULL)
         return berth_error (err, ENOMEM, "cgroup path");
-      r->cg_created = 1;
-      if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0 || cg_enter (&r->cg, r->cg_path, r->middle, err) < 0)
+      /* Undone on failure only if this create made it: a slice that was there already is not ours. */
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &r->cg_created, err) < 0 || cg_enter (&r->cg, r->cg_path, r->middle, err) < 0)
         return -1;
     }
   else
     {
       if (cg_pid_path_v2 (r->middle, &r->cg_path, err) < 0)
         return -1;
+      /* systemd made the scope's cgroup for this container's unit: it is ours to undo. */
       r->cg_created = 1;
       if (strcmp (r->cg_path, r->unit.path) != 0)
         rtlog_warn ("systemd put unit %s in %s, not in %s", r->unit.unit, r->cg_path, r->unit.path);
-      if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0)
+      int made = 0;
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &made, err) < 0)
         return -1;
     }
   return cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err);
@@ -300,8 +302,9 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
     return berth_error (err, errno, "open %s", r->state_dir);
   if (!r->systemd)
     {
-      r->cg_created = 1;
-      if (cg_create (&r->cg, r->cg_path, r->spec.resources, err) < 0
+      /* Marked for the rollback only once this create made it (in any hierarchy): a cgroup that was there
+       * already is not this container's to destroy. */
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &r->cg_created, err) < 0
           || cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err) < 0)
         return -1;
     }

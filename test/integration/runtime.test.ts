@@ -446,6 +446,25 @@ describe.each(RUNTIMES)('$name', (rt) => {
     }
   });
 
+  // berth-runtime's own rule (runc's rollback is runc's business): defined for it alone, not skipped for runc.
+  if (rt.name === 'berth-runtime') it('a failed create leaves a cgroup that was there before it alone', async () => {
+    const id = newId();
+    // Someone else's cgroup at the container's path, in every hierarchy: the rollback must not remove it.
+    const hierarchies = fs.readdirSync('/sys/fs/cgroup').filter((h) => !fs.lstatSync(path.join('/sys/fs/cgroup', h)).isSymbolicLink());
+    for (const h of hierarchies) fs.mkdirSync(path.join('/sys/fs/cgroup', h, CGROUP_PARENT, id), { recursive: true });
+    const theirs = cgroupDirs(id);
+    expect(theirs.length).toBeGreaterThanOrEqual(hierarchies.length);
+    try {
+      const s = spec(id, {});
+      s.mounts.push({ destination: '/data', type: 'bind', source: path.join(dir, 'no-such-dir'), options: ['rbind', 'ro'] });
+      const c = await create(id, s);
+      expect(c.code).not.toBe(0);
+      expect(cgroupDirs(id)).toEqual(theirs);
+    } finally {
+      for (const d of cgroupDirs(id)) fs.rmdirSync(d);
+    }
+  });
+
   it('applies rlimits, oom_score_adj, sysctls and bind mounts with their options', async () => {
     const id = newId();
     const data = path.join(dir, `${id}-data`);
