@@ -85,7 +85,9 @@ describe('streaming through berthd', () => {
   });
 
   it('gives a tty exec a terminal and applies resizes', async () => {
-    const result = await spdyExec(await execUrl(['sh', '-c', 'tty; sleep 0.5; stty size'], { tty: true, stdin: true }), {
+    // Waits for the resize to arrive (up to 5 s) rather than a fixed time, then prints the size once more.
+    const script = 'tty; i=0; while [ "$(stty size 2>/dev/null)" != "40 120" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; stty size';
+    const result = await spdyExec(await execUrl(['sh', '-c', script], { tty: true, stdin: true }), {
       tty: true,
       stdin: Buffer.alloc(0),
       stdout: true,
