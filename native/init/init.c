@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/cgroup-fork.h"
+#include "../common/cgroup.h"
 #include "../common/cleanup.h"
 #include "../common/error.h"
 #include "../common/util.h"
@@ -146,20 +146,6 @@ parse_args (int argc, char **argv, struct init_opts *o)
   return o->pid_file != NULL && optind == argc ? 0 : -1;
 }
 
-static int
-write_cgroup_file (const char *dir, const char *file, const char *value, berth_error_t *err)
-{
-  cleanup_free char *path = NULL;
-  if (asprintf (&path, "%s/%s", dir, file) < 0)
-    return berth_error (err, ENOMEM, "cgroup file path");
-  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return berth_error (err, errno, "open %s", path);
-  if (safe_write (fd, value, strlen (value), err) < 0)
-    return -1;
-  return 0;
-}
-
 /* The launcher (single-threaded) moves itself into each v1 cgroup by writing "0" to its `tasks`: a thread
  * moving itself takes no global lock, where a write of another process's pid to cgroup.procs waits for an
  * RCU grace period (5-15 ms). The init forked next inherits them. */
@@ -167,7 +153,7 @@ static int
 join_v1_self (const struct init_opts *o, berth_error_t *err)
 {
   for (size_t i = 0; i < o->n_v1; i++)
-    if (write_cgroup_file (o->v1[i], "tasks", "0", err) < 0)
+    if (cg_write (o->v1[i], "tasks", "0", err) < 0)
       return -1;
   return 0;
 }
@@ -219,7 +205,7 @@ main (int argc, char **argv)
 
   char pid_text[32];
   snprintf (pid_text, sizeof (pid_text), "%d", (int) pid);
-  if ((o.v2 && !born_in && write_cgroup_file (o.v2, "cgroup.procs", pid_text, &err) < 0)
+  if ((o.v2 && !born_in && cg_write (o.v2, "cgroup.procs", pid_text, &err) < 0)
       || (o.pin && pin_ns (pid, o.pin, &err) < 0) || write_pid_file (o.pid_file, pid, &err) < 0)
     {
       kill (pid, SIGKILL);

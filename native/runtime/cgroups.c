@@ -195,24 +195,6 @@ cg_dir (const struct cg_hierarchy *h, const char *path, char **out, berth_error_
   return 0;
 }
 
-int
-cg_write (const char *dir, const char *file, const char *value, berth_error_t *err)
-{
-  cleanup_free char *p = NULL;
-  if (asprintf (&p, "%s/%s", dir, file) < 0)
-    return berth_error (err, ENOMEM, "cgroup file");
-  cleanup_close int fd = open (p, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return berth_error (err, errno, "open %s", p);
-  ssize_t n;
-  do
-    n = write (fd, value, strlen (value));
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return berth_error (err, errno, "write %s to %s", value, p);
-  return 0;
-}
-
 static int
 cg_read (const char *dir, const char *file, char **out, berth_error_t *err)
 {
@@ -402,18 +384,36 @@ cg_create (const struct cg_layout *l, const char *path, json_t *resources, int *
   return 0;
 }
 
+/* Which hierarchies write_each writes in. */
+enum cg_which
+{
+  CG_ALL,
+  CG_V1_ONLY,
+  CG_V2_ONLY,
+};
+
+/* Writes value to `file` of the cgroup in each hierarchy `which` names. */
+static int
+write_each (const struct cg_layout *l, const char *path, enum cg_which which, const char *file, const char *value,
+            berth_error_t *err)
+{
+  for (size_t i = 0; i < l->n; i++)
+    {
+      if ((which == CG_V1_ONLY && l->h[i].unified) || (which == CG_V2_ONLY && !l->h[i].unified))
+        continue;
+      cleanup_free char *dir = NULL;
+      if (cg_dir (&l->h[i], path, &dir, err) < 0 || cg_write (dir, file, value, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
 int
 cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t *err)
 {
   char value[32];
   snprintf (value, sizeof (value), "%d", (int) pid);
-  for (size_t i = 0; i < l->n; i++)
-    {
-      cleanup_free char *dir = NULL;
-      if (cg_dir (&l->h[i], path, &dir, err) < 0 || cg_write (dir, "cgroup.procs", value, err) < 0)
-        return -1;
-    }
-  return 0;
+  return write_each (l, path, CG_ALL, "cgroup.procs", value, err);
 }
 
 /* The v1 half of cg_enter, done by the process itself: "0" written to each v1 hierarchy's `tasks`
@@ -423,15 +423,7 @@ cg_enter (const struct cg_layout *l, const char *path, pid_t pid, berth_error_t 
 int
 cg_enter_self_v1 (const struct cg_layout *l, const char *path, berth_error_t *err)
 {
-  for (size_t i = 0; i < l->n; i++)
-    {
-      if (l->h[i].unified)
-        continue;
-      cleanup_free char *dir = NULL;
-      if (cg_dir (&l->h[i], path, &dir, err) < 0 || cg_write (dir, "tasks", "0", err) < 0)
-        return -1;
-    }
-  return 0;
+  return write_each (l, path, CG_V1_ONLY, "tasks", "0", err);
 }
 
 /* The unified half of cg_enter (cgroup.procs of the cgroup v2 hierarchy, if one is mounted). */
@@ -440,15 +432,7 @@ cg_enter_v2 (const struct cg_layout *l, const char *path, pid_t pid, berth_error
 {
   char value[32];
   snprintf (value, sizeof (value), "%d", (int) pid);
-  for (size_t i = 0; i < l->n; i++)
-    {
-      if (!l->h[i].unified)
-        continue;
-      cleanup_free char *dir = NULL;
-      if (cg_dir (&l->h[i], path, &dir, err) < 0 || cg_write (dir, "cgroup.procs", value, err) < 0)
-        return -1;
-    }
-  return 0;
+  return write_each (l, path, CG_V2_ONLY, "cgroup.procs", value, err);
 }
 
 /* An fd of the cgroup's directory in the v2 hierarchy (for clone3's CLONE_INTO_CGROUP); -1 without one. */

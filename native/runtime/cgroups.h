@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
-#include "../common/cgroup-fork.h"
+#include "../common/cgroup.h"
 #include "../common/error.h"
 
 #define CG_MAX_HIERARCHIES 32
@@ -64,8 +64,6 @@ int cg_signal_all (const struct cg_layout *l, const char *path, int sig, berth_e
 int cg_count_procs (const struct cg_layout *l, const char *path, berth_error_t *err);
 /* Removes the cgroup (and its descendants) from every hierarchy, waiting while it is busy. */
 int cg_destroy (const struct cg_layout *l, const char *path, berth_error_t *err);
-
-int cg_write (const char *dir, const char *file, const char *value, berth_error_t *err);
 
 /* Applies an OCI LinuxResources object; with_devices also (re)writes the device rules. */
 int cg_apply_resources (const struct cg_layout *l, const char *path, json_t *resources, int with_devices, berth_error_t *err);

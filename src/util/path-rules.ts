@@ -5,10 +5,13 @@
 // mistake: INVALID_ARGUMENT, naming the field.
 import { InvalidArgumentError } from '../errors';
 
-/** Segments that make a path climb or wander: ".", "..", and empty ones between slashes. */
-function badSegment(p: string): string | undefined {
+/**
+ * The first segment that makes a path climb or wander: ".", "..", or an empty one (between slashes; at the
+ * end too unless a trailing slash is allowed).
+ */
+function badSegment(p: string, trailingSlash: boolean): string | undefined {
   const segments = p.split('/');
-  return segments.find((s, i) => s === '.' || s === '..' || (s === '' && i > 0 && i < segments.length - 1));
+  return segments.find((s, i) => s === '.' || s === '..' || (s === '' && !(trailingSlash && i > 0 && i === segments.length - 1)));
 }
 
 function noNul(field: string, value: string): void {
@@ -19,7 +22,7 @@ function noNul(field: string, value: string): void {
 export function absoluteCleanPath(field: string, value: string): string {
   noNul(field, value);
   if (!value.startsWith('/')) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be an absolute path`);
-  const bad = badSegment(value.slice(1));
+  const bad = value === '/' ? undefined : badSegment(value.slice(1), true);
   if (bad !== undefined) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be a clean path (it has a ${JSON.stringify(bad || '//')} segment)`);
   return value;
 }
@@ -28,7 +31,7 @@ export function absoluteCleanPath(field: string, value: string): string {
 export function relativeCleanPath(field: string, value: string): string {
   noNul(field, value);
   if (value.startsWith('/')) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be relative (to the pod's log directory)`);
-  const bad = value.split('/').find((s) => s === '.' || s === '..' || s === '');
+  const bad = badSegment(value, false);
   if (bad !== undefined) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} must be a clean relative path (it has a ${JSON.stringify(bad || '//')} segment)`);
   return value;
 }

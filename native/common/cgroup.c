@@ -1,12 +1,17 @@
-/* A fork whose child is born in a cgroup v2 directory (clone3 with CLONE_INTO_CGROUP), shared by
- * berth-runtime's middle process and berth-init's pod init. */
-#include "cgroup-fork.h"
+/* The cgroup pieces berth-runtime and berth-init share: a write of a cgroup file, and a fork whose child is
+ * born in a cgroup v2 directory (clone3 with CLONE_INTO_CGROUP). */
+#include "cgroup.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "cleanup.h"
 
 /* clone3's arguments (linux/sched.h's struct clone_args, without including it beside sched.h). */
 struct clone3_args
@@ -41,4 +46,22 @@ cg_fork_into (int cgroup_fd, int *born_in)
     }
 #endif
   return fork ();
+}
+
+int
+cg_write (const char *dir, const char *file, const char *value, berth_error_t *err)
+{
+  cleanup_free char *p = NULL;
+  if (asprintf (&p, "%s/%s", dir, file) < 0)
+    return berth_error (err, ENOMEM, "cgroup file");
+  cleanup_close int fd = open (p, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_error (err, errno, "open %s", p);
+  ssize_t n;
+  do
+    n = write (fd, value, strlen (value));
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return berth_error (err, errno, "write %s to %s", value, p);
+  return 0;
 }
