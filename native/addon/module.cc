@@ -14,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("llistxattr", Napi::Function::New(env, berth::Llistxattr, "llistxattr"));
   exports.Set("netnsConnect", Napi::Function::New(env, berth::NetnsConnect, "netnsConnect"));
   exports.Set("spawn", Napi::Function::New(env, berth::Spawn, "spawn"));
+  exports.Set("spawnAsync", Napi::Function::New(env, berth::SpawnAsync, "spawnAsync"));
   exports.Set("reap", Napi::Function::New(env, berth::Reap, "reap"));
   exports.Set("pipe", Napi::Function::New(env, berth::Pipe, "pipe"));
   exports.Set("readFiles", Napi::Function::New(env, berth::ReadFiles, "readFiles"));

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "errors.h"
@@ -21,7 +22,7 @@ namespace berth {
 // spawn(file, argv, stdoutFd, stderrFd, newSession, stdinFd, env): the child's pid. An fd of -1 means
 // /dev/null. The fds given are not closed here. env: an array of "NAME=value" strings for the child's
 // whole environment, or null for berthd's own.
-// Strings of a JS array (arg i), or false with a JS exception naming `what`.
+
 // The NULL-terminated char* array exec wants, pointing into strings (which must outlive it).
 static std::vector<char *> CStrings(std::vector<std::string> &strings) {
   std::vector<char *> out;
@@ -71,45 +72,105 @@ static int PrepareSpawn(posix_spawn_file_actions_t *actions, posix_spawnattr_t *
   return rc;
 }
 
-Napi::Value Spawn(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
+// What a spawn needs, read from the JS arguments on the main thread (a thread-pool job may not touch them).
+struct SpawnRequest {
   std::string file;
-  if (!StringArg(info, 0, "spawn", &file)) return env.Undefined();
   std::vector<std::string> args;
-  if (info.Length() < 5) {
-    ThrowArg(env, "spawn", "argv must be an array of strings");
-    return env.Undefined();
-  }
-  if (!StringArrayArg(info, 1, "spawn", "argv", &args)) return env.Undefined();
-  double out_fd, err_fd;
-  if (!NumberArg(info, 2, "spawn", &out_fd) || !NumberArg(info, 3, "spawn", &err_fd)) return env.Undefined();
-  bool new_session = info[4].ToBoolean().Value();
-  double in_fd = -1;
-  if (info.Length() > 5 && !NumberArg(info, 5, "spawn", &in_fd)) return env.Undefined();
   std::vector<std::string> env_strings;
-  bool own_env = info.Length() > 6 && info[6].IsArray();
-  if (own_env && !StringArrayArg(info, 6, "spawn", "env", &env_strings)) return env.Undefined();
-  std::vector<char *> envp = CStrings(env_strings);
-  std::vector<char *> argv = CStrings(args);
+  bool own_env = false;
+  int in_fd = -1, out_fd = -1, err_fd = -1;
+  bool new_session = false;
+};
 
+// spawn's arguments as a request; false with a pending TypeError naming the function `fn`.
+static bool ParseSpawn(const Napi::CallbackInfo &info, const char *fn, SpawnRequest *req) {
+  if (!StringArg(info, 0, fn, &req->file)) return false;
+  if (info.Length() < 5) {
+    ThrowArg(info.Env(), fn, "argv must be an array of strings");
+    return false;
+  }
+  if (!StringArrayArg(info, 1, fn, "argv", &req->args)) return false;
+  double out_fd, err_fd, in_fd = -1;
+  if (!NumberArg(info, 2, fn, &out_fd) || !NumberArg(info, 3, fn, &err_fd)) return false;
+  req->new_session = info[4].ToBoolean().Value();
+  if (info.Length() > 5 && !NumberArg(info, 5, fn, &in_fd)) return false;
+  req->own_env = info.Length() > 6 && info[6].IsArray();
+  if (req->own_env && !StringArrayArg(info, 6, fn, "env", &req->env_strings)) return false;
+  req->in_fd = static_cast<int>(in_fd);
+  req->out_fd = static_cast<int>(out_fd);
+  req->err_fd = static_cast<int>(err_fd);
+  return true;
+}
+
+// Runs the spawn: 0 and the child's pid, or the error and the call that failed.
+static int RunSpawn(SpawnRequest &req, pid_t *pid, const char **failed) {
+  std::vector<char *> envp = CStrings(req.env_strings);
+  std::vector<char *> argv = CStrings(req.args);
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
-  const char *failed = nullptr;
-  int rc = PrepareSpawn(&actions, &attr, static_cast<int>(in_fd), static_cast<int>(out_fd), static_cast<int>(err_fd), new_session, &failed);
-  if (rc != 0) {
-    ThrowErrno(env, rc, failed, file);
-    return env.Undefined();
-  }
-
-  pid_t pid;
-  rc = posix_spawn(&pid, file.c_str(), &actions, &attr, argv.data(), own_env ? envp.data() : environ);
+  int rc = PrepareSpawn(&actions, &attr, req.in_fd, req.out_fd, req.err_fd, req.new_session, failed);
+  if (rc != 0) return rc;
+  rc = posix_spawn(pid, req.file.c_str(), &actions, &attr, argv.data(), req.own_env ? envp.data() : environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
+  if (rc != 0) *failed = "posix_spawn";
+  return rc;
+}
+
+Napi::Value Spawn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  SpawnRequest req;
+  if (!ParseSpawn(info, "spawn", &req)) return env.Undefined();
+  pid_t pid;
+  const char *failed = nullptr;
+  int rc = RunSpawn(req, &pid, &failed);
   if (rc != 0) {
-    ThrowErrno(env, rc, "posix_spawn", file);
+    ThrowErrno(env, rc, failed, req.file);
     return env.Undefined();
   }
   return Napi::Number::New(env, pid);
+}
+
+namespace {
+
+// The spawn on the thread pool: glibc's CLONE_VFORK suspends the calling thread until the child has
+// exec'd (a millisecond or more for a binary with many libraries), and that thread is not berthd's.
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, SpawnRequest req)
+      : Napi::AsyncWorker(env, "berth.spawn"), deferred_(Napi::Promise::Deferred::New(env)), req_(std::move(req)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override { rc_ = RunSpawn(req_, &pid_, &failed_); }
+
+  void OnOK() override {
+    if (rc_ != 0) deferred_.Reject(ErrnoError(Env(), rc_, failed_, req_.file).Value());
+    else deferred_.Resolve(Napi::Number::New(Env(), pid_));
+  }
+
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  SpawnRequest req_;
+  pid_t pid_ = -1;
+  int rc_ = 0;
+  const char *failed_ = nullptr;
+};
+
+}  // namespace
+
+// spawnAsync(same arguments as spawn): a promise of the child's pid. The fds given must stay open until it
+// settles.
+Napi::Value SpawnAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  SpawnRequest req;
+  if (!ParseSpawn(info, "spawnAsync", &req)) return env.Undefined();
+  auto *worker = new SpawnWorker(env, std::move(req));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 // reap(pid): null while the child runs; { code, signal } once it has exited (and is reaped).

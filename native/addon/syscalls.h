@@ -14,6 +14,7 @@ Napi::Value Lgetxattr(const Napi::CallbackInfo &info);
 Napi::Value Llistxattr(const Napi::CallbackInfo &info);
 Napi::Value NetnsConnect(const Napi::CallbackInfo &info);
 Napi::Value Spawn(const Napi::CallbackInfo &info);
+Napi::Value SpawnAsync(const Napi::CallbackInfo &info);
 Napi::Value Reap(const Napi::CallbackInfo &info);
 Napi::Value Pipe(const Napi::CallbackInfo &info);
 Napi::Value ReadFiles(const Napi::CallbackInfo &info);

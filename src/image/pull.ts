@@ -9,7 +9,7 @@ import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, ResourceExhaustedError, errorCodeOf, messageOf } from '../errors';
 import type { PullMetrics } from '../metrics/registry';
 import { isNoSpace } from '../storage/disk';
-import type { LayerInfo, LayerStore } from '../storage/layer-store';
+import type { LayerInfo, LayerStore, StagedLayer } from '../storage/layer-store';
 import { Singleflight } from '../util/mutex';
 import type { ContentStore } from './content-store';
 import type { ImageLayer, ImageRecord, ImageStore } from './image-store';
@@ -85,8 +85,8 @@ export class WeightedSlots {
 
 /** A layer started before the config came: its staged dir and what storing it gave. */
 interface Prefetch {
-  /** Set once the blob is known to be missing. */
-  staged?: string;
+  /** Set once the staged dir is made. */
+  staged?: StagedLayer;
   result: Promise<UnpackResult | undefined>;
 }
 
@@ -244,18 +244,20 @@ export class Puller {
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
     const chain: string[] = [];
     this.pin(blobs, chain);
-    // The pull's berth-unpack workers start, and its layers download and unpack into staged dirs, while
-    // the config is fetched: only the commit of a layer needs the config (its diffID and chain ID).
+    // The pull's berth-unpack workers start, and its missing layers download and unpack into staged
+    // dirs, while the config is fetched: only the commit of a layer needs the config (its diffID and
+    // chain ID).
     const workers = download ? new UnpackWorkers(this.unpackLimits()) : undefined;
-    const prefetches: Prefetch[] = [];
-    if (download && workers) {
-      download = { ...download, workers };
-      void this.warmWorkers(manifest.layers, download, workers).catch(() => undefined);
-      for (const l of manifest.layers) prefetches.push(this.prefetchLayer(l, download));
-    }
+    let prefetches: (Prefetch | undefined)[] = [];
     try {
       const t0 = performance.now();
-      await this.ensureBlob(manifest.config, download);
+      const config = this.ensureBlob(manifest.config, download);
+      config.catch(() => undefined); // awaited below, after the prefetches have started
+      if (download && workers) {
+        download = { ...download, workers };
+        prefetches = await this.prefetchMissing(manifest.layers, download, workers);
+      }
+      await config;
       const t1 = performance.now();
       const imageConfig = parseImageConfig(await content.read(manifest.config.digest));
       const diffIds = imageConfig.rootfs.diff_ids;
@@ -294,8 +296,8 @@ export class Puller {
     } finally {
       workers?.close();
       // A staged layer not adopted (a failed pull, a layer stored meanwhile) goes, once nothing writes it.
-      await Promise.allSettled(prefetches.map((p) => p.result));
-      await Promise.all(prefetches.map((p) => (p.staged ? this.deps.layers.discard(p.staged).catch(() => undefined) : undefined)));
+      await Promise.allSettled(prefetches.map((p) => p?.result));
+      await Promise.all(prefetches.map((p) => (p?.staged ? this.deps.layers.discard(p.staged).catch(() => undefined) : undefined)));
       this.unpin(blobs, chain);
     }
   }
@@ -304,11 +306,14 @@ export class Puller {
     return { maxBytes: this.deps.config.max_layer_bytes, maxEntries: this.deps.config.max_layer_entries };
   }
 
-  /** As many workers as the layers still to download can use at once (by their weights). */
-  private async warmWorkers(layers: readonly Descriptor[], download: Download, workers: UnpackWorkers): Promise<void> {
+  /**
+   * Starts the download of each layer whose blob is not stored (a prefetch per layer, undefined for a
+   * stored one), and as many workers as those layers can use at once (by their weights).
+   */
+  private async prefetchMissing(layers: readonly Descriptor[], download: Download, workers: UnpackWorkers): Promise<(Prefetch | undefined)[]> {
     const stored = await Promise.all(layers.map((l) => this.deps.content.has(l.digest)));
     const missing = layers.filter((_l, i) => !stored[i]);
-    if (missing.length === 0) return;
+    if (missing.length === 0) return [];
     let units = 0;
     let n = 0;
     for (const l of missing) {
@@ -317,7 +322,8 @@ export class Puller {
       n++;
     }
     const { ref, credentials } = download;
-    await workers.warm(this.deps.client.directBlobRequest(ref, missing[0].digest, { credentials }), Math.max(1, n));
+    workers.warm(this.deps.client.directBlobRequest(ref, missing[0].digest, { credentials }), Math.max(1, n));
+    return layers.map((l, i) => (stored[i] ? undefined : this.prefetchLayer(l, download)));
   }
 
   private pin(blobs: readonly string[], layers: readonly string[]): void {
@@ -351,17 +357,16 @@ export class Puller {
   }
 
   /**
-   * A layer's blob downloaded, stored and unpacked into a staged dir before its chain ID is known; its
-   * result is undefined when the blob was in the store already or another pull stored it meanwhile
-   * (ensureLayer then unpacks it from the store).
+   * A missing layer's blob downloaded, stored and unpacked into a staged dir before its chain ID is
+   * known; its result is undefined when another pull stored the blob meanwhile (ensureLayer then unpacks
+   * it from the store).
    */
   private prefetchLayer(desc: Descriptor, download: Download): Prefetch {
     const prefetch: Prefetch = { result: Promise.resolve(undefined) };
     prefetch.result = (async () => {
-      if (await this.deps.content.has(desc.digest)) return undefined;
       prefetch.staged = await this.deps.layers.stage();
       const opts: UnpackOptions = { limits: this.unpackLimits(), signal: download.signal, onProgress: () => download.progress.touch() };
-      return this.storeLayerBlob({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size }, download, path.join(prefetch.staged, 'diff'), opts);
+      return this.storeLayerBlob({ digest: desc.digest, mediaType: desc.mediaType, size: desc.size }, download, path.join(prefetch.staged.dir, 'diff'), opts);
     })();
     // Awaited by ensureLayer and by storeImage's clean-up; a failure before either looks is not unhandled.
     prefetch.result.catch(() => undefined);
@@ -380,29 +385,32 @@ export class Puller {
    */
   private async ensureLayer(layer: ImageLayer, download: Download | undefined, prefetch?: Prefetch): Promise<LayerInfo> {
     const { layers, content } = this.deps;
-    return layers.ensure(layer.chainId, async (diffDir) => {
-      const opts: UnpackOptions = {
-        limits: this.unpackLimits(),
-        signal: download?.signal,
-        onProgress: () => download?.progress.touch(),
-      };
-      let result: UnpackResult | undefined;
-      if (prefetch) {
-        result = await prefetch.result;
-        if (result && prefetch.staged) await layers.adopt(prefetch.staged, diffDir);
-      }
-      if (!result && !(await content.has(layer.digest))) {
-        if (!download) throw new InvalidArgumentError(`layer blob ${layer.digest} is missing`);
-        result = await this.storeLayerBlob(layer, download, diffDir, opts);
-      }
-      result ??= await unpackLayer(content.path(layer.digest), layer.mediaType, diffDir, opts);
-      if (result.diffId !== layer.diffId) {
-        throw new InvalidArgumentError(
-          `layer ${layer.digest}: its content has diffID ${result.diffId}, the image config says ${layer.diffId}`,
-        );
-      }
-      return { diffId: result.diffId, size: result.uncompressedSize, entries: result.entries };
-    });
+    const prefetched = await prefetch?.result;
+    // The staged dir becomes the layer only with the tree in it.
+    const staged = prefetched ? prefetch?.staged : undefined;
+    return layers.ensure(
+      layer.chainId,
+      async (diffDir) => {
+        const opts: UnpackOptions = {
+          limits: this.unpackLimits(),
+          signal: download?.signal,
+          onProgress: () => download?.progress.touch(),
+        };
+        let result: UnpackResult | undefined = prefetched;
+        if (!result && !(await content.has(layer.digest))) {
+          if (!download) throw new InvalidArgumentError(`layer blob ${layer.digest} is missing`);
+          result = await this.storeLayerBlob(layer, download, diffDir, opts);
+        }
+        result ??= await unpackLayer(content.path(layer.digest), layer.mediaType, diffDir, opts);
+        if (result.diffId !== layer.diffId) {
+          throw new InvalidArgumentError(
+            `layer ${layer.digest}: its content has diffID ${result.diffId}, the image config says ${layer.diffId}`,
+          );
+        }
+        return { diffId: result.diffId, size: result.uncompressedSize, entries: result.entries };
+      },
+      staged,
+    );
   }
 
   /**

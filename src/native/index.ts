@@ -29,6 +29,15 @@ interface Addon {
   llistxattr(path: string): string[];
   netnsConnect(nsPath: string, address: string, port: number): number;
   spawn(file: string, argv: string[], stdoutFd: number, stderrFd: number, newSession: boolean, stdinFd: number, env: string[] | null): number;
+  spawnAsync(
+    file: string,
+    argv: string[],
+    stdoutFd: number,
+    stderrFd: number,
+    newSession: boolean,
+    stdinFd: number,
+    env: string[] | null,
+  ): Promise<number>;
   pipe(): [number, number];
   reap(pid: number): { code: number | null; signal: number | null } | null;
   readFiles(paths: string[], netns: (string | null)[] | null, maxBytes: number): Promise<(string | null)[]>;
@@ -110,10 +119,24 @@ export interface SpawnOptions {
   env?: Record<string, string>;
 }
 
+type SpawnArgs = [string, string[], number, number, boolean, number, string[] | null];
+
+function spawnArgs(file: string, argv: string[], opts: SpawnOptions): SpawnArgs {
+  const env = opts.env ? Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) : null;
+  return [file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false, opts.stdinFd ?? -1, env];
+}
+
 /** posix_spawn: the child's pid. A standard fd not given (or -1) is /dev/null. */
 export function posixSpawn(file: string, argv: string[], opts: SpawnOptions = {}): number {
-  const env = opts.env ? Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) : null;
-  return load().spawn(file, argv, opts.stdoutFd ?? -1, opts.stderrFd ?? -1, opts.newSession ?? false, opts.stdinFd ?? -1, env);
+  return load().spawn(...spawnArgs(file, argv, opts));
+}
+
+/**
+ * posixSpawn on the thread pool: berthd's thread does not wait for the child's exec. The fds given must
+ * stay open until the promise settles.
+ */
+export function posixSpawnAsync(file: string, argv: string[], opts: SpawnOptions = {}): Promise<number> {
+  return load().spawnAsync(...spawnArgs(file, argv, opts));
 }
 
 /** pipe2(O_CLOEXEC) with a 1 MiB buffer where allowed: [readFd, writeFd]. */

@@ -15,6 +15,15 @@ export interface LayerInfo {
   entries: number;
 }
 
+/**
+ * A temp dir with an empty diff/ (stage), for a layer unpacked before its chain ID is known. ensure takes
+ * it as the layer's temp dir (taken), or else the caller discards it.
+ */
+export interface StagedLayer {
+  readonly dir: string;
+  taken: boolean;
+}
+
 const TEMP_PREFIX = 'tmp-';
 const hexOf = (digest: string): string => {
   const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
@@ -66,15 +75,18 @@ export class LayerStore {
   /**
    * Returns the layer, building it once with `fill` if it is missing. `fill` writes the tree into the
    * directory it is given and returns the layer's facts; concurrent requests for one layer are joined.
+   * With `staged`, the tree is there already: that dir becomes the layer (fill only checks it and gives
+   * the facts), unless the layer was stored meanwhile.
    */
-  ensure(chainId: string, fill: (diffDir: string) => Promise<Omit<LayerInfo, 'chainId'>>): Promise<LayerInfo> {
+  ensure(chainId: string, fill: (diffDir: string) => Promise<Omit<LayerInfo, 'chainId'>>, staged?: StagedLayer): Promise<LayerInfo> {
     return this.building.do(chainId, async () => {
       const existing = await this.get(chainId);
       if (existing) return existing;
-      const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      const temp = staged?.dir ?? path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      if (staged) staged.taken = true;
       try {
         // Not a recursive fs.mkdir: that reports a full disk as ENOENT.
-        await makeDirs(path.join(temp, 'diff'), 0o755);
+        if (!staged) await makeDirs(path.join(temp, 'diff'), 0o755);
         const info: LayerInfo = { chainId, ...(await fill(path.join(temp, 'diff'))) };
         // No temp file and rename for layer.json: the whole dir is the temp, renamed into place below.
         // The sync stays: a layer.json named but empty after a crash would fail every later lookup.
@@ -88,26 +100,16 @@ export class LayerStore {
     });
   }
 
-  /**
-   * A temp dir with an empty diff/, for a layer unpacked before its chain ID is known (a pull starts its
-   * layers while the image config is still on its way). Its diff/ is moved into the layer's own temp dir
-   * by adopt, inside ensure's fill; the caller removes the staged dir with discard either way. Like every
-   * temp dir, it is removed at start-up.
-   */
-  async stage(): Promise<string> {
-    const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    await makeDirs(path.join(temp, 'diff'), 0o755);
-    return temp;
+  /** A staged layer dir. Like every temp dir, it is removed at start-up if a crash leaves it. */
+  async stage(): Promise<StagedLayer> {
+    const dir = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    await makeDirs(path.join(dir, 'diff'), 0o755);
+    return { dir, taken: false };
   }
 
-  /** Moves a staged tree into the (empty) diff dir that ensure's fill was given. */
-  async adopt(staged: string, diffDir: string): Promise<void> {
-    await fs.rmdir(diffDir);
-    await fs.rename(path.join(staged, 'diff'), diffDir);
-  }
-
-  async discard(staged: string): Promise<void> {
-    await fs.rm(staged, { recursive: true, force: true });
+  /** Removes a staged dir that ensure did not take. */
+  async discard(staged: StagedLayer): Promise<void> {
+    if (!staged.taken) await fs.rm(staged.dir, { recursive: true, force: true });
   }
 
   async list(): Promise<string[]> {

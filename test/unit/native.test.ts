@@ -14,6 +14,8 @@ import {
   mknod,
   mount,
   MNT_DETACH,
+  pipe,
+  posixSpawnAsync,
   MS_BIND,
   MS_RDONLY,
   MS_REMOUNT,
@@ -24,6 +26,7 @@ import {
   umount2,
 } from '../../src/native';
 import { cgroupRoots } from '../../src/cgroups/layout';
+import { waitForExit } from '../../src/util/spawn';
 import { packageRoot } from '../../src/util/package-root';
 
 describe('native addon', () => {
@@ -142,6 +145,25 @@ describe('native addon', () => {
         }
       }
     }
+  });
+
+  it('spawns on the thread pool with the fds, environment and default signal mask it was given', async () => {
+    const out = path.join(dir, 'out');
+    const outFd = fs.openSync(out, 'w');
+    const [inRead, inWrite] = pipe();
+    fs.writeSync(inWrite, 'from stdin\n');
+    fs.closeSync(inWrite);
+    try {
+      // The thread pool's threads block every signal; the child must not inherit that mask.
+      const script = 'read line; echo "$line $GREETING"; grep ^SigBlk /proc/self/status';
+      const pid = await posixSpawnAsync('/bin/sh', ['sh', '-c', script], { stdinFd: inRead, stdoutFd: outFd, env: { GREETING: 'hello' } });
+      expect(await waitForExit(pid)).toEqual({ code: 0, signal: null });
+    } finally {
+      fs.closeSync(inRead);
+      fs.closeSync(outFd);
+    }
+    expect(fs.readFileSync(out, 'utf8')).toBe('from stdin hello\nSigBlk:\t0000000000000000\n');
+    await expect(posixSpawnAsync(path.join(dir, 'no-such-binary'), ['x'])).rejects.toMatchObject({ code: 'ENOENT', syscall: 'posix_spawn' });
   });
 
   it('the C helpers\' shared code passes its own tests', () => {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { InvalidArgumentError } from '../../errors';
-import { pipe, posixSpawn } from '../../native';
+import { pipe, posixSpawnAsync } from '../../native';
 import { waitForExit } from '../../util/spawn';
 import {
   UNPACK_BINARY,
@@ -59,15 +59,19 @@ function jobText(job: UnpackJob): string {
 }
 
 class Worker {
-  readonly pid: number;
+  /** 0 until the spawn (on the thread pool) is done. */
+  private pid = 0;
+  private readonly ready: Promise<void>;
   private readonly stdin: number;
   private stdoutBuf = '';
   private stderrBuf = '';
   private current: Pending | undefined;
   private progress: NodeJS.Timeout | undefined;
-  private lastRead = 0;
+  /** The worker's read count when this job's progress was first looked at. */
+  private lastRead: number | undefined;
   private counted = 0;
   private ended = false;
+  private killed = false;
   private stdinClosed = false;
   private onAbort: (() => void) | undefined;
 
@@ -79,15 +83,30 @@ class Worker {
     const [inRead, inWrite] = pipe();
     const [outRead, outWrite] = pipe();
     const [errRead, errWrite] = pipe();
-    try {
-      this.pid = posixSpawn(argv[0], argv, { stdinFd: inRead, stdoutFd: outWrite, stderrFd: errWrite });
-    } catch (err) {
-      for (const fd of [inWrite, outRead, errRead]) fs.closeSync(fd);
-      throw err;
-    } finally {
-      for (const fd of [inRead, outWrite, errWrite]) fs.closeSync(fd);
-    }
     this.stdin = inWrite;
+    this.ready = posixSpawnAsync(argv[0], argv, { stdinFd: inRead, stdoutFd: outWrite, stderrFd: errWrite })
+      .finally(() => {
+        for (const fd of [inRead, outWrite, errWrite]) fs.closeSync(fd);
+      })
+      .then(
+        (pid) => {
+          this.pid = pid;
+          if (this.killed) this.signalKill();
+          this.attach(outRead, errRead);
+        },
+        (err: unknown) => {
+          for (const fd of [outRead, errRead]) fs.closeSync(fd);
+          this.ended = true;
+          this.closeStdin();
+          this.onGone(this);
+          throw err;
+        },
+      );
+    // A job waits for it and sees the failure; a worker that never got one ends quietly.
+    this.ready.catch(() => undefined);
+  }
+
+  private attach(outRead: number, errRead: number): void {
     const out = new net.Socket({ fd: outRead, readable: true, writable: false });
     const errs = new net.Socket({ fd: errRead, readable: true, writable: false });
     out.setEncoding('utf8');
@@ -114,18 +133,28 @@ class Worker {
   run(p: Pending): void {
     this.current = p;
     this.counted = 0;
-    this.lastRead = bytesRead(this.pid) ?? 0;
-    const { job } = p;
-    const signal = job.opts.signal;
+    this.lastRead = undefined;
+    const signal = p.job.opts.signal;
     if (signal) {
       this.onAbort = () => this.kill();
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
     this.progress = setInterval(() => this.reportProgress(), PROGRESS_EVERY_MS);
     this.progress.unref();
+    this.ready.then(
+      () => this.send(p),
+      (err: unknown) => {
+        this.settle();
+        p.reject(err);
+      },
+    );
+  }
+
+  private send(p: Pending): void {
+    if (this.current !== p) return; // killed while the spawn was on its way: reap fails the job
     try {
-      signal?.throwIfAborted();
-      const text = Buffer.from(jobText(job));
+      p.job.opts.signal?.throwIfAborted();
+      const text = Buffer.from(jobText(p.job));
       // The worker is idle, so the pipe is empty: a job (well under the pipe's 64 KiB) never blocks.
       for (let off = 0; off < text.length; ) off += fs.writeSync(this.stdin, text, off);
     } catch (err) {
@@ -149,20 +178,34 @@ class Worker {
   }
 
   kill(): void {
+    this.killed = true;
+    if (this.pid) this.signalKill();
+    this.close();
+  }
+
+  private signalKill(): void {
     try {
       process.kill(this.pid, 'SIGKILL');
     } catch {
       // gone already
     }
-    this.close();
   }
 
-  /** Bytes read stand for bytes downloaded, never more than the blob's size. */
+  /**
+   * Bytes read stand for bytes downloaded, never more than the blob's size. The first look only takes
+   * the count to start from (most layers are done before it: no /proc read for them); what was read
+   * before it is counted when the job ends.
+   */
   private reportProgress(): void {
     const p = this.current;
-    if (!p) return;
+    if (!p || !this.pid) return;
     const read = bytesRead(this.pid);
-    if (read === undefined || read === this.lastRead) return;
+    if (read === undefined) return;
+    if (this.lastRead === undefined) {
+      this.lastRead = read;
+      return;
+    }
+    if (read === this.lastRead) return;
     const n = read - this.lastRead;
     this.lastRead = read;
     const add = Math.min(n, p.job.blob.size - this.counted);
@@ -273,19 +316,16 @@ export class UnpackWorkers {
   }
 
   /**
-   * Starts n idle workers ahead of their jobs (while the caller waits for something else), one per turn
-   * of the event loop: a spawn blocks berthd's thread for a millisecond or more, and what the caller
-   * waits for (an HTTP answer) must not wait behind all of them.
+   * Starts workers ahead of their jobs (while the caller waits for something else) until n are idle or
+   * busy. The spawns run on the thread pool; a job given to a worker still starting waits for it.
    */
-  async warm(request: Pick<DirectRequest, 'caFile' | 'insecureTls'>, n: number): Promise<void> {
+  warm(request: Pick<DirectRequest, 'caFile' | 'insecureTls'>, n: number): void {
+    if (this.closed) return;
     const argv = this.argv(request);
     const key = argv.join('\0');
-    for (let started = 0; started < n && !this.closed; started++) {
-      const list = this.idle.get(key) ?? this.idle.set(key, []).get(key)!;
-      if (list.length + [...this.all].filter((w) => w.busy).length >= n) break;
-      list.push(this.spawn(argv));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    const list = this.idle.get(key) ?? this.idle.set(key, []).get(key)!;
+    const busy = [...this.all].filter((w) => w.busy).length;
+    for (let have = list.length + busy; have < n; have++) list.push(this.spawn(argv));
   }
 
   /** One layer, as unpackLayerFromUrl: undefined (nothing written) when the URL was not served. */
