@@ -18,6 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reap", Napi::Function::New(env, berth::Reap, "reap"));
   exports.Set("pipe", Napi::Function::New(env, berth::Pipe, "pipe"));
   exports.Set("readFiles", Napi::Function::New(env, berth::ReadFiles, "readFiles"));
+  exports.Set("writeFileSynced", Napi::Function::New(env, berth::WriteFileSynced, "writeFileSynced"));
   exports.Set("diskUsage", Napi::Function::New(env, berth::DiskUsage, "diskUsage"));
   exports.Set("makeCgroup", Napi::Function::New(env, berth::MakeCgroup, "makeCgroup"));
   return exports;

@@ -15,6 +15,7 @@ Napi::Value Llistxattr(const Napi::CallbackInfo &info);
 Napi::Value NetnsConnect(const Napi::CallbackInfo &info);
 Napi::Value Spawn(const Napi::CallbackInfo &info);
 Napi::Value SpawnAsync(const Napi::CallbackInfo &info);
+Napi::Value WriteFileSynced(const Napi::CallbackInfo &info);
 Napi::Value Reap(const Napi::CallbackInfo &info);
 Napi::Value Pipe(const Napi::CallbackInfo &info);
 Napi::Value ReadFiles(const Napi::CallbackInfo &info);

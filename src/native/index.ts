@@ -41,6 +41,7 @@ interface Addon {
   pipe(): [number, number];
   reap(pid: number): { code: number | null; signal: number | null } | null;
   readFiles(paths: string[], netns: (string | null)[] | null, maxBytes: number): Promise<(string | null)[]>;
+  writeFileSynced(file: string, data: Buffer, mode: number, renameTo: string | null): Promise<void>;
   diskUsage(dirs: string[]): Promise<({ bytes: number; inodes: number } | null)[]>;
   makeCgroup(roots: string[], cgroup: string, pid: number): Promise<void>;
 }
@@ -155,6 +156,16 @@ export function reapChild(pid: number): { code: number | null; signal: number | 
  */
 export function readFiles(paths: string[], netns: (string | null)[] | null = null, maxBytes = 256 * 1024): Promise<(string | null)[]> {
   return load().readFiles(paths, netns, maxBytes);
+}
+
+/**
+ * Creates `file` (O_EXCL, not through a symlink) with data and mode, and fsyncs it, in one thread-pool
+ * job. With renameTo, the file is then renamed over renameTo and that directory fsynced. On failure the
+ * file made is removed.
+ */
+export function writeFileSynced(file: string, data: string | Uint8Array, mode: number, renameTo?: string): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return load().writeFileSynced(file, bytes, mode, renameTo ?? null);
 }
 
 /** Bytes and inodes under each directory, as du counts them, walked in one thread-pool job (null: cannot be walked). */

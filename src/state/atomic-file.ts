@@ -2,6 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeFileSynced } from '../native';
 
 /** fsyncs a directory so that a rename or unlink inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -25,27 +26,13 @@ export async function removeTempFiles(dir: string): Promise<string[]> {
   return names;
 }
 
-/** Writes data to a temp file beside `file`, fsyncs it, renames it over `file`, fsyncs the directory. */
+/**
+ * Writes data to a temp file beside `file`, fsyncs it, renames it over `file`, fsyncs the directory: one
+ * thread-pool job (the temp file is removed if any step fails).
+ */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await fs.open(temp, 'wx', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await fs.rm(temp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  try {
-    await fs.rename(temp, file);
-  } catch (err) {
-    await fs.rm(temp, { force: true });
-    throw err;
-  }
-  await fsyncDir(dir);
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  await writeFileSynced(temp, data, mode, file);
 }
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {

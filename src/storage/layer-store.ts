@@ -4,8 +4,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeFileSynced } from '../native';
 import { Singleflight } from '../util/mutex';
-import { makeDirs } from './disk';
 
 export interface LayerInfo {
   chainId: string;
@@ -30,16 +30,6 @@ const hexOf = (digest: string): string => {
   if (!m) throw new Error(`not a sha256 digest: ${digest}`);
   return m[1];
 };
-
-async function writeSynced(file: string, data: string): Promise<void> {
-  const handle = await fs.open(file, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 export class LayerStore {
   private readonly building = new Singleflight<LayerInfo>();
@@ -82,15 +72,13 @@ export class LayerStore {
     return this.building.do(chainId, async () => {
       const existing = await this.get(chainId);
       if (existing) return existing;
-      const temp = staged?.dir ?? path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      const temp = staged?.dir ?? (await this.makeTempDir());
       if (staged) staged.taken = true;
       try {
-        // Not a recursive fs.mkdir: that reports a full disk as ENOENT.
-        if (!staged) await makeDirs(path.join(temp, 'diff'), 0o755);
         const info: LayerInfo = { chainId, ...(await fill(path.join(temp, 'diff'))) };
         // No temp file and rename for layer.json: the whole dir is the temp, renamed into place below.
         // The sync stays: a layer.json named but empty after a crash would fail every later lookup.
-        await writeSynced(path.join(temp, 'layer.json'), JSON.stringify(info, null, 2) + '\n');
+        await writeFileSynced(path.join(temp, 'layer.json'), JSON.stringify(info, null, 2) + '\n', 0o600);
         await fs.rename(temp, this.layerDir(chainId));
         return info;
       } catch (err) {
@@ -102,9 +90,20 @@ export class LayerStore {
 
   /** A staged layer dir. Like every temp dir, it is removed at start-up if a crash leaves it. */
   async stage(): Promise<StagedLayer> {
-    const dir = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    await makeDirs(path.join(dir, 'diff'), 0o755);
-    return { dir, taken: false };
+    return { dir: await this.makeTempDir(), taken: false };
+  }
+
+  /** A new temp dir with an empty diff/ (the layers dir exists: init made it). */
+  private async makeTempDir(): Promise<string> {
+    const temp = path.join(this.dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    await fs.mkdir(temp, { mode: 0o755 });
+    try {
+      await fs.mkdir(path.join(temp, 'diff'), { mode: 0o755 });
+    } catch (err) {
+      await fs.rm(temp, { recursive: true, force: true });
+      throw err;
+    }
+    return temp;
   }
 
   /** Removes a staged dir that ensure did not take. */

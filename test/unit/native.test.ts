@@ -16,6 +16,7 @@ import {
   MNT_DETACH,
   pipe,
   posixSpawnAsync,
+  writeFileSynced,
   MS_BIND,
   MS_RDONLY,
   MS_REMOUNT,
@@ -164,6 +165,31 @@ describe('native addon', () => {
     }
     expect(fs.readFileSync(out, 'utf8')).toBe('from stdin hello\nSigBlk:\t0000000000000000\n');
     await expect(posixSpawnAsync(path.join(dir, 'no-such-binary'), ['x'])).rejects.toMatchObject({ code: 'ENOENT', syscall: 'posix_spawn' });
+  });
+
+  it('writes a file durably in one job, renames it over another, and leaves nothing behind on failure', async () => {
+    const target = path.join(dir, 'record.json');
+    fs.writeFileSync(target, 'old');
+    const temp = path.join(dir, '.record.json.tmp');
+    await writeFileSynced(temp, 'new', 0o640, target);
+    expect(fs.readFileSync(target, 'utf8')).toBe('new');
+    expect(fs.statSync(target).mode & 0o777).toBe(0o640);
+    expect(fs.existsSync(temp)).toBe(false);
+    // Without a rename the file stays where it was written; an existing name is never written through.
+    await writeFileSynced(path.join(dir, 'layer.json'), Buffer.from('{}'), 0o600);
+    expect(fs.readFileSync(path.join(dir, 'layer.json'), 'utf8')).toBe('{}');
+    await expect(writeFileSynced(path.join(dir, 'layer.json'), 'x', 0o600)).rejects.toMatchObject({ code: 'EEXIST', syscall: 'open' });
+    expect(fs.readFileSync(path.join(dir, 'layer.json'), 'utf8')).toBe('{}');
+    fs.symlinkSync(target, path.join(dir, 'link'));
+    await expect(writeFileSynced(path.join(dir, 'link'), 'x', 0o600)).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(fs.readFileSync(target, 'utf8')).toBe('new');
+    // A rename that fails removes the temp file it wrote.
+    await expect(writeFileSynced(temp, 'x', 0o600, path.join(dir, 'no-such-dir', 'f'))).rejects.toMatchObject({ code: 'ENOENT', syscall: 'rename', path: temp });
+    expect(fs.existsSync(temp)).toBe(false);
+    // A full filesystem: ENOSPC from the write, and the partial file is gone.
+    const full = path.join(dir, 'mnt', 'big');
+    await expect(writeFileSynced(full, Buffer.alloc(2 * 1024 * 1024), 0o600)).rejects.toMatchObject({ code: 'ENOSPC', syscall: 'write', path: full });
+    expect(fs.existsSync(full)).toBe(false);
   });
 
   it('the C helpers\' shared code passes its own tests', () => {
