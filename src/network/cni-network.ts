@@ -2,11 +2,13 @@
 // result; DEL runs it in reverse with the cached result; CHECK verifies. The result of every ADD is
 // cached on disk (what DEL and CHECK need, across berthd restarts), in the layout libcni uses.
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { writeJsonAtomic } from '../state/atomic-file';
 import { failpoint } from '../state/failpoints';
 import { parseNetworkConfig, type CniNetworkConfig } from './cni-config';
 import { execPlugin, type CniCommand } from './cni-exec';
+import { Semaphore } from '../util/mutex';
 import type { PhaseTimer } from '../util/phase-timer';
 
 export interface PortMapping {
@@ -78,6 +80,15 @@ function runtimeConfigFor(plugin: Record<string, unknown>, caps: CapabilityArgs)
   return Object.keys(out).length ? out : undefined;
 }
 
+/**
+ * Plugin chains (ADD, DEL, CHECK) running at once, across pods and networks. A mass stop (a node drain,
+ * `crictl rmp -fa` of hundreds of pods) would otherwise start hundreds of plugin processes together:
+ * they queue on the xtables lock and the CPU, nothing finishes sooner, and berthd's own calls stop being
+ * answered. A pod's chain, once started, runs to its end (its rollback included) on its slot.
+ */
+export const CNI_CHAINS_AT_ONCE = Math.max(4, 2 * os.availableParallelism());
+const chains = new Semaphore(CNI_CHAINS_AT_ONCE);
+
 export class CniNetwork {
   /**
    * The network an earlier ADD used, rebuilt from its cached configuration: DEL must run the plugins
@@ -130,6 +141,10 @@ export class CniNetwork {
    * `timer`, if given, gets each plugin's time (`cni.<type>`) and the cache write's (`cni.cache`).
    */
   async add(att: Attachment, timer?: PhaseTimer): Promise<CniResult> {
+    return chains.run(() => this.addChain(att, timer));
+  }
+
+  private async addChain(att: Attachment, timer?: PhaseTimer): Promise<CniResult> {
     let result: CniResult | undefined;
     try {
       for (const plugin of this.config.plugins) {
@@ -188,13 +203,15 @@ export class CniNetwork {
   /** DEL with the cached result; idempotent (plugins must tolerate a second DEL). Removes the cache. */
   async del(att: Attachment): Promise<void> {
     const cached = await this.cached(att);
-    await this.runDel(cached ? { ...att, capabilityArgs: cached.capabilityArgs } : att, cached?.result);
+    await chains.run(() => this.runDel(cached ? { ...att, capabilityArgs: cached.capabilityArgs } : att, cached?.result));
     await fs.rm(this.cacheFile(att), { force: true });
   }
 
   async check(att: Attachment): Promise<void> {
     const cached = await this.cached(att);
     if (!cached) throw new Error(`CNI CHECK: no cached result for ${att.containerId}`);
-    for (const plugin of this.config.plugins) await this.call('CHECK', plugin, att, cached.result);
+    await chains.run(async () => {
+      for (const plugin of this.config.plugins) await this.call('CHECK', plugin, att, cached.result);
+    });
   }
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetworkConfig } from '../../src/network/cni-config';
-import { CniNetwork, type Attachment } from '../../src/network/cni-network';
+import { CNI_CHAINS_AT_ONCE, CniNetwork, type Attachment } from '../../src/network/cni-network';
 import { CniError } from '../../src/network/cni-exec';
 import { freePort } from '../support/ports';
 
@@ -116,5 +116,28 @@ describe('CNI plugin chain', () => {
     const ipamDir = path.join(dir, 'ipam', `broken-${suffix}`);
     const left = fs.existsSync(ipamDir) ? fs.readdirSync(ipamDir).filter((f) => /^\d+\./.test(f)) : [];
     expect(left).toEqual([]);
+  });
+
+  it('runs at most CNI_CHAINS_AT_ONCE plugin chains at a time, and runs that many when more are asked for', async () => {
+    // A plugin that logs its start and end: how many ran at once is read from the log's order.
+    const pluginDir = path.join(dir, 'slow-plugin');
+    const log = path.join(dir, 'slow-plugin.log');
+    fs.mkdirSync(pluginDir);
+    fs.writeFileSync(path.join(pluginDir, 'slowplug'), `#!/bin/sh\necho + >> ${log}\nsleep 0.2\necho - >> ${log}\n`, { mode: 0o755 });
+    const slow = new CniNetwork(
+      parseNetworkConfig('slow.conflist', JSON.stringify({ cniVersion: '1.0.0', name: `slow-${suffix}`, plugins: [{ type: 'slowplug' }] })),
+      { pluginDirs: [pluginDir], cacheDir: path.join(dir, 'cache'), timeoutMs: 20_000 },
+    );
+    const pods = Array.from({ length: 3 * CNI_CHAINS_AT_ONCE }, (_, i) => ({ ...att, containerId: `s${i}`.padEnd(64, '0') }));
+    await Promise.all(pods.map((pod) => slow.del(pod)));
+    let running = 0;
+    let most = 0;
+    const marks = fs.readFileSync(log, 'utf8').trim().split('\n');
+    for (const mark of marks) {
+      running += mark === '+' ? 1 : -1;
+      most = Math.max(most, running);
+    }
+    expect(marks).toHaveLength(2 * pods.length);
+    expect(most).toBe(CNI_CHAINS_AT_ONCE);
   });
 });
