@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipe, posixSpawn, reapChild } from '../native';
+import { pipe, posixSpawn, posixSpawnAsync, reapChild } from '../native';
 
 export interface CommandResult {
   code: number | null;
@@ -59,8 +59,11 @@ async function kill(pid: number): Promise<void> {
   await waitForExit(pid);
 }
 
-/** Spawns argv with stdout and stderr into the files named; stdinFd, if given, is closed whatever happens. */
-function spawnWithOutputs(argv: string[], outFile: string, errFile: string, opts: RunOptions): number {
+/**
+ * Spawns argv (on the thread pool: berthd's thread does not wait for its exec) with stdout and stderr into
+ * the files named; stdinFd, if given, is closed whatever happens.
+ */
+async function spawnWithOutputs(argv: string[], outFile: string, errFile: string, opts: RunOptions): Promise<number> {
   const { signal, env } = opts;
   const stdinFd = opts.stdinFd ?? (opts.input !== undefined ? inputPipe(opts.input) : undefined);
   try {
@@ -70,7 +73,7 @@ function spawnWithOutputs(argv: string[], outFile: string, errFile: string, opts
     try {
       const err = fs.openSync(errFile, 'wx+', 0o600);
       try {
-        return posixSpawn(argv[0], argv, { stdinFd, stdoutFd: out, stderrFd: err, env });
+        return await posixSpawnAsync(argv[0], argv, { stdinFd, stdoutFd: out, stderrFd: err, env });
       } finally {
         fs.closeSync(err);
       }
@@ -136,7 +139,7 @@ export async function runCommand(argv: string[], opts: RunOptions = {}): Promise
   const outFile = path.join(scratchDir, `.cmd-${tag}.out`);
   const errFile = path.join(scratchDir, `.cmd-${tag}.err`);
   try {
-    const pid = spawnWithOutputs(argv, outFile, errFile, opts);
+    const pid = await spawnWithOutputs(argv, outFile, errFile, opts);
     const deadline = Date.now() + timeoutMs;
     const stop = (): Error | undefined => {
       if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new Error(`${path.basename(argv[0])} cancelled`);
