@@ -145,6 +145,7 @@ export async function startDaemon(config: BerthConfig, log: Logger): Promise<Dae
       await metricsServer?.close();
       domain?.containers.close();
       domain?.network.close();
+      domain?.images.close();
       await domain?.streaming.close();
       log.info('berthd stopped');
     },

@@ -60,6 +60,11 @@ export class ImageService {
     return service;
   }
 
+  /** berthd's stop: the pull workers end. */
+  close(): void {
+    this.puller.close();
+  }
+
   addUsageSource(source: UsageSource): void {
     this.usageSources.push(source);
   }

@@ -54,6 +54,12 @@ interface Download {
  * started than they gain (measured on 2 cores: Session 5 in docs/benchmarks.md).
  */
 export const SLOT_UNITS = 2;
+/**
+ * How long a berth-unpack worker waits for its next layer: the pulls of a pod's images, one after the
+ * other, share workers and their registry connections; 5 s, as Node's HTTP client keeps an idle
+ * connection.
+ */
+const WORKER_IDLE_MS = 5_000;
 export function layerWeight(size: number): number {
   return size >= 4 * 1024 * 1024 ? SLOT_UNITS : 1;
 }
@@ -128,8 +134,17 @@ export class Puller {
   private readonly pinnedLayers = new Map<string, number>();
   private readonly pinnedBlobs = new Map<string, number>();
 
+  /** berth-unpack workers, shared by every pull; each ends after WORKER_IDLE_MS without a layer. */
+  private readonly workers: UnpackWorkers;
+
   constructor(private readonly deps: PullerDeps) {
     this.downloads = new WeightedSlots(deps.config.max_concurrent_downloads * SLOT_UNITS);
+    this.workers = new UnpackWorkers(this.unpackLimits(), WORKER_IDLE_MS);
+  }
+
+  /** Ends the workers (berthd's stop): a pull still running fails. */
+  close(): void {
+    this.workers.close();
   }
 
   get inFlight(): number {
@@ -247,7 +262,7 @@ export class Puller {
     // The pull's berth-unpack workers start, and its missing layers download and unpack into staged
     // dirs, while the config is fetched: only the commit of a layer needs the config (its diffID and
     // chain ID).
-    const workers = download ? new UnpackWorkers(this.unpackLimits()) : undefined;
+    const workers = download ? this.workers : undefined;
     let prefetches: (Prefetch | undefined)[] = [];
     try {
       const t0 = performance.now();
@@ -294,7 +309,6 @@ export class Puller {
       );
       return rec;
     } finally {
-      workers?.close();
       // A staged layer not adopted (a failed pull, a layer stored meanwhile) goes, once nothing writes it.
       await Promise.allSettled(prefetches.map((p) => p?.result));
       await Promise.all(prefetches.map((p) => (p?.staged ? this.deps.layers.discard(p.staged).catch(() => undefined) : undefined)));

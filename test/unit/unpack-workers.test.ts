@@ -104,4 +104,25 @@ describe('berth-unpack workers', () => {
       workers.close();
     }
   });
+
+  it('keeps an idle worker for the next job until its idle time is up, then ends it and its connection', async () => {
+    const workers = new UnpackWorkers({ maxBytes: 1 << 30, maxEntries: 1000 }, 300);
+    const before = connections;
+    try {
+      const a = layerBlob(40);
+      expect(await workers.run(job(a.url, a.blob.length, 'd40'))).toMatchObject({ diffId: a.diffId });
+      const b = layerBlob(41);
+      expect(await workers.run(job(b.url, b.blob.length, 'd41'))).toMatchObject({ diffId: b.diffId });
+      // The second job had the first one's worker and connection.
+      expect(workers.size).toBe(1);
+      expect(connections - before).toBe(1);
+      await expect.poll(() => workers.size, { timeout: 5_000, interval: 50 }).toBe(0);
+      const c = layerBlob(42);
+      expect(await workers.run(job(c.url, c.blob.length, 'd42'))).toMatchObject({ diffId: c.diffId });
+      expect(connections - before).toBe(2);
+    } finally {
+      workers.close();
+    }
+    await expect.poll(() => workers.size, { timeout: 5_000, interval: 50 }).toBe(0);
+  });
 });

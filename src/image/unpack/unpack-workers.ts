@@ -1,7 +1,7 @@
 // berth-unpack in --jobs mode: one process downloads, stores and unpacks layer after layer, keeping its
 // connection to the registry alive, instead of one process (and one connection, and for HTTPS one
-// handshake) per layer. A pull keeps a few such workers (UnpackWorkers) for its layers and ends them
-// when it is done. Each job is what unpackLayerFromUrl does for one layer, with the same contract: the
+// handshake) per layer. berthd keeps a few such workers (UnpackWorkers) for every pull, and ends each one
+// after a few seconds without a job, as an HTTP client ends an idle keep-alive connection. Each job is what unpackLayerFromUrl does for one layer, with the same contract: the
 // caller owns targetDir and the copy, and commits them only when the job resolves.
 import fs from 'node:fs';
 import net from 'node:net';
@@ -272,16 +272,22 @@ class Worker {
 }
 
 /**
- * berth-unpack workers for one pull (or anything that fetches many layers from one registry): at most
- * `max` at once, started on demand (or ahead with warm), each running one job at a time. A worker
- * whose job fails ends with it; the next job gets a new one. close() ends them all.
+ * Layers that fetch many blobs from registries (every pull) share these berth-unpack workers: started on
+ * demand (or ahead with warm), each running one job at a time, kept for idleMs after their last job (a
+ * worker's start, its exec, libraries and TLS set-up, costs more CPU than a small layer's whole job).
+ * How many run at once is the callers' limit (the pull's download slots). A worker whose job fails ends
+ * with it; the next job gets a new one. close() ends them all.
  */
 export class UnpackWorkers {
   private readonly idle = new Map<string, Worker[]>();
   private readonly all = new Set<Worker>();
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
   private closed = false;
 
-  constructor(private readonly limits: UnpackLimits) {}
+  constructor(
+    private readonly limits: UnpackLimits,
+    private readonly idleMs = 0,
+  ) {}
 
   private argv(request: Pick<DirectRequest, 'caFile' | 'insecureTls'>): string[] {
     return [
@@ -300,19 +306,37 @@ export class UnpackWorkers {
     const key = argv.join('\0');
     const w = new Worker(
       argv,
-      (idle) => {
-        if (this.closed) idle.close();
-        else (this.idle.get(key) ?? this.idle.set(key, []).get(key)!).push(idle);
-      },
+      (idle) => this.park(key, idle),
       (gone) => {
         this.all.delete(gone);
-        const list = this.idle.get(key);
-        const i = list?.indexOf(gone) ?? -1;
-        if (list && i >= 0) list.splice(i, 1);
+        this.unpark(key, gone);
       },
     );
     this.all.add(w);
     return w;
+  }
+
+  /** An idle worker waits for the next job, for idleMs at most (unref'd: it keeps nothing alive). */
+  private park(key: string, w: Worker): void {
+    if (this.closed) {
+      w.close();
+      return;
+    }
+    (this.idle.get(key) ?? this.idle.set(key, []).get(key)!).push(w);
+    const timer = setTimeout(() => {
+      this.unpark(key, w);
+      w.close();
+    }, this.idleMs);
+    timer.unref();
+    this.idleTimers.set(w, timer);
+  }
+
+  private unpark(key: string, w: Worker): void {
+    clearTimeout(this.idleTimers.get(w));
+    this.idleTimers.delete(w);
+    const list = this.idle.get(key);
+    const i = list?.indexOf(w) ?? -1;
+    if (list && i >= 0) list.splice(i, 1);
   }
 
   /**
@@ -323,21 +347,23 @@ export class UnpackWorkers {
     if (this.closed) return;
     const argv = this.argv(request);
     const key = argv.join('\0');
-    const list = this.idle.get(key) ?? this.idle.set(key, []).get(key)!;
+    const idle = this.idle.get(key)?.length ?? 0;
     const busy = [...this.all].filter((w) => w.busy).length;
-    for (let have = list.length + busy; have < n; have++) list.push(this.spawn(argv));
+    for (let have = idle + busy; have < n; have++) this.park(key, this.spawn(argv));
   }
 
   /** One layer, as unpackLayerFromUrl: undefined (nothing written) when the URL was not served. */
   run(job: UnpackJob): Promise<StreamedUnpackResult | undefined> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
-        reject(new Error('the pull is over'));
+        reject(new Error('berthd is stopping: no more layer downloads'));
         return;
       }
       const argv = this.argv(job.request);
-      const w = this.idle.get(argv.join('\0'))?.pop() ?? this.spawn(argv);
-      w.run({ job, resolve, reject });
+      const key = argv.join('\0');
+      const parked = this.idle.get(key)?.at(-1);
+      if (parked) this.unpark(key, parked);
+      (parked ?? this.spawn(argv)).run({ job, resolve, reject });
     });
   }
 
@@ -351,6 +377,8 @@ export class UnpackWorkers {
       if (w.busy) w.kill();
       else w.close();
     }
+    for (const timer of this.idleTimers.values()) clearTimeout(timer);
+    this.idleTimers.clear();
     this.idle.clear();
   }
 }
