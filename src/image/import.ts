@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../errors';
 import type { ContentStore } from './content-store';
 import type { ImageRecord } from './image-store';
 import { formatReference, parseReference, repositoryName } from './reference';
@@ -97,7 +97,7 @@ function namesFrom(desc: { annotations?: Record<string, string> }): ImageNames {
 /** A manifest, index or index.json of an archive, refused when it is larger than a registry may serve one. */
 async function readManifestFile(file: string): Promise<Buffer> {
   const { size } = await fsp.stat(file);
-  if (size > MAX_MANIFEST_BYTES) throw new InvalidArgumentError(`${path.basename(file)} is ${size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit of a manifest`);
+  if (size > MAX_MANIFEST_BYTES) throw new ResourceExhaustedError(`${path.basename(file)} is ${size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit of a manifest`);
   return fsp.readFile(file);
 }
 

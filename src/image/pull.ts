@@ -60,6 +60,9 @@ export const SLOT_UNITS = 2;
  * connection.
  */
 const WORKER_IDLE_MS = 5_000;
+
+/** The failures after which what a pull stored is freed at once (see Puller.run). */
+const FREED_AFTER: ReadonlySet<string> = new Set(['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT']);
 export function layerWeight(size: number): number {
   return size >= 4 * 1024 * 1024 ? SLOT_UNITS : 1;
 }
@@ -200,10 +203,12 @@ export class Puller {
       // The content and layer stores report a full disk themselves; a record or layer.json write may not.
       if (isNoSpace(reason)) reason = new ResourceExhaustedError(`no space left on device while storing image ${name}: ${messageOf(reason)}`, { cause: reason });
       log.warn({ image: name, error: messageOf(reason) }, 'pull failed');
-      // Out of room (a full disk, or over a layer limit): what this pull stored (its manifests and config,
-      // layers it completed) is freed now, not at the next removal. Other failures keep complete blobs
-      // and layers for a retry. The pull's own pins are released by now; other pulls keep theirs.
-      if (errorCodeOf(reason) === 'RESOURCE_EXHAUSTED' && this.deps.freeUnused) {
+      // Out of room (a full disk, over a limit) or refused content (a manifest, config or layer that breaks
+      // a rule): what this pull stored (its manifests and config, layers it completed) is freed now, not
+      // at the next removal: a retry would fetch the same. Other failures (the network, a registry's
+      // error) keep complete blobs and layers for a retry. The pull's own pins are released by now; other
+      // pulls keep theirs.
+      if (FREED_AFTER.has(errorCodeOf(reason)) && this.deps.freeUnused) {
         await this.deps.freeUnused().catch((e: unknown) => log.error({ image: name, error: messageOf(e) }, 'freeing what a failed pull stored failed'));
       }
       throw reason;

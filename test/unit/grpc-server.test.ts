@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCri } from '../../src/proto/load';
 import { GrpcServer, type ServerCall } from '../../src/server/grpc/server';
 import { encodeGrpcMessage, parseTimeout } from '../../src/server/grpc/status';
+import { prefixed, rawGrpc } from '../support/grpc-raw';
 
 const service = () => loadCri().runtime.v1.RuntimeService.service;
 type Callback = (err: Partial<grpc.ServiceError> | null, value?: unknown) => void;
@@ -72,36 +73,9 @@ function unary(method: string, request: object, deadlineMs?: number): Promise<{ 
   });
 }
 
-/** A raw HTTP/2 request: headers, body bytes, and what comes back (status, grpc-status, grpc-message). */
-function raw(headers: http2.OutgoingHttpHeaders, body: Buffer) {
-  const session = http2.connect('http://localhost', { createConnection: () => net.connect(socket) });
-  const req = session.request({ ':method': 'POST', ':path': '/runtime.v1.RuntimeService/Version', 'content-type': 'application/grpc', te: 'trailers', ...headers });
-  return new Promise<{ status: number; grpcStatus?: string; message?: string }>((resolve, reject) => {
-    let status = 0;
-    let grpcStatus: string | undefined;
-    let message: string | undefined;
-    const take = (h: http2.IncomingHttpHeaders) => {
-      if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']);
-      if (h['grpc-message'] !== undefined) message = decodeURIComponent(String(h['grpc-message']));
-    };
-    req.on('response', (h) => {
-      status = Number(h[':status']);
-      take(h);
-    });
-    req.on('trailers', take);
-    req.on('data', () => undefined);
-    req.on('end', () => resolve({ status, grpcStatus, message }));
-    req.on('error', reject);
-    req.end(body);
-  }).finally(() => session.close());
-}
+/** A raw HTTP/2 request to Version: headers, body bytes, and what comes back (status, grpc-status, grpc-message). */
+const raw = (headers: http2.OutgoingHttpHeaders, body: Buffer) => rawGrpc(socket, '/runtime.v1.RuntimeService/Version', headers, body);
 
-const prefixed = (body: Buffer, flag = 0) => {
-  const h = Buffer.alloc(5);
-  h[0] = flag;
-  h.writeUInt32BE(body.length, 1);
-  return Buffer.concat([h, body]);
-};
 const versionRequest = (version: string) => service().Version.requestSerialize({ version }) as Buffer;
 
 describe('GrpcServer', () => {

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../../config/schema';
-import { InvalidArgumentError, NotFoundError, UnauthenticatedError, UnavailableError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnauthenticatedError, UnavailableError } from '../../errors';
 import { formatReference, manifestReference, type ImageReference } from '../reference';
 import { basicHeader, credentialsFromFile, parseChallenge, TokenCache, userPassword, type Credentials } from './auth';
 import { endpointsFor, type Endpoint } from './hosts';
@@ -171,7 +171,9 @@ export class RegistryClient {
       throw new TransportError(`${ep.url} answered HTTP ${res.statusCode} for manifest ${reference}`, ep.url);
     }
     const body = await readBody(res, MAX_MANIFEST_BYTES).catch((err: Error) => {
-      throw new InvalidArgumentError(`manifest ${reference} of ${formatReference(ref)}: ${err.message}`);
+      // Over the limit is the registry's document's fault; a connection lost half-way is the endpoint's.
+      if (err instanceof ResourceExhaustedError) throw new ResourceExhaustedError(`manifest ${reference} of ${formatReference(ref)}: ${err.message} (the limit of a manifest)`);
+      throw new TransportError(`reading manifest ${reference} from ${ep.url}: ${err.message}`, ep.url);
     });
     const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
     const expected = reference.startsWith('sha256:') ? reference : String(res.headers['docker-content-digest'] ?? digest);

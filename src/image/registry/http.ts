@@ -3,6 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { ResourceExhaustedError } from '../../errors';
 
 export interface RequestOptions {
   method?: 'GET' | 'HEAD' | 'POST';
@@ -82,7 +83,7 @@ export async function readBody(res: IncomingMessage, limit: number): Promise<Buf
     size += (chunk as Buffer).length;
     if (size > limit) {
       res.destroy();
-      throw new Error(`response body larger than ${limit} bytes`);
+      throw new ResourceExhaustedError(`response body larger than ${limit} bytes`);
     }
     chunks.push(chunk as Buffer);
   }

@@ -1,6 +1,6 @@
 // Typed parsing of image manifests, indexes and configs. Registries are not trusted: every field berth
 // uses is checked, and a bad one is an error naming it.
-import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../../errors';
 
 export const MEDIA_TYPES = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -122,7 +122,7 @@ export function parseManifest(body: Buffer): Manifest {
   if (doc.schemaVersion !== 2) throw bad(`manifest schemaVersion ${JSON.stringify(doc.schemaVersion)} is not 2 (schema 1 is not supported)`);
   if (!Array.isArray(doc.layers)) throw bad('manifest.layers is not a list');
   const config = descriptor(doc.config, 'manifest.config');
-  if (config.size > MAX_CONFIG_BYTES) throw bad(`manifest.config.size ${config.size} is over the ${MAX_CONFIG_BYTES}-byte limit of an image config`);
+  if (config.size > MAX_CONFIG_BYTES) throw new ResourceExhaustedError(`manifest.config.size ${config.size} is over the ${MAX_CONFIG_BYTES}-byte limit of an image config`);
   if (!CONFIG_TYPES.has(config.mediaType)) throw bad(`manifest.config.mediaType ${JSON.stringify(config.mediaType)} is not an image config (an artifact, not a container image?)`);
   const layers = doc.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`));
   layers.forEach((l, i) => {

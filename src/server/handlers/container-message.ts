@@ -3,7 +3,6 @@ import type { ContainerConfig__Output } from '../../generated/runtime/v1/Contain
 import type { Container } from '../../generated/runtime/v1/Container';
 import type { ContainerStatus } from '../../generated/runtime/v1/ContainerStatus';
 import type { LinuxContainerResources, LinuxContainerResources__Output } from '../../generated/runtime/v1/LinuxContainerResources';
-import type { LinuxContainerSecurityContext__Output } from '../../generated/runtime/v1/LinuxContainerSecurityContext';
 import type { Mount } from '../../generated/runtime/v1/Mount';
 import type { MountPropagation__Output } from '../../generated/runtime/v1/MountPropagation';
 import type { ContainerRecord, ContainerSpec, ContainerState } from '../../container/container';
@@ -11,6 +10,7 @@ import type { ContainerRequest, Propagation } from '../../container/oci-spec';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
 import { checkConfinement } from './confinement';
+import { seccompOf } from './seccomp-request';
 import { execSize, inRange, labelsAndAnnotations, metadataName, userId } from './field-rules';
 import { MODES } from './sandbox-message';
 
@@ -47,26 +47,6 @@ export function resourcesSpec(r: LinuxContainerResources__Output | null | undefi
     hugepages: (r.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })),
     unified: r.unified,
   };
-}
-
-type Seccomp = ContainerRequest['seccomp'];
-
-/** The seccomp profile, from the `seccomp` field or the older `seccomp_profile_path`. */
-function seccompOf(sc: LinuxContainerSecurityContext__Output | null | undefined): { seccomp: Seccomp; path: string } {
-  const profile = sc?.seccomp;
-  if (profile) {
-    if (profile.profile_type === 'RuntimeDefault') return { seccomp: { kind: 'runtime-default' }, path: '' };
-    if (profile.profile_type === 'Localhost') {
-      if (!profile.localhost_ref.startsWith('/')) throw new InvalidArgumentError(`seccomp localhost_ref ${JSON.stringify(profile.localhost_ref)} is not an absolute path`);
-      return { seccomp: { kind: 'localhost', profile: null }, path: profile.localhost_ref };
-    }
-    return { seccomp: { kind: 'unconfined' }, path: '' };
-  }
-  const legacy = sc?.seccomp_profile_path ?? '';
-  if (legacy === '' || legacy === 'unconfined') return { seccomp: { kind: 'unconfined' }, path: '' };
-  if (legacy === 'runtime/default' || legacy === 'docker/default') return { seccomp: { kind: 'runtime-default' }, path: '' };
-  if (legacy.startsWith('localhost/')) return { seccomp: { kind: 'localhost', profile: null }, path: legacy.slice('localhost/'.length) };
-  throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<path>`);
 }
 
 export function containerSpec(config: ContainerConfig__Output | null): ContainerSpec {

@@ -65,6 +65,28 @@ export function execSize(command: readonly string[], args: readonly string[], en
   if (total > MAX_EXEC_BYTES) throw new ResourceExhaustedError(`command, args and envs are ${total} bytes together; at most ${MAX_EXEC_BYTES} are allowed`);
 }
 
+/** An exec's command (Exec, ExecSync): not empty, no NUL, within MAX_EXEC_BYTES. */
+export function execCommand<T extends readonly string[]>(call: string, cmd: T): T {
+  if (cmd.length === 0) throw new InvalidArgumentError(`${call}: cmd is empty`);
+  let total = 0;
+  for (const [i, s] of cmd.entries()) {
+    if (s.includes('\0')) throw new InvalidArgumentError(`${call}: cmd[${i}] contains a NUL byte`);
+    total += bytes(s) + 1;
+  }
+  if (total > MAX_EXEC_BYTES) throw new ResourceExhaustedError(`${call}: cmd is ${total} bytes; at most ${MAX_EXEC_BYTES} are allowed`);
+  return cmd;
+}
+
+/** The longest sysctl value berth writes (a page, as /proc/sys takes at most). */
+const MAX_SYSCTL_VALUE_BYTES = 4096;
+
+/** A sysctl's value: one line of text (a newline would end the write early, a NUL cut it). */
+export function sysctlValue(key: string, value: string): string {
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) throw new InvalidArgumentError(`sysctl ${key}: the value contains a newline or a control character`);
+  if (bytes(value) > MAX_SYSCTL_VALUE_BYTES) throw new InvalidArgumentError(`sysctl ${key}: the value is ${bytes(value)} bytes; at most ${MAX_SYSCTL_VALUE_BYTES} are allowed`);
+  return value;
+}
+
 /** An integer field within [min, max]. */
 export function inRange(field: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) throw new InvalidArgumentError(`${field} is ${value}; it must be an integer from ${min} to ${max}`);

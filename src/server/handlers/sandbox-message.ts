@@ -1,4 +1,5 @@
 // Translations between CRI pod sandbox messages and berth's sandbox spec and records.
+import net from 'node:net';
 import type { PodSandboxConfig__Output } from '../../generated/runtime/v1/PodSandboxConfig';
 import type { PodSandbox } from '../../generated/runtime/v1/PodSandbox';
 import type { PodSandboxStatus } from '../../generated/runtime/v1/PodSandboxStatus';
@@ -6,7 +7,8 @@ import type { NamespaceMode__Output } from '../../generated/runtime/v1/Namespace
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath } from '../../util/path-rules';
 import { checkConfinement } from './confinement';
-import { hostname, inRange, labelsAndAnnotations, metadataName } from './field-rules';
+import { seccompOf } from './seccomp-request';
+import { hostname, inRange, labelsAndAnnotations, metadataName, sysctlValue } from './field-rules';
 import type { PortMapping } from '../../network/cni-network';
 import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
 
@@ -20,6 +22,7 @@ function portMappings(config: PodSandboxConfig__Output): PortMapping[] {
     if (!PROTOCOLS.has(p.protocol)) throw new InvalidArgumentError(`port_mappings[${i}].protocol ${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP`);
     inRange(`port_mappings[${i}].container_port`, p.container_port, 1, 65535);
     inRange(`port_mappings[${i}].host_port`, p.host_port, 0, 65535);
+    if (p.host_ip && net.isIP(p.host_ip) === 0) throw new InvalidArgumentError(`port_mappings[${i}].host_ip ${JSON.stringify(p.host_ip)} is not an IP address`);
   });
   return config.port_mappings
     .filter((p) => p.host_port > 0)
@@ -59,6 +62,9 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
   const ns = config.linux?.security_context?.namespace_options;
   labelsAndAnnotations('pod', config.labels, config.annotations);
   checkConfinement('pod', { apparmor: config.linux?.security_context?.apparmor, selinux: config.linux?.security_context?.selinux_options });
+  // The pod's seccomp profile is checked like a container's; it would confine only the pod's init, which
+  // runs berth's own code and no image's (docs/architecture.md).
+  seccompOf(config.linux?.security_context);
   return {
     name: metadataName('metadata.name', meta.name),
     uid: metadataName('metadata.uid', meta.uid),
@@ -71,7 +77,7 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     labels: config.labels,
     annotations: config.annotations,
     cgroupParent: config.linux?.cgroup_parent ?? '',
-    sysctls: config.linux?.sysctls ?? {},
+    sysctls: Object.fromEntries(Object.entries(config.linux?.sysctls ?? {}).map(([k, v]) => [k, sysctlValue(k, v)])),
     namespaces: { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] },
     runtimeHandler: handler,
     bandwidth: bandwidthOf(config.annotations),
