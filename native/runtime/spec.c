@@ -413,8 +413,17 @@ spec_load (const char *bundle, struct rt_spec *s, berth_error_t *err)
   cleanup_free char *path = NULL;
   if (asprintf (&path, "%s/config.json", bundle) < 0)
     return berth_error (err, ENOMEM, "config path");
-  if (json_load_path (path, &s->json, err) < 0)
+  json_t *json;
+  if (json_load_path (path, &json, err) < 0)
     return -1;
+  return spec_parse (json, bundle, s, err);
+}
+
+int
+spec_parse (json_t *json, const char *bundle, struct rt_spec *s, berth_error_t *err)
+{
+  memset (s, 0, sizeof (*s));
+  s->json = json;
   s->bundle = strdup (bundle);
   if (s->bundle == NULL)
     return berth_error (err, ENOMEM, "bundle");

@@ -94,6 +94,8 @@ struct rt_spec
 
 /* Reads BUNDLE/config.json; bundle must be absolute. */
 int spec_load (const char *bundle, struct rt_spec *spec, berth_error_t *err);
+/* Parses a loaded config.json, which spec now owns (spec_free releases it, also after a failure). */
+int spec_parse (json_t *json, const char *bundle, struct rt_spec *spec, berth_error_t *err);
 void spec_free (struct rt_spec *spec);
 
 /* Parses an OCI process object (config.json's "process", or exec's --process file). */

@@ -4,6 +4,7 @@
  * server's name against the system's roots, or only the CA file given, as berthd's own client does, or
  * nothing for an insecure registry. No authentication dance: berthd passes the headers it would send
  * and falls back to its own client for any final answer but a 200. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -323,8 +324,9 @@ read_head (struct http_body *b, int *status, berth_error_t *err)
         {
           char *end;
           errno = 0;
+          /* strtoull takes a sign ("-1" wraps to 2^64-1): only digits are a length. */
           b->left = strtoull (value, &end, 10);
-          if (errno || end == value)
+          if (errno || end == value || !isdigit ((unsigned char) value[0]))
             return unpack_fail (err, FAULT_TRANSPORT, "the registry sent a malformed Content-Length");
           b->has_length = 1;
         }
@@ -538,7 +540,7 @@ next_chunk (struct http_body *b, berth_error_t *err)
   char *end;
   errno = 0;
   b->left = strtoull (line, &end, 16);
-  if (errno || end == line)
+  if (errno || end == line || !isxdigit ((unsigned char) line[0]))
     return unpack_fail (err, FAULT_TRANSPORT, "the registry sent a malformed chunk");
   if (b->left > 0)
     return 0;

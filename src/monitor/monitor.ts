@@ -2,12 +2,12 @@
 // berthd may exit or be killed at any time, the monitor and its container carry on.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { packageRoot } from '../util/package-root';
+import { helperBinary } from '../util/helpers';
 import { findHelpers, isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { spawnDetached } from '../util/spawn';
 import { poll } from '../util/poll';
 
-export const MONITOR_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
+export const MONITOR_BINARY = helperBinary('monitor');
 
 /** The files of one monitor, all in the container's volatile state dir. */
 export interface MonitorFiles {

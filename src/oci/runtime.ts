@@ -5,10 +5,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, NotFoundError } from '../errors';
-import { packageRoot } from '../util/package-root';
+import { helperBinary } from '../util/helpers';
 import { runCommand, type CommandResult } from '../util/spawn';
 
-export const BUILTIN_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
+export const BUILTIN_RUNTIME = helperBinary('runtime');
 
 export type RuntimeStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 

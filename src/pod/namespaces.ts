@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { isNativeError, MNT_DETACH, umount2 } from '../native';
-import { packageRoot } from '../util/package-root';
+import { helperBinary } from '../util/helpers';
 import { describeEnd, runCommand } from '../util/spawn';
 
 export type PinnedKind = 'net' | 'ipc' | 'uts';
@@ -17,7 +17,7 @@ export interface PinRequest {
   sysctls?: Record<string, string>;
 }
 
-export const PINNS_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-pinns');
+export const PINNS_BINARY = helperBinary('pinns');
 
 export function pinPath(dir: string, kind: PinnedKind, id: string): string {
   return path.join(dir, kind, id);

@@ -3,13 +3,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import { packageRoot } from '../util/package-root';
+import { helperBinary } from '../util/helpers';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { describeEnd, runCommand } from '../util/spawn';
 
 export { isAlive };
 
-export const INIT_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-init');
+export const INIT_BINARY = helperBinary('init');
 
 export type PodInit = ProcessIdentity;
 

@@ -9,12 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerRequest } from '../../src/container/oci-spec';
-import { packageRoot } from '../../src/util/package-root';
+import { helperBinary } from '../../src/util/helpers';
 import { busyboxRootfs, containerRequest, standaloneSpec } from '../support/bundle';
 import { until } from '../support/until';
 
-// BERTH_MONITOR runs the tests against another build (e.g. one with sanitizers).
-const MONITOR = process.env.BERTH_MONITOR ?? path.join(packageRoot(), 'native', 'bin', 'berth-monitor');
+// BERTH_HELPERS_DIR runs the tests against another build (e.g. native/build/asan/bin, with sanitizers).
+const MONITOR = helperBinary('monitor');
 // (Content may hold a \r, from a terminal.)
 const LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (P|F) ([^\n]*)$/;
 const HAVE_RUNC = fs.existsSync('/usr/bin/runc');

@@ -7,13 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerRequest, OciSpec } from '../../src/container/oci-spec';
-import { packageRoot } from '../../src/util/package-root';
+import { helperBinary } from '../../src/util/helpers';
 import { busyboxRootfs, containerRequest, standaloneSpec } from '../support/bundle';
 import { until } from '../support/until';
 
-const BERTH_RUNTIME = path.join(packageRoot(), 'native', 'bin', 'berth-runtime');
+const BERTH_RUNTIME = helperBinary('runtime');
 const RUNC = '/usr/bin/runc';
-const PINNS = path.join(packageRoot(), 'native', 'bin', 'berth-pinns');
+const PINNS = helperBinary('pinns');
 const CGROUP_PARENT = '/berth-rt-test';
 
 // A minimal subreaper standing in for berth-monitor: runs `create` with its stdout and stderr in OUT, then

@@ -20,13 +20,17 @@ export interface PodDaemon {
   berthd: BerthdHandle;
 }
 
-export async function startPodDaemon(prefix: string, net: { name: string; bridge: string; subnet: string; portmap?: boolean }): Promise<PodDaemon> {
+export async function startPodDaemon(
+  prefix: string,
+  net: { name: string; bridge: string; subnet: string; portmap?: boolean },
+  env?: NodeJS.ProcessEnv,
+): Promise<PodDaemon> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
   const registry = await startRegistry();
   await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
   const image = `${registry.host}/busybox:latest`;
   const network = bridgeNetwork(dir, net);
-  const berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir] });
+  const berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir], env });
   await berthd.client.image.PullImage({ image: { image } });
   return { dir, registry, network, image, berthd };
 }

@@ -2,7 +2,7 @@
  * directory, under AddressSanitizer and UBSan. Besides memory errors it aborts when anything appears
  * beside the layer directory, i.e. when an entry escaped it.
  *
- *   make -C native fuzz-unpack && native/build/fuzz/fuzz_unpack -max_total_time=600 CORPUS_DIR */
+ *   make -C native fuzz && native/build/fuzz/fuzz_unpack -max_total_time=600 CORPUS_DIR */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -49,10 +49,12 @@ count_entries (const char *dir)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static char base[64];
+  static char base[4096];
   if (base[0] == '\0')
     {
-      snprintf (base, sizeof base, "/dev/shm/berth-fuzz-%d", (int) getpid ());
+      /* hack/fuzz.sh gives a scratch dir of its own (and removes it). */
+      const char *scratch = getenv ("BERTH_FUZZ_DIR");
+      snprintf (base, sizeof base, "%s/unpack-%d", scratch ? scratch : "/dev/shm", (int) getpid ());
       if (mkdir (base, 0700) < 0 && errno != EEXIST)
         abort ();
     }

@@ -10,15 +10,14 @@
 // native/unpack/.
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../../errors';
 import { pipe } from '../../native';
-import { packageRoot } from '../../util/package-root';
+import { helperBinary } from '../../util/helpers';
 import { runCommand, type RunOptions } from '../../util/spawn';
 
-export const UNPACK_BINARY = path.join(packageRoot(), 'native', 'bin', 'berth-unpack');
+export const UNPACK_BINARY = helperBinary('unpack');
 
 export interface UnpackLimits {
   maxBytes: number;
