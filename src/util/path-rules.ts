@@ -14,8 +14,12 @@ function badSegment(p: string, trailingSlash: boolean): string | undefined {
   return segments.find((s, i) => s === '.' || s === '..' || (s === '' && !(trailingSlash && i > 0 && i === segments.length - 1)));
 }
 
+/** The kernel's PATH_MAX: a longer path fails every syscall that takes it (ENAMETOOLONG). */
+const PATH_MAX = 4096;
+
 function noNul(field: string, value: string): void {
   if (value.includes('\0')) throw new InvalidArgumentError(`${field} ${JSON.stringify(value)} contains a NUL byte`);
+  if (Buffer.byteLength(value) >= PATH_MAX) throw new InvalidArgumentError(`${field} is ${Buffer.byteLength(value)} bytes long; a path has fewer than ${PATH_MAX}`);
 }
 
 /** An absolute path without ".", ".." or empty segments (a trailing slash is allowed). */

@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
 import { checkConfinement } from './confinement';
 import { seccompOf } from './seccomp-request';
-import { execSize, inRange, labelsAndAnnotations, metadataName, userId } from './field-rules';
+import { execSize, groupList, inRange, labelsAndAnnotations, listSize, metadataName, userId } from './field-rules';
 import { MODES } from './sandbox-message';
 
 const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
@@ -49,6 +49,18 @@ export function resourcesSpec(r: LinuxContainerResources__Output | null | undefi
   };
 }
 
+/**
+ * The working directory: absolute (as the OCI spec requires of process.cwd) and without NUL. It is
+ * resolved inside the container, after the root is changed, so ".." cannot leave it: not held to "clean".
+ */
+function workingDir(dir: string): string {
+  if (dir && (!dir.startsWith('/') || dir.includes('\0'))) throw new InvalidArgumentError(`working_dir ${JSON.stringify(dir)} must be an absolute path`);
+  return dir;
+}
+
+/** Paths inside the container (masked, read-only): absolute and clean, each. */
+const containerPaths = (field: string, paths: string[]): string[] => listSize(field, paths).map((p, i) => absoluteCleanPath(`${field}[${i}]`, p));
+
 export function containerSpec(config: ContainerConfig__Output | null): ContainerSpec {
   if (!config) throw new InvalidArgumentError('CreateContainer: config is missing');
   const meta = config.metadata;
@@ -64,9 +76,9 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
   const process: ContainerRequest = {
     command: config.command,
     args: config.args,
-    workingDir: config.working_dir,
+    workingDir: workingDir(config.working_dir),
     env: config.envs.map((kv) => [kv.key, Buffer.from(kv.value).toString('utf8')]),
-    mounts: config.mounts.map((m, i) => ({
+    mounts: listSize('mounts', config.mounts).map((m, i) => ({
       containerPath: mountDestination(`mounts[${i}].container_path`, m.container_path),
       hostPath: absoluteCleanPath(`mounts[${i}].host_path`, m.host_path),
       readonly: m.readonly,
@@ -75,11 +87,11 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     tty: config.tty,
     stdin: config.stdin,
     privileged: sc?.privileged ?? false,
-    capabilities: { add: sc?.capabilities?.add_capabilities ?? [], drop: sc?.capabilities?.drop_capabilities ?? [] },
+    capabilities: { add: [...listSize('add_capabilities', sc?.capabilities?.add_capabilities ?? [])], drop: [...listSize('drop_capabilities', sc?.capabilities?.drop_capabilities ?? [])] },
     noNewPrivs: sc?.no_new_privs ?? false,
     readonlyRootfs: sc?.readonly_rootfs ?? false,
-    maskedPaths: sc?.masked_paths?.length ? sc.masked_paths : undefined,
-    readonlyPaths: sc?.readonly_paths?.length ? sc.readonly_paths : undefined,
+    maskedPaths: sc?.masked_paths?.length ? containerPaths('masked_paths', sc.masked_paths) : undefined,
+    readonlyPaths: sc?.readonly_paths?.length ? containerPaths('readonly_paths', sc.readonly_paths) : undefined,
     seccomp,
     pidNamespace: MODES[ns?.pid ?? 'POD'],
     resources: resourcesSpec(config.linux?.resources),
@@ -99,9 +111,9 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
       runAsUser: sc?.run_as_user ? userId('run_as_user', Number(sc.run_as_user.value)) : undefined,
       runAsUsername: sc?.run_as_username || undefined,
       runAsGroup: sc?.run_as_group ? userId('run_as_group', Number(sc.run_as_group.value)) : undefined,
-      supplementalGroups: (sc?.supplemental_groups ?? []).map((g, i) => userId(`supplemental_groups[${i}]`, Number(g))),
+      supplementalGroups: groupList('supplemental_groups', sc?.supplemental_groups ?? []).map((g, i) => userId(`supplemental_groups[${i}]`, Number(g))),
     },
-    devices: config.devices.map((d, i) => ({
+    devices: listSize('devices', config.devices).map((d, i) => ({
       containerPath: absoluteCleanPath(`devices[${i}].container_path`, d.container_path),
       hostPath: absoluteCleanPath(`devices[${i}].host_path`, d.host_path),
       permissions: d.permissions,

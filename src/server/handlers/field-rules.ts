@@ -87,6 +87,23 @@ export function sysctlValue(key: string, value: string): string {
   return value;
 }
 
+/**
+ * The longest list berth takes in a request (mounts, devices, port mappings, sysctls, capabilities, masked
+ * and read-only paths, DNS entries): far beyond any pod, short of one that would make a pod start run long
+ * (each mount is a syscall in the container's start, each port mapping a rule).
+ */
+export const MAX_LIST_ENTRIES = 1024;
+/** NGROUPS_MAX: the kernel takes no more supplementary groups. */
+const MAX_GROUPS = 65536;
+
+/** A repeated field within MAX_LIST_ENTRIES (or `max`); over it, RESOURCE_EXHAUSTED. */
+export function listSize<T>(field: string, list: readonly T[], max = MAX_LIST_ENTRIES): readonly T[] {
+  if (list.length > max) throw new ResourceExhaustedError(`${field} has ${list.length} entries; at most ${max} are allowed`);
+  return list;
+}
+
+export const groupList = <T>(field: string, list: readonly T[]) => listSize(field, list, MAX_GROUPS);
+
 /** An integer field within [min, max]. */
 export function inRange(field: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) throw new InvalidArgumentError(`${field} is ${value}; it must be an integer from ${min} to ${max}`);

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath } from '../../util/path-rules';
 import { checkConfinement } from './confinement';
 import { seccompOf } from './seccomp-request';
-import { hostname, inRange, labelsAndAnnotations, metadataName, sysctlValue } from './field-rules';
+import { hostname, inRange, labelsAndAnnotations, listSize, metadataName, sysctlValue } from './field-rules';
 import type { PortMapping } from '../../network/cni-network';
 import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
 
@@ -18,7 +18,7 @@ const CRI_MODES = { pod: 'POD', container: 'CONTAINER', node: 'NODE', target: 'T
 const PROTOCOLS: ReadonlySet<unknown> = new Set(['TCP', 'UDP', 'SCTP']);
 
 function portMappings(config: PodSandboxConfig__Output): PortMapping[] {
-  config.port_mappings.forEach((p, i) => {
+  listSize('port_mappings', config.port_mappings).forEach((p, i) => {
     if (!PROTOCOLS.has(p.protocol)) throw new InvalidArgumentError(`port_mappings[${i}].protocol ${JSON.stringify(p.protocol)} is not TCP, UDP or SCTP`);
     inRange(`port_mappings[${i}].container_port`, p.container_port, 1, 65535);
     inRange(`port_mappings[${i}].host_port`, p.host_port, 0, 65535);
@@ -72,12 +72,16 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     attempt: meta.attempt,
     hostname: hostname(config.hostname),
     logDirectory: config.log_directory ? absoluteCleanPath('log_directory', config.log_directory) : '',
-    dns: { servers: config.dns_config?.servers ?? [], searches: config.dns_config?.searches ?? [], options: config.dns_config?.options ?? [] },
+    dns: {
+      servers: [...listSize('dns_config.servers', config.dns_config?.servers ?? [])],
+      searches: [...listSize('dns_config.searches', config.dns_config?.searches ?? [])],
+      options: [...listSize('dns_config.options', config.dns_config?.options ?? [])],
+    },
     portMappings: portMappings(config),
     labels: config.labels,
     annotations: config.annotations,
     cgroupParent: config.linux?.cgroup_parent ?? '',
-    sysctls: Object.fromEntries(Object.entries(config.linux?.sysctls ?? {}).map(([k, v]) => [k, sysctlValue(k, v)])),
+    sysctls: Object.fromEntries(listSize('linux.sysctls', Object.entries(config.linux?.sysctls ?? {})).map(([k, v]) => [k, sysctlValue(k, v)])),
     namespaces: { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] },
     runtimeHandler: handler,
     bandwidth: bandwidthOf(config.annotations),
