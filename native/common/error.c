@@ -38,6 +38,35 @@ berth_error (berth_error_t *err, int status, const char *fmt, ...)
   return -1;
 }
 
+int
+berth_error_wrap (berth_error_t *err, const char *fmt, ...)
+{
+  char *context = NULL;
+  va_list ap;
+
+  if (err == NULL)
+    return -1;
+  va_start (ap, fmt);
+  if (vasprintf (&context, fmt, ap) < 0)
+    context = NULL;
+  va_end (ap);
+  if (*err == NULL)
+    {
+      berth_error (err, 0, "%s", context ? context : "error");
+      free (context);
+      return -1;
+    }
+  char *msg = NULL;
+  /* Out of memory: the cause's own message is kept, without the context. */
+  if (context && asprintf (&msg, "%s: %s", context, (*err)->msg ? (*err)->msg : "out of memory") >= 0)
+    {
+      free ((*err)->msg);
+      (*err)->msg = msg;
+    }
+  free (context);
+  return -1;
+}
+
 void
 berth_error_print (FILE *f, const char *prefix, berth_error_t err)
 {

@@ -14,6 +14,11 @@ typedef struct berth_error_s {
  * `return berth_error (err, errno, "open %s", path);`. */
 int berth_error (berth_error_t *err, int status, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
+/* Adds the caller's context to the error a callee set, keeping its errno: *err's message becomes
+ * "context: the cause's message". With no error set, makes one (status 0) from the context alone. Returns
+ * -1, so callers can `return berth_error_wrap (err, "sysctl %s", key);`. */
+int berth_error_wrap (berth_error_t *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
 /* Prints "prefix: msg" to f. */
 void berth_error_print (FILE *f, const char *prefix, berth_error_t err);
 

@@ -165,11 +165,7 @@ apply_sysctl (const char *kv, berth_error_t *err)
     return berth_error (err, errno, "sysctl %.*s: open %s", (int) (eq - kv), kv, file);
   const char *value = eq + 1;
   if (safe_write (fd, value, strlen (value), err) < 0)
-    {
-      int status = (*err)->status;
-      berth_error_release (err);
-      return berth_error (err, status, "sysctl %.*s=%s", (int) (eq - kv), kv, value);
-    }
+    return berth_error_wrap (err, "sysctl %.*s=%s", (int) (eq - kv), kv, value);
   return 0;
 }
 

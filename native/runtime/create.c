@@ -269,7 +269,7 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
   if (chdir (o->bundle) < 0)
     return berth_error (err, errno, "chdir %s", o->bundle);
   if (spec_load (o->bundle, &r->spec, err) < 0)
-    return -1;
+    return berth_error_wrap (err, "%s/config.json", o->bundle);
   if (r->spec.process.terminal && o->console_socket == NULL)
     return berth_error (err, 0, "cannot allocate tty if runc will detach without setting console socket");
   if (!r->spec.process.terminal && o->console_socket != NULL)

@@ -29,13 +29,13 @@ setup (const struct init_ctx *ctx, struct exec_plan *plan, berth_error_t *err)
     return -1;
   struct rootfs_ctx rctx = { spec, ctx->cg, ctx->cg_path, cgns != NULL && cgns->path == NULL };
   if (rootfs_prepare (&rctx, err) < 0 || rootfs_pivot (spec->rootfs, ctx->no_pivot, err) < 0)
-    return -1;
+    return berth_error_wrap (err, "the container's root filesystem");
   if (spec->process.terminal)
     {
       cleanup_free char *slave_path = NULL;
       cleanup_close int slave = console_create (ctx->console_fd, &slave_path, err);
       if (slave < 0 || rootfs_bind_console (slave_path, err) < 0 || console_attach (slave, err) < 0)
-        return -1;
+        return berth_error_wrap (err, "the container's terminal");
       close (ctx->console_fd);
     }
   if (process_set_hostname (spec->hostname, err) < 0 || process_apply_sysctls (spec, err) < 0 || rootfs_finalize (spec, err) < 0

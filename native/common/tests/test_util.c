@@ -45,6 +45,22 @@ test_atomic_write (void)
 }
 
 static void
+test_error_wrap (void)
+{
+  berth_error_t err = NULL;
+  CHECK (berth_error (&err, ENOSPC, "write %s", "/x") < 0);
+  CHECK (berth_error_wrap (&err, "sysctl %s", "net.a") < 0);
+  CHECK (err != NULL && err->status == ENOSPC);
+  CHECK (strcmp (err->msg, "sysctl net.a: write /x: No space left on device") == 0);
+  /* A second berth_error never replaces the first cause. */
+  CHECK (berth_error (&err, EPERM, "other") < 0 && err->status == ENOSPC);
+  berth_error_release (&err);
+  CHECK (berth_error_wrap (&err, "no cause %d", 7) < 0);
+  CHECK (err != NULL && err->status == 0 && strcmp (err->msg, "no cause 7") == 0);
+  berth_error_release (&err);
+}
+
+static void
 test_errors (void)
 {
   berth_error_t err = NULL;
@@ -63,6 +79,7 @@ int
 main (void)
 {
   test_atomic_write ();
+  test_error_wrap ();
   test_errors ();
   if (failures)
     fprintf (stderr, "%d checks failed\n", failures);
