@@ -373,14 +373,20 @@ create_in (const struct cg_hierarchy *h, const char *path, const char *needed, i
 }
 
 int
-cg_create (const struct cg_layout *l, const char *path, json_t *resources, int *made_leaf, berth_error_t *err)
+cg_create (const struct cg_layout *l, const char *path, json_t *resources, uint32_t *made, berth_error_t *err)
 {
   cleanup_free char *needed = NULL;
   if (cg_needed_controllers (resources, &needed, err) < 0)
     return -1;
   for (size_t i = 0; i < l->n; i++)
-    if (create_in (&l->h[i], path, needed, l->v2, made_leaf, err) < 0)
-      return -1;
+    {
+      int made_leaf = 0;
+      int r = create_in (&l->h[i], path, needed, l->v2, &made_leaf, err);
+      if (made_leaf)
+        *made |= UINT32_C (1) << i;
+      if (r < 0)
+        return -1;
+    }
   return 0;
 }
 
@@ -621,9 +627,24 @@ visit_rmdir (const char *dir, void *data)
 int
 cg_destroy (const struct cg_layout *l, const char *path, berth_error_t *err)
 {
+  return cg_destroy_in (l, path, CG_ALL_HIERARCHIES, err);
+}
+
+int
+cg_has_procs_hierarchy (const struct cg_layout *l, uint32_t which)
+{
+  size_t i = (size_t) (procs_hierarchy (l) - l->h);
+  return (which >> i) & 1;
+}
+
+int
+cg_destroy_in (const struct cg_layout *l, const char *path, uint32_t which, berth_error_t *err)
+{
   int ret = 0;
   for (size_t i = 0; i < l->n; i++)
     {
+      if (!((which >> i) & 1))
+        continue;
       cleanup_free char *dir = NULL;
       if (cg_dir (&l->h[i], path, &dir, err) < 0)
         return -1;

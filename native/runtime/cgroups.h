@@ -5,6 +5,7 @@
 #define BERTH_RUNTIME_CGROUPS_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../common/cgroup.h"
@@ -41,8 +42,11 @@ int cg_dir (const struct cg_hierarchy *h, const char *path, char **out, berth_er
 /* Creates the cgroup in every hierarchy. On v2 each ancestor delegates to its children, top-down,
  * only the controllers the resources need (see cg_needed_controllers); on a pure v2 host a needed
  * controller the parent does not offer is an error ("... is not available in DIR"). */
-/* *made_leaf is set to 1 when the cgroup itself was made in some hierarchy (it did not exist there). */
-int cg_create (const struct cg_layout *l, const char *path, json_t *resources, int *made_leaf, berth_error_t *err);
+/* In *made, bit i is set when the cgroup itself was made in hierarchy i (it did not exist there): what a
+ * rollback may remove (cg_destroy_in). */
+int cg_create (const struct cg_layout *l, const char *path, json_t *resources, uint32_t *made, berth_error_t *err);
+/* Every hierarchy, for cg_destroy_in and cg_has_procs_hierarchy. */
+#define CG_ALL_HIERARCHIES UINT32_MAX
 /* The v2 controllers a container with these resources needs, space-separated: cpu, memory and pids
  * always; cpuset with cpus/mems, io with blockIO, hugetlb with hugepageLimits, and the controller of
  * each `unified` key. */
@@ -64,6 +68,10 @@ int cg_signal_all (const struct cg_layout *l, const char *path, int sig, berth_e
 int cg_count_procs (const struct cg_layout *l, const char *path, berth_error_t *err);
 /* Removes the cgroup (and its descendants) from every hierarchy, waiting while it is busy. */
 int cg_destroy (const struct cg_layout *l, const char *path, berth_error_t *err);
+/* The same, only in the hierarchies whose bit is set in which. */
+int cg_destroy_in (const struct cg_layout *l, const char *path, uint32_t which, berth_error_t *err);
+/* Whether the hierarchy cg_signal_all and cg_count_procs look in is one of which. */
+int cg_has_procs_hierarchy (const struct cg_layout *l, uint32_t which);
 
 /* Applies an OCI LinuxResources object; with_devices also (re)writes the device rules. */
 int cg_apply_resources (const struct cg_layout *l, const char *path, json_t *resources, int with_devices, berth_error_t *err);

@@ -42,7 +42,7 @@ struct create_run
   struct cg_layout cg;
   char *cg_path;
   char *state_dir;
-  int cg_created;
+  uint32_t cg_made;   /* the hierarchies where this create made the container cgroup (cg_create) */
   int systemd;                /* --systemd-cgroup: the cgroup is the unit's */
   struct cgsd_unit unit;
   int unit_started;
@@ -106,16 +106,17 @@ undo (struct create_run *r)
       kill (r->init, SIGKILL);
       waitpid (r->init, NULL, 0); /* reparented to us, the subreaper, once the middle process is gone */
     }
-  if (r->cg_created && r->cg_path)
+  /* Only a cgroup this create made holds nothing but its own processes. */
+  if (r->cg_path && cg_has_procs_hierarchy (&r->cg, r->cg_made))
     {
       if (cg_signal_all (&r->cg, r->cg_path, SIGKILL, &ignored) < 0)
         berth_error_release (&ignored);
     }
   if (r->unit_started && cgsd_stop (r->unit.unit, &ignored) < 0)
     rtlog_report (&ignored);
-  if (r->cg_created && r->cg_path)
+  if (r->cg_made && r->cg_path)
     {
-      if (cg_destroy (&r->cg, r->cg_path, &ignored) < 0)
+      if (cg_destroy_in (&r->cg, r->cg_path, r->cg_made, &ignored) < 0)
         rtlog_report (&ignored);
     }
   if (r->state_dir && state_remove_dir (r->state_dir, &ignored) < 0)
@@ -244,7 +245,7 @@ systemd_cgroup (struct create_run *r, berth_error_t *err)
       if ((r->cg_path = strdup (r->unit.path)) == NULL)
         return berth_error (err, ENOMEM, "cgroup path");
       /* Undone on failure only if this create made it: a slice that was there already is not ours. */
-      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &r->cg_created, err) < 0 || cg_enter (&r->cg, r->cg_path, r->middle, err) < 0)
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &r->cg_made, err) < 0 || cg_enter (&r->cg, r->cg_path, r->middle, err) < 0)
         return -1;
     }
   else
@@ -252,10 +253,10 @@ systemd_cgroup (struct create_run *r, berth_error_t *err)
       if (cg_pid_path_v2 (r->middle, &r->cg_path, err) < 0)
         return -1;
       /* systemd made the scope's cgroup for this container's unit: it is ours to undo. */
-      r->cg_created = 1;
+      r->cg_made = CG_ALL_HIERARCHIES;
       if (strcmp (r->cg_path, r->unit.path) != 0)
         rtlog_warn ("systemd put unit %s in %s, not in %s", r->unit.unit, r->cg_path, r->unit.path);
-      int made = 0;
+      uint32_t made = 0;
       if (cg_create (&r->cg, r->cg_path, r->spec.resources, &made, err) < 0)
         return -1;
     }
@@ -302,9 +303,9 @@ run (struct create_run *r, const struct create_opts *o, berth_error_t *err)
     return berth_error (err, errno, "open %s", r->state_dir);
   if (!r->systemd)
     {
-      /* Marked for the rollback only once this create made it (in any hierarchy): a cgroup that was there
-       * already is not this container's to destroy. */
-      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &r->cg_created, err) < 0
+      /* Marked for the rollback in each hierarchy where this create made it: a cgroup that was there
+       * already (in one hierarchy or all) is not this container's to destroy. */
+      if (cg_create (&r->cg, r->cg_path, r->spec.resources, &r->cg_made, err) < 0
           || cg_apply_resources (&r->cg, r->cg_path, r->spec.resources, 1, err) < 0)
         return -1;
     }

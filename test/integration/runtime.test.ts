@@ -465,6 +465,23 @@ describe.each(RUNTIMES)('$name', (rt) => {
     }
   });
 
+  if (rt.name === 'berth-runtime') it('a failed create removes the cgroup where it made it, and leaves it where it was there before', async () => {
+    const id = newId();
+    const hierarchies = fs.readdirSync('/sys/fs/cgroup').filter((h) => !fs.lstatSync(path.join('/sys/fs/cgroup', h)).isSymbolicLink());
+    // Someone else's cgroup at the container's path in one hierarchy only.
+    const theirs = path.join('/sys/fs/cgroup', hierarchies[0], CGROUP_PARENT, id);
+    fs.mkdirSync(theirs, { recursive: true });
+    try {
+      const s = spec(id, {});
+      s.mounts.push({ destination: '/data', type: 'bind', source: path.join(dir, 'no-such-dir'), options: ['rbind', 'ro'] });
+      const c = await create(id, s);
+      expect(c.code).not.toBe(0);
+      expect(cgroupDirs(id)).toEqual([theirs]);
+    } finally {
+      for (const d of cgroupDirs(id)) fs.rmdirSync(d);
+    }
+  });
+
   it('applies rlimits, oom_score_adj, sysctls and bind mounts with their options', async () => {
     const id = newId();
     const data = path.join(dir, `${id}-data`);
