@@ -560,6 +560,134 @@ ready (const struct pollfd *p)
   return p->fd >= 0 && (p->revents & (POLLIN | POLLOUT | POLLHUP | POLLERR));
 }
 
+/* When the container is done and its output drained (or the drain's grace is over with no client
+ * behind): 1, the loop ends. Else 0, with the poll timeout in *timeout (-1: none). */
+static int
+drain_over (struct state *st, int *timeout)
+{
+  *timeout = -1;
+  if (!st->done)
+    return 0;
+  if (st->out_fd < 0 && st->err_fd < 0 && st->console.master_fd < 0)
+    return 1;
+  long left = DRAIN_GRACE_MS - ms_since (&st->done_at);
+  /* With backpressure the rest waits for the client, however long it takes. */
+  if (left <= 0 && !attach_blocked (&st->attach))
+    return 1;
+  *timeout = left > 0 ? (int) left : -1;
+  return 0;
+}
+
+/* The poll set: the fixed fds (P_*), then one per attach client and one per control client, each
+ * client remembering its slot (pidx). The array grows as clients come; *n is its length. */
+static int
+fill_pollset (struct state *st, int sfd, struct pollfd **fds, size_t *cap, size_t *n, berth_error_t *err)
+{
+  size_t want = P_FIXED;
+  for (struct attach_client *c = st->attach.clients; c; c = c->next)
+    want++;
+  for (struct control_client *c = st->control.clients; c; c = c->next)
+    want++;
+  if (want > *cap)
+    {
+      struct pollfd *bigger = realloc (*fds, want * 2 * sizeof (**fds));
+      if (bigger == NULL)
+        return berth_error (err, ENOMEM, "poll set");
+      *fds = bigger;
+      *cap = want * 2;
+    }
+  struct pollfd *f = *fds;
+  bool pending = input_pending (&st->input);
+  /* With backpressure, the container's output waits in its pipe while a client is behind. */
+  bool hold = attach_blocked (&st->attach);
+  f[P_SIGNAL] = (struct pollfd) { sfd, POLLIN, 0 };
+  f[P_OUT] = (struct pollfd) { hold ? -1 : st->out_fd, POLLIN, 0 };
+  f[P_ERR] = (struct pollfd) { hold ? -1 : st->err_fd, POLLIN, 0 };
+  f[P_MASTER] = (struct pollfd) { hold ? -1 : st->console.master_fd, POLLIN, 0 };
+  f[P_CONSOLE_LISTEN] = (struct pollfd) { st->console.listen_fd, POLLIN, 0 };
+  f[P_CONSOLE_CONN] = (struct pollfd) { st->console.conn_fd, POLLIN, 0 };
+  f[P_ATTACH] = (struct pollfd) { st->attach.listen_fd, POLLIN, 0 };
+  f[P_CONTROL] = (struct pollfd) { st->control.listen_fd, POLLIN, 0 };
+  f[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
+  /* Only POLLPRI (and POLLERR) tell a change: a kernfs file, like any file, always polls readable. */
+  f[P_OOM] = (struct pollfd) { st->oom.fd, POLLPRI, 0 };
+  size_t i = P_FIXED;
+  /* While the container has not taken the last input, clients are not read (nor polled for
+   * input, which would spin on their pending data): their own sends block, not the monitor.
+   * They are polled for output they have pending, and half-closed ones for leaving. */
+  for (struct attach_client *c = st->attach.clients; c; c = c->next)
+    {
+      int events = attach_events (c, !pending);
+      c->pidx = (int) i;
+      f[i++] = (struct pollfd) { events < 0 ? -1 : c->fd, (short) (events < 0 ? 0 : events), 0 };
+    }
+  for (struct control_client *c = st->control.clients; c; c = c->next)
+    {
+      c->pidx = (int) i;
+      f[i++] = (struct pollfd) { c->fd, POLLIN, 0 };
+    }
+  *n = i;
+  return 0;
+}
+
+/* The fixed fds that are ready: new connections first (a client accepted now gets the output read
+ * below), then the OOM watch, the signals, the container's output and its stdin. */
+static int
+service_fixed (struct state *st, int sfd, struct pollfd *fds, berth_error_t *err)
+{
+  if ((ready (&fds[P_CONSOLE_LISTEN]) || ready (&fds[P_CONSOLE_CONN])) && service_console (st, err) < 0)
+    return -1;
+  if (ready (&fds[P_ATTACH]) && attach_accept (&st->attach, err) < 0)
+    return -1;
+  if (!st->started && st->attach.clients && start_cmd (st, err) < 0)
+    return -1;
+  if (ready (&fds[P_CONTROL]) && control_accept (&st->control, err) < 0)
+    return -1;
+  /* Before the signals: an OOM kill is seen before the exit it caused. The kernel counts it before
+   * it sends the SIGKILL, and wakes pollers of memory.events at once (kernfs reports POLLPRI |
+   * POLLERR), unless the file was notified in the last 1/100 s (e.g. for the "max" events of the
+   * charges that failed just before): cgroup_file_notify then defers the wake-up to a timer, which
+   * can come after the exit, and the read at the exit is what is left. */
+  if (fds[P_OOM].fd >= 0 && (fds[P_OOM].revents & (POLLPRI | POLLERR)))
+    service_oom_watch (st);
+  if (ready (&fds[P_SIGNAL]) && on_signals (st, sfd, err) < 0)
+    return -1;
+  if (st->out_fd >= 0 && ready (&fds[P_OUT]) && drain (st, &st->out_fd, &st->out, ATTACH_STDOUT, err) < 0)
+    return -1;
+  if (st->err_fd >= 0 && ready (&fds[P_ERR]) && drain (st, &st->err_fd, &st->err, ATTACH_STDERR, err) < 0)
+    return -1;
+  if (st->console.master_fd >= 0 && ready (&fds[P_MASTER]) && drain (st, &st->console.master_fd, &st->out, ATTACH_STDOUT, err) < 0)
+    return -1;
+  if (ready (&fds[P_STDIN]))
+    input_flush (&st->input);
+  return 0;
+}
+
+/* The clients whose slot is ready (a client may leave, and be freed, while it is served). */
+static void
+service_clients (struct state *st, struct pollfd *fds)
+{
+  struct control_client *cnext;
+  for (struct control_client *c = st->control.clients; c; c = cnext)
+    {
+      cnext = c->next;
+      if (c->pidx >= 0 && ready (&fds[c->pidx]))
+        control_service (&st->control, c);
+    }
+  struct attach_client *anext;
+  for (struct attach_client *c = st->attach.clients; c; c = anext)
+    {
+      anext = c->next;
+      if (c->pidx < 0 || !ready (&fds[c->pidx]))
+        continue;
+      short revents = fds[c->pidx].revents;
+      if (attach_service (&st->attach, c, revents))
+        continue;
+      if (!c->input_done && (revents & (POLLIN | POLLHUP | POLLERR)))
+        read_client (st, c);
+    }
+}
+
 static int
 loop (struct state *st, int sfd, berth_error_t *err)
 {
@@ -567,113 +695,20 @@ loop (struct state *st, int sfd, berth_error_t *err)
   size_t cap = 0;
   for (;;)
     {
-      int timeout = -1;
-      if (st->done)
-        {
-          if (st->out_fd < 0 && st->err_fd < 0 && st->console.master_fd < 0)
-            return 0;
-          long left = DRAIN_GRACE_MS - ms_since (&st->done_at);
-          /* With backpressure the rest waits for the client, however long it takes. */
-          if (left <= 0 && !attach_blocked (&st->attach))
-            return 0;
-          timeout = left > 0 ? (int) left : -1;
-        }
-
-      size_t n = P_FIXED;
-      for (struct attach_client *c = st->attach.clients; c; c = c->next)
-        n++;
-      for (struct control_client *c = st->control.clients; c; c = c->next)
-        n++;
-      if (n > cap)
-        {
-          struct pollfd *bigger = realloc (fds, n * 2 * sizeof (*fds));
-          if (bigger == NULL)
-            return berth_error (err, ENOMEM, "poll set");
-          fds = bigger;
-          cap = n * 2;
-        }
-      bool pending = input_pending (&st->input);
-      /* With backpressure, the container's output waits in its pipe while a client is behind. */
-      bool hold = attach_blocked (&st->attach);
-      fds[P_SIGNAL] = (struct pollfd) { sfd, POLLIN, 0 };
-      fds[P_OUT] = (struct pollfd) { hold ? -1 : st->out_fd, POLLIN, 0 };
-      fds[P_ERR] = (struct pollfd) { hold ? -1 : st->err_fd, POLLIN, 0 };
-      fds[P_MASTER] = (struct pollfd) { hold ? -1 : st->console.master_fd, POLLIN, 0 };
-      fds[P_CONSOLE_LISTEN] = (struct pollfd) { st->console.listen_fd, POLLIN, 0 };
-      fds[P_CONSOLE_CONN] = (struct pollfd) { st->console.conn_fd, POLLIN, 0 };
-      fds[P_ATTACH] = (struct pollfd) { st->attach.listen_fd, POLLIN, 0 };
-      fds[P_CONTROL] = (struct pollfd) { st->control.listen_fd, POLLIN, 0 };
-      fds[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
-      /* Only POLLPRI (and POLLERR) tell a change: a kernfs file, like any file, always polls readable. */
-      fds[P_OOM] = (struct pollfd) { st->oom.fd, POLLPRI, 0 };
-      size_t i = P_FIXED;
-      /* While the container has not taken the last input, clients are not read (nor polled for
-       * input, which would spin on their pending data): their own sends block, not the monitor.
-       * They are polled for output they have pending, and half-closed ones for leaving. */
-      for (struct attach_client *c = st->attach.clients; c; c = c->next)
-        {
-          int events = attach_events (c, !pending);
-          c->pidx = (int) i;
-          fds[i++] = (struct pollfd) { events < 0 ? -1 : c->fd, (short) (events < 0 ? 0 : events), 0 };
-        }
-      for (struct control_client *c = st->control.clients; c; c = c->next)
-        {
-          c->pidx = (int) i;
-          fds[i++] = (struct pollfd) { c->fd, POLLIN, 0 };
-        }
-
-      int ret = poll (fds, i, timeout);
+      int timeout;
+      if (drain_over (st, &timeout))
+        return 0;
+      size_t n = 0;
+      if (fill_pollset (st, sfd, &fds, &cap, &n, err) < 0)
+        return -1;
+      int ret = poll (fds, n, timeout);
       if (ret < 0 && errno == EINTR)
         continue;
       if (ret < 0)
         return berth_error (err, errno, "poll");
-
-      /* Connections first: a client accepted now gets the output read below. */
-      if ((ready (&fds[P_CONSOLE_LISTEN]) || ready (&fds[P_CONSOLE_CONN])) && service_console (st, err) < 0)
+      if (service_fixed (st, sfd, fds, err) < 0)
         return -1;
-      if (ready (&fds[P_ATTACH]) && attach_accept (&st->attach, err) < 0)
-        return -1;
-      if (!st->started && st->attach.clients && start_cmd (st, err) < 0)
-        return -1;
-      if (ready (&fds[P_CONTROL]) && control_accept (&st->control, err) < 0)
-        return -1;
-      /* Before the signals: an OOM kill is seen before the exit it caused. The kernel counts it before
-       * it sends the SIGKILL, and wakes pollers of memory.events at once (kernfs reports POLLPRI |
-       * POLLERR), unless the file was notified in the last 1/100 s (e.g. for the "max" events of the
-       * charges that failed just before): cgroup_file_notify then defers the wake-up to a timer, which
-       * can come after the exit, and the read at the exit is what is left. */
-      if (fds[P_OOM].fd >= 0 && (fds[P_OOM].revents & (POLLPRI | POLLERR)))
-        service_oom_watch (st);
-      if (ready (&fds[P_SIGNAL]) && on_signals (st, sfd, err) < 0)
-        return -1;
-      if (st->out_fd >= 0 && ready (&fds[P_OUT]) && drain (st, &st->out_fd, &st->out, ATTACH_STDOUT, err) < 0)
-        return -1;
-      if (st->err_fd >= 0 && ready (&fds[P_ERR]) && drain (st, &st->err_fd, &st->err, ATTACH_STDERR, err) < 0)
-        return -1;
-      if (st->console.master_fd >= 0 && ready (&fds[P_MASTER]) && drain (st, &st->console.master_fd, &st->out, ATTACH_STDOUT, err) < 0)
-        return -1;
-      if (ready (&fds[P_STDIN]))
-        input_flush (&st->input);
-
-      struct control_client *cnext;
-      for (struct control_client *c = st->control.clients; c; c = cnext)
-        {
-          cnext = c->next;
-          if (c->pidx >= 0 && ready (&fds[c->pidx]))
-            control_service (&st->control, c);
-        }
-      struct attach_client *anext;
-      for (struct attach_client *c = st->attach.clients; c; c = anext)
-        {
-          anext = c->next;
-          if (c->pidx < 0 || !ready (&fds[c->pidx]))
-            continue;
-          short revents = fds[c->pidx].revents;
-          if (attach_service (&st->attach, c, revents))
-            continue;
-          if (!c->input_done && (revents & (POLLIN | POLLHUP | POLLERR)))
-            read_client (st, c);
-        }
+      service_clients (st, fds);
     }
 }
 
