@@ -36,11 +36,11 @@ for t in "${targets[@]}"; do
   mkdir "$work/found"
   if build/fuzz/"$t" -max_total_time="$seconds" -max_len=60000 -timeout=10 -rss_limit_mb=1024 \
       -artifact_prefix="build/fuzz/artifacts/$t-" -print_final_stats=1 "$work/found" "$corpus" > "build/fuzz/$t.log" 2>&1; then
-    echo "$t: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$t.log" | grep -o '[0-9]*$') inputs in ${seconds}s, nothing found"
+    echo "$t: $(grep -a -m1 -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$t.log" | grep -o '[0-9]*$') inputs in ${seconds}s, nothing found"
   else
     failed=1
     echo "$t: FAILED (log: native/build/fuzz/$t.log)"
-    grep -E 'ERROR|runtime error|SUMMARY|Test unit written' "build/fuzz/$t.log" | head -20
+    grep -a -E 'ERROR|runtime error|SUMMARY|Test unit written' "build/fuzz/$t.log" | head -20
   fi
   rm -rf "$work"
 done

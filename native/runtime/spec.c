@@ -150,6 +150,113 @@ caps_set (json_t *arr, const char *what, uint64_t *out, berth_error_t *err)
   return 0;
 }
 
+/* A uid or gid: 0 to 2^32 - 2 ((uid_t) -1 means "no change" to the kernel; more would be cut). */
+static int
+get_id (json_t *v, const char *what, uint32_t *out, berth_error_t *err)
+{
+  uint64_t x = 0;
+  if (get_uint (v, what, &x, err) < 0)
+    return -1;
+  if (x >= UINT32_MAX)
+    return berth_error (err, 0, "invalid spec: %s %llu is out of range", what, (unsigned long long) x);
+  *out = (uint32_t) x;
+  return 0;
+}
+
+/* process.user: uid, gid, umask, additionalGids. */
+static int
+parse_user (json_t *user, struct rt_process *p, berth_error_t *err)
+{
+  if (!json_is_object (user))
+    return 0;
+  json_t *x;
+  uint32_t id;
+  if ((x = json_object_get (user, "uid")) != NULL)
+    {
+      if (get_id (x, "process.user.uid", &id, err) < 0)
+        return -1;
+      p->uid = (uid_t) id;
+    }
+  if ((x = json_object_get (user, "gid")) != NULL)
+    {
+      if (get_id (x, "process.user.gid", &id, err) < 0)
+        return -1;
+      p->gid = (gid_t) id;
+    }
+  if ((x = json_object_get (user, "umask")) != NULL && !json_is_null (x))
+    {
+      uint64_t v = 0;
+      if (get_uint (x, "process.user.umask", &v, err) < 0)
+        return -1;
+      if (v > 0777)
+        return berth_error (err, 0, "invalid spec: process.user.umask %llo is not a mode", (unsigned long long) v);
+      p->has_umask = 1;
+      p->umask = (mode_t) v;
+    }
+  json_t *gids = json_object_get (user, "additionalGids");
+  if (!json_is_array (gids) || json_array_size (gids) == 0)
+    return 0;
+  p->additional_gids = calloc (json_array_size (gids), sizeof (gid_t));
+  if (p->additional_gids == NULL)
+    return berth_error (err, ENOMEM, "additionalGids");
+  size_t i;
+  json_array_foreach (gids, i, x)
+  {
+    if (get_id (x, "process.user.additionalGids[]", &id, err) < 0)
+      return -1;
+    p->additional_gids[p->n_additional_gids++] = (gid_t) id;
+  }
+  return 0;
+}
+
+/* process.capabilities: each set by name; no object leaves the capabilities as they are. */
+static int
+parse_caps (json_t *caps, struct rt_process *p, berth_error_t *err)
+{
+  if (!json_is_object (caps))
+    return 0;
+  p->has_caps = 1;
+  if (caps_set (json_object_get (caps, "bounding"), "capabilities.bounding", &p->caps.bounding, err) < 0
+      || caps_set (json_object_get (caps, "effective"), "capabilities.effective", &p->caps.effective, err) < 0
+      || caps_set (json_object_get (caps, "permitted"), "capabilities.permitted", &p->caps.permitted, err) < 0
+      || caps_set (json_object_get (caps, "inheritable"), "capabilities.inheritable", &p->caps.inheritable, err) < 0
+      || caps_set (json_object_get (caps, "ambient"), "capabilities.ambient", &p->caps.ambient, err) < 0)
+    return -1;
+  return 0;
+}
+
+/* process.rlimits: a known type each, with soft and hard. */
+static int
+parse_rlimits (json_t *rlimits, struct rt_process *p, berth_error_t *err)
+{
+  if (!json_is_array (rlimits) || json_array_size (rlimits) == 0)
+    return 0;
+  p->rlimits = calloc (json_array_size (rlimits), sizeof (struct rt_rlimit));
+  if (p->rlimits == NULL)
+    return berth_error (err, ENOMEM, "rlimits");
+  size_t i;
+  json_t *r;
+  json_array_foreach (rlimits, i, r)
+  {
+    const char *type = json_string_value (json_object_get (r, "type"));
+    struct rt_rlimit *l = &p->rlimits[p->n_rlimits];
+    l->resource = -1;
+    for (size_t k = 0; type && k < sizeof (rlimit_names) / sizeof (rlimit_names[0]); k++)
+      if (strcmp (rlimit_names[k].name, type) == 0)
+        l->resource = rlimit_names[k].resource;
+    if (l->resource < 0)
+      return berth_error (err, 0, "invalid spec: unknown rlimit type %s", type ? type : "(none)");
+    l->type = strdup (type);
+    if (l->type == NULL)
+      return berth_error (err, ENOMEM, "rlimits");
+    p->n_rlimits++;
+    if (get_uint (json_object_get (r, "soft"), "rlimit soft", &l->soft, err) < 0
+        || get_uint (json_object_get (r, "hard"), "rlimit hard", &l->hard, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 int
 process_parse (json_t *obj, struct rt_process *p, berth_error_t *err)
 {
@@ -157,45 +264,8 @@ process_parse (json_t *obj, struct rt_process *p, berth_error_t *err)
   if (!json_is_object (obj))
     return berth_error (err, 0, "invalid spec: process must be an object");
   p->terminal = json_is_true (json_object_get (obj, "terminal"));
-  json_t *user = json_object_get (obj, "user");
-  if (json_is_object (user))
-    {
-      uint64_t v = 0;
-      json_t *x;
-      if ((x = json_object_get (user, "uid")) != NULL)
-        {
-          if (get_uint (x, "process.user.uid", &v, err) < 0)
-            return -1;
-          p->uid = (uid_t) v;
-        }
-      if ((x = json_object_get (user, "gid")) != NULL)
-        {
-          if (get_uint (x, "process.user.gid", &v, err) < 0)
-            return -1;
-          p->gid = (gid_t) v;
-        }
-      if ((x = json_object_get (user, "umask")) != NULL && !json_is_null (x))
-        {
-          if (get_uint (x, "process.user.umask", &v, err) < 0)
-            return -1;
-          p->has_umask = 1;
-          p->umask = (mode_t) v;
-        }
-      json_t *gids = json_object_get (user, "additionalGids");
-      if (json_is_array (gids) && json_array_size (gids) > 0)
-        {
-          p->additional_gids = calloc (json_array_size (gids), sizeof (gid_t));
-          if (p->additional_gids == NULL)
-            return berth_error (err, ENOMEM, "additionalGids");
-          size_t i;
-          json_array_foreach (gids, i, x)
-          {
-            if (get_uint (x, "process.user.additionalGids[]", &v, err) < 0)
-              return -1;
-            p->additional_gids[p->n_additional_gids++] = (gid_t) v;
-          }
-        }
-    }
+  if (parse_user (json_object_get (obj, "user"), p, err) < 0)
+    return -1;
   if (dup_strv (json_object_get (obj, "args"), "process.args", &p->args, err) < 0
       || dup_strv (json_object_get (obj, "env"), "process.env", &p->env, err) < 0
       || dup_string (json_object_get (obj, "cwd"), "process.cwd", &p->cwd, err) < 0)
@@ -204,50 +274,18 @@ process_parse (json_t *obj, struct rt_process *p, berth_error_t *err)
     return berth_error (err, 0, "invalid spec: process.args must not be empty");
   if (p->cwd == NULL || p->cwd[0] != '/')
     return berth_error (err, 0, "invalid spec: process.cwd %s is not an absolute path", p->cwd ? p->cwd : "(none)");
-  json_t *caps = json_object_get (obj, "capabilities");
-  if (json_is_object (caps))
-    {
-      p->has_caps = 1;
-      if (caps_set (json_object_get (caps, "bounding"), "capabilities.bounding", &p->caps.bounding, err) < 0
-          || caps_set (json_object_get (caps, "effective"), "capabilities.effective", &p->caps.effective, err) < 0
-          || caps_set (json_object_get (caps, "permitted"), "capabilities.permitted", &p->caps.permitted, err) < 0
-          || caps_set (json_object_get (caps, "inheritable"), "capabilities.inheritable", &p->caps.inheritable, err) < 0
-          || caps_set (json_object_get (caps, "ambient"), "capabilities.ambient", &p->caps.ambient, err) < 0)
-        return -1;
-    }
-  json_t *rlimits = json_object_get (obj, "rlimits");
-  if (json_is_array (rlimits) && json_array_size (rlimits) > 0)
-    {
-      p->rlimits = calloc (json_array_size (rlimits), sizeof (struct rt_rlimit));
-      if (p->rlimits == NULL)
-        return berth_error (err, ENOMEM, "rlimits");
-      size_t i;
-      json_t *r;
-      json_array_foreach (rlimits, i, r)
-      {
-        const char *type = json_string_value (json_object_get (r, "type"));
-        struct rt_rlimit *l = &p->rlimits[p->n_rlimits];
-        l->resource = -1;
-        for (size_t k = 0; type && k < sizeof (rlimit_names) / sizeof (rlimit_names[0]); k++)
-          if (strcmp (rlimit_names[k].name, type) == 0)
-            l->resource = rlimit_names[k].resource;
-        if (l->resource < 0)
-          return berth_error (err, 0, "invalid spec: unknown rlimit type %s", type ? type : "(none)");
-        l->type = strdup (type);
-        if (l->type == NULL)
-          return berth_error (err, ENOMEM, "rlimits");
-        p->n_rlimits++;
-        if (get_uint (json_object_get (r, "soft"), "rlimit soft", &l->soft, err) < 0
-            || get_uint (json_object_get (r, "hard"), "rlimit hard", &l->hard, err) < 0)
-          return -1;
-      }
-    }
+  if (parse_caps (json_object_get (obj, "capabilities"), p, err) < 0
+      || parse_rlimits (json_object_get (obj, "rlimits"), p, err) < 0)
+    return -1;
   p->no_new_privileges = json_is_true (json_object_get (obj, "noNewPrivileges"));
   json_t *oom = json_object_get (obj, "oomScoreAdj");
   if (json_is_integer (oom))
     {
+      json_int_t v = json_integer_value (oom);
+      if (v < -1000 || v > 1000)
+        return berth_error (err, 0, "invalid spec: process.oomScoreAdj %lld is not from -1000 to 1000", (long long) v);
       p->has_oom_score_adj = 1;
-      p->oom_score_adj = (int) json_integer_value (oom);
+      p->oom_score_adj = (int) v;
     }
   return 0;
 }
