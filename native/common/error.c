@@ -6,18 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The formatted context of an error, or NULL when there is no memory for it. */
+static char *
+vcontext (const char *fmt, va_list ap)
+{
+  char *context = NULL;
+  if (vasprintf (&context, fmt, ap) < 0)
+    return NULL;
+  return context;
+}
+
 int
 berth_error (berth_error_t *err, int status, const char *fmt, ...)
 {
-  char *context = NULL;
   va_list ap;
 
   if (err == NULL || *err != NULL)
     return -1;
 
   va_start (ap, fmt);
-  if (vasprintf (&context, fmt, ap) < 0)
-    context = NULL;
+  char *context = vcontext (fmt, ap);
   va_end (ap);
 
   *err = calloc (1, sizeof (**err));
@@ -41,14 +49,12 @@ berth_error (berth_error_t *err, int status, const char *fmt, ...)
 int
 berth_error_wrap (berth_error_t *err, const char *fmt, ...)
 {
-  char *context = NULL;
   va_list ap;
 
   if (err == NULL)
     return -1;
   va_start (ap, fmt);
-  if (vasprintf (&context, fmt, ap) < 0)
-    context = NULL;
+  char *context = vcontext (fmt, ap);
   va_end (ap);
   if (*err == NULL)
     {
