@@ -11,6 +11,7 @@ import { startCriServer, type CriServer } from './server/grpc-server';
 import { packageJson } from './util/package-root';
 import { UnavailableError } from './errors';
 import { ImageService } from './image/image-service';
+import { ContainerEvents } from './container/container-events';
 import { NetworkManager } from './network/network-manager';
 import { PodService } from './pod/pod-service';
 import { ContainerService } from './container/container-service';
@@ -47,10 +48,12 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   const network = new NetworkManager(config.network, config.root);
   const cgroups = createCgroupDriver(config.runtime.cgroup_driver as CgroupDriverName, log);
   const repairs = new Repairs(log.child({ module: 'recovery' }), metrics.repairs);
-  const pods = new PodService(config, network, cgroups, log.child({ module: 'pod' }), repairs);
+  // One stream of lifecycle events for sandboxes and containers alike (GetContainerEvents).
+  const events = new ContainerEvents();
+  const pods = new PodService(config, network, cgroups, log.child({ module: 'pod' }), repairs, events);
   await pods.recover();
   const runtimes = new RuntimeRegistry(config, cgroups.runtimeArgs);
-  const containers = new ContainerService(config, pods, images, runtimes, log.child({ module: 'container' }), repairs);
+  const containers = new ContainerService(config, pods, images, runtimes, log.child({ module: 'container' }), repairs, events);
   await containers.recover();
   images.addUsageSource(containers);
   const orphans = await images.freeUnused();

@@ -30,6 +30,7 @@ import { execSync, type ExecResult } from './exec-sync';
 import { ociResources, updatedResources, type ContainerRequest } from './oci-spec';
 import { poll } from '../util/poll';
 import { isAdoptedChild, onAdoptedExit } from '../util/spawn';
+import { ContainerEvents, transitions } from './container-events';
 
 export interface ContainerFilter {
   id?: string;
@@ -103,8 +104,17 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     private readonly log: Logger,
     /** Start-up reconciliation's record of what it repaired. */
     private readonly repairs: Repairs = new Repairs(log),
+    /** Where CREATED, STARTED, STOPPED and DELETED are told (GetContainerEvents). */
+    readonly events: ContainerEvents = new ContainerEvents(),
   ) {
-    this.store = new RecordStore<ContainerRecord>(path.join(config.root, 'containers'));
+    this.store = new RecordStore<ContainerRecord>(path.join(config.root, 'containers'), (before, after) => this.announce(before, after));
+  }
+
+  /** A record written or deleted: its events. A record being created is not a container yet. */
+  private announce(before: ContainerRecord | undefined, after: ContainerRecord | undefined): void {
+    const seen = (r: ContainerRecord | undefined) => (r && r.phase !== 'creating' ? r : undefined);
+    const record = after ?? before!;
+    for (const type of transitions(seen(before), seen(after))) this.events.publish({ type, containerId: record.id, podId: record.podId });
   }
 
   private stateDirOf(id: string): string {

@@ -21,6 +21,7 @@ import { failpoint } from '../state/failpoints';
 import { hostnameFile, hostsFile, resolvConf, validateHostname } from './pod-files';
 import { fullNameOf, type SandboxRecord, type SandboxSpec } from './sandbox';
 import { RecordStore } from '../state/record-store';
+import { ContainerEvents, transitions } from '../container/container-events';
 import { Repairs } from '../state/repairs';
 import { PhaseTimer } from '../util/phase-timer';
 
@@ -85,9 +86,22 @@ export class PodService {
     private readonly log: Logger,
     /** Start-up reconciliation's record of what it repaired. */
     private readonly repairs: Repairs = new Repairs(log),
+    /** Where the sandbox's own CREATED, STARTED, STOPPED and DELETED are told (GetContainerEvents). */
+    readonly events: ContainerEvents = new ContainerEvents(),
   ) {
-    this.store = new RecordStore<SandboxRecord>(path.join(config.root, 'pods'));
+    this.store = new RecordStore<SandboxRecord>(path.join(config.root, 'pods'), (before, after) => this.announce(before, after));
     this.teardown = new PodTeardown(config.state, network, cgroups, log);
+  }
+
+  /**
+   * A sandbox record written or deleted: its events, as containerd and CRI-O report a sandbox (its id as
+   * the container's). Ready is running; not ready, and being removed, is stopped; being created is
+   * nothing yet.
+   */
+  private announce(before: SandboxRecord | undefined, after: SandboxRecord | undefined): void {
+    const seen = (r: SandboxRecord | undefined) => (r && r.state !== 'creating' ? { state: r.state === 'ready' ? 'running' : 'exited' } : undefined);
+    const id = (after ?? before)!.id;
+    for (const type of transitions(seen(before), seen(after))) this.events.publish({ type, containerId: id, podId: id });
   }
 
   setContainerHooks(hooks: PodContainerHooks): void {

@@ -156,13 +156,29 @@ function unaryImpl(ins: Instrumenter, method: string, handler: UnaryHandler<unkn
   };
 }
 
+function untilDrainedOrCancelled(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('cancelled', done);
+  });
+}
+
 function streamImpl(ins: Instrumenter, method: string, handler: StreamHandler<unknown, unknown> | undefined) {
   return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
     const invoke: Invoke | undefined = handler
       ? async (ctx) => {
-          for await (const message of handler(call.request, ctx)) {
+          const messages = handler(call.request, ctx);
+          // The handler has set up what it streams from: the client is told the stream is open.
+          (call as unknown as { sendMetadata(): void }).sendMetadata();
+          for await (const message of messages) {
             if (ctx.signal.aborted) break;
-            if (!call.write(message)) await new Promise((resolve) => call.once('drain', resolve));
+            // A full buffer waits for the client to read, or for it to go away.
+            if (!call.write(message)) await untilDrainedOrCancelled(call);
           }
         }
       : undefined;

@@ -34,6 +34,7 @@ import { imageStatus } from './handlers/image-status';
 import { removeImage } from './handlers/remove-image';
 import { imageFsInfo } from './handlers/image-fs-info';
 import { pullImage } from './handlers/pull-image';
+import { getContainerEvents } from './handlers/get-container-events';
 
 export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandlers> {
   return {
@@ -62,6 +63,7 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     ListContainerStats: listContainerStats(deps),
     PodSandboxStats: podSandboxStats(deps),
     ListPodSandboxStats: listPodSandboxStats(deps),
+    GetContainerEvents: getContainerEvents(deps),
   };
 }
 

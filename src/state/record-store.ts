@@ -11,11 +11,17 @@ export interface NamedRecord {
   fullName: string;
 }
 
+/** Told of each record written or deleted after it is done: the record as it was (if any) and as it is now. */
+export type RecordChange<R> = (before: R | undefined, after: R | undefined) => void;
+
 export class RecordStore<R extends NamedRecord> {
   private readonly byId = new Map<string, R>();
   private readonly byName = new Map<string, string>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly onChange?: RecordChange<R>,
+  ) {}
 
   /**
    * Loads every record. A record that does not parse (a torn or corrupt file: a disk fault, an edit by
@@ -87,13 +93,17 @@ export class RecordStore<R extends NamedRecord> {
 
   async save(record: R): Promise<void> {
     await writeJsonAtomic(path.join(this.dir, `${record.id}.json`), record);
+    const before = this.byId.get(record.id);
     this.byId.set(record.id, record);
     this.byName.set(record.fullName, record.id);
+    this.onChange?.(before, record);
   }
 
   async delete(record: R): Promise<void> {
     await fs.rm(path.join(this.dir, `${record.id}.json`), { force: true });
+    const before = this.byId.get(record.id);
     this.byId.delete(record.id);
     this.release(record.fullName, record.id);
+    if (before) this.onChange?.(before, undefined);
   }
 }

@@ -76,6 +76,11 @@ export class ServerCall extends EventEmitter {
     this.stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING }, { waitForTrailers: true });
   }
 
+  /** Sends the response headers now (a server stream: the client learns it is open before any message). */
+  sendMetadata(): void {
+    if (!this.done && !this.stream.destroyed) this.sendHeaders();
+  }
+
   /** The serialized message, or undefined after ending the call RESOURCE_EXHAUSTED when it is too large. */
   private encode(message: unknown): Buffer | undefined {
     const body = this.route.serialize(message);

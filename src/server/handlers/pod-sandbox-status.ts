@@ -4,6 +4,8 @@ import { InvalidArgumentError } from '../../errors';
 import type { UnaryHandler } from '../instrument';
 import type { ServerDeps } from '../deps';
 import { sandboxStatus } from './sandbox-message';
+import { containerStatusMessage } from './container-message';
+import { nowNanos } from '../../container/container';
 
 export function podSandboxStatus(deps: ServerDeps): UnaryHandler<PodSandboxStatusRequest__Output, PodSandboxStatusResponse> {
   return async (request) => {
@@ -23,6 +25,8 @@ export function podSandboxStatus(deps: ServerDeps): UnaryHandler<PodSandboxStatu
         spec: record.spec,
       });
     }
-    return { status: sandboxStatus(record), info, containers_statuses: [] };
+    // The statuses of the pod's containers and when they were taken, as the kubelet's evented PLEG reads them.
+    const containers = await deps.containers.list({ podId: record.id });
+    return { status: sandboxStatus(record), info, containers_statuses: containers.map(containerStatusMessage), timestamp: nowNanos() };
   };
 }
