@@ -35,6 +35,11 @@ import { removeImage } from './handlers/remove-image';
 import { imageFsInfo } from './handlers/image-fs-info';
 import { pullImage } from './handlers/pull-image';
 import { getContainerEvents } from './handlers/get-container-events';
+import { streamPodSandboxes } from './handlers/stream-pod-sandboxes';
+import { streamContainers } from './handlers/stream-containers';
+import { streamContainerStats } from './handlers/stream-container-stats';
+import { streamPodSandboxStats } from './handlers/stream-pod-sandbox-stats';
+import { streamImages } from './handlers/stream-images';
 
 export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandlers> {
   return {
@@ -64,6 +69,10 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     PodSandboxStats: podSandboxStats(deps),
     ListPodSandboxStats: listPodSandboxStats(deps),
     GetContainerEvents: getContainerEvents(deps),
+    StreamPodSandboxes: streamPodSandboxes(deps),
+    StreamContainers: streamContainers(deps),
+    StreamContainerStats: streamContainerStats(deps),
+    StreamPodSandboxStats: streamPodSandboxStats(deps),
   };
 }
 
@@ -74,5 +83,6 @@ export function imageHandlers(deps: ServerDeps): Handlers<ImageServiceHandlers> 
     RemoveImage: removeImage(deps),
     ImageFsInfo: imageFsInfo(deps),
     PullImage: pullImage(deps),
+    StreamImages: streamImages(deps),
   };
 }
