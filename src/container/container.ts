@@ -15,7 +15,7 @@ export interface ContainerSpec {
   stdinOnce: boolean;
   /** e.g. "SIGTERM"; empty: the image's STOPSIGNAL, else SIGTERM. */
   stopSignal: string;
-  user: { runAsUser?: number; runAsUsername?: string; runAsGroup?: number; supplementalGroups: number[] };
+  user: { runAsUser?: number; runAsUsername?: string; runAsGroup?: number; supplementalGroups: number[]; supplementalGroupsPolicy?: 'merge' | 'strict' };
   devices: Array<{ containerPath: string; hostPath: string; permissions: string }>;
   /** The target container of a TARGET PID namespace. */
   pidTarget: string;

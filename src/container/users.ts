@@ -48,6 +48,11 @@ export interface UserRequest {
   runAsUsername?: string;
   runAsGroup?: number;
   supplementalGroups: number[];
+  /**
+   * merge (the default): the groups the image's /etc/group gives the user, and supplementalGroups;
+   * strict: supplementalGroups only (the image's /etc/group is not read for them).
+   */
+  supplementalGroupsPolicy?: 'merge' | 'strict';
 }
 
 function lookupGroup(spec: string, groups: GroupEntry[]): number {
@@ -80,7 +85,8 @@ export function resolveUser(req: UserRequest, passwd: PasswdEntry[], groups: Gro
   let gid = entry?.gid ?? 0;
   if (groupSpec) gid = lookupGroup(groupSpec, groups);
   if (req.runAsGroup !== undefined) gid = req.runAsGroup;
-  const memberOf = entry ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
-  const additionalGids = [...new Set([...memberOf, ...req.supplementalGroups])].filter((g) => g !== gid);
+  const memberOf = entry && req.supplementalGroupsPolicy !== 'strict' ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
+  // The primary group first, as containerd and CRI-O set (and report) the groups: `id -G` is the same.
+  const additionalGids = [...new Set([gid, ...memberOf, ...req.supplementalGroups])];
   return { uid, gid, additionalGids, home: entry?.home ?? '/' };
 }

@@ -8,20 +8,25 @@ const resolve = (req: Partial<Parameters<typeof resolveUser>[0]>) => resolveUser
 
 describe('container users', () => {
   it('defaults to root, and resolves names and uids from /etc/passwd with their groups', () => {
-    expect(resolve({})).toEqual({ uid: 0, gid: 0, additionalGids: [], home: '/root' });
-    expect(resolve({ imageUser: 'berth' })).toEqual({ uid: 1000, gid: 1000, additionalGids: [50000], home: '/home/berth' });
-    expect(resolve({ imageUser: '1000' })).toMatchObject({ uid: 1000, gid: 1000, additionalGids: [50000] });
-    expect(resolve({ imageUser: '4242' })).toEqual({ uid: 4242, gid: 0, additionalGids: [], home: '/' });
+    expect(resolve({})).toEqual({ uid: 0, gid: 0, additionalGids: [0], home: '/root' });
+    expect(resolve({ imageUser: 'berth' })).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 50000], home: '/home/berth' });
+    expect(resolve({ imageUser: '1000' })).toMatchObject({ uid: 1000, gid: 1000, additionalGids: [1000, 50000] });
+    expect(resolve({ imageUser: '4242' })).toEqual({ uid: 4242, gid: 0, additionalGids: [0], home: '/' });
   });
 
   it('takes the group after the colon, by name or number', () => {
-    expect(resolve({ imageUser: 'berth:extra' })).toMatchObject({ uid: 1000, gid: 50000, additionalGids: [] });
+    expect(resolve({ imageUser: 'berth:extra' })).toMatchObject({ uid: 1000, gid: 50000, additionalGids: [50000] });
     expect(resolve({ imageUser: '1000:7' })).toMatchObject({ gid: 7 });
   });
 
   it('lets the CRI config override the image, and adds supplemental groups', () => {
     expect(resolve({ imageUser: 'berth', runAsUser: 0 })).toMatchObject({ uid: 0, gid: 0 });
-    expect(resolve({ runAsUsername: 'berth', runAsGroup: 3, supplementalGroups: [4, 5] })).toMatchObject({ uid: 1000, gid: 3, additionalGids: [50000, 4, 5] });
+    expect(resolve({ runAsUsername: 'berth', runAsGroup: 3, supplementalGroups: [4, 5] })).toMatchObject({ uid: 1000, gid: 3, additionalGids: [3, 50000, 4, 5] });
+  });
+
+  it('with SupplementalGroupsPolicy Strict, leaves out the groups the image gives the user', () => {
+    expect(resolve({ runAsUser: 1000, supplementalGroups: [1234], supplementalGroupsPolicy: 'merge' })).toMatchObject({ gid: 1000, additionalGids: [1000, 50000, 1234] });
+    expect(resolve({ runAsUser: 1000, supplementalGroups: [1234], supplementalGroupsPolicy: 'strict' })).toMatchObject({ gid: 1000, additionalGids: [1000, 1234] });
   });
 
   it('refuses unknown names and a group without a user', () => {

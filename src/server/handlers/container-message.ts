@@ -112,6 +112,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
       runAsUsername: sc?.run_as_username || undefined,
       runAsGroup: sc?.run_as_group ? userId('run_as_group', Number(sc.run_as_group.value)) : undefined,
       supplementalGroups: groupList('supplemental_groups', sc?.supplemental_groups ?? []).map((g, i) => userId(`supplemental_groups[${i}]`, Number(g))),
+      supplementalGroupsPolicy: sc?.supplemental_groups_policy === 'Strict' ? 'strict' : 'merge',
     },
     devices: listSize('devices', config.devices).map((d, i) => ({
       containerPath: absoluteCleanPath(`devices[${i}].container_path`, d.container_path),

@@ -24,7 +24,7 @@ export function status(deps: ServerDeps): UnaryHandler<StatusRequest__Output, St
       status: { conditions },
       info,
       runtime_handlers: listHandlers(deps.config).map((h) => ({ name: h.name, features })),
-      features: { supplemental_groups_policy: false },
+      features: { supplemental_groups_policy: true },
     };
   };
 }
