@@ -459,6 +459,9 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   /** Validation and look-ups, no side effect: the `creating` record written before the first one. */
   private async intentOf(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string) {
     const runtime = this.runtimes.get(pod.spec.runtimeHandler);
+    if (spec.process.mounts.some((m) => m.recursiveReadOnly) && !runtime.features.recursiveReadOnlyMounts) {
+      throw new FailedPreconditionError(`runtime handler ${JSON.stringify(runtime.handler)} cannot make recursive read-only mounts (Status lists what each handler can do)`);
+    }
     const image = await this.images.find(spec.image);
     if (!image) throw new NotFoundError(`image ${JSON.stringify(spec.image)} not found: pull it first`);
     const imageConfig = await this.images.configOf(image);

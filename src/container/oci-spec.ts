@@ -18,7 +18,8 @@ export interface ContainerRequest {
   args: string[];
   workingDir: string;
   env: Array<[string, string]>;
-  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean; propagation: Propagation }>;
+  /** recursiveReadOnly: read-only down to every mount below it too (the "rro" option). */
+  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean; recursiveReadOnly?: boolean; propagation: Propagation }>;
   tty: boolean;
   stdin: boolean;
   privileged: boolean;
@@ -162,7 +163,7 @@ function defaultMounts(pod: PodView, readonlySys: boolean): OciMount[] {
 function criMounts(req: ContainerRequest): OciMount[] {
   return req.mounts.map((m) => {
     if (!m.containerPath.startsWith('/')) throw new InvalidArgumentError(`mount container_path ${JSON.stringify(m.containerPath)} is not absolute`);
-    return { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', m.propagation, m.readonly ? 'ro' : 'rw'] };
+    return { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', m.propagation, m.readonly ? 'ro' : 'rw', ...(m.recursiveReadOnly ? ['rro'] : [])] };
   });
 }
 

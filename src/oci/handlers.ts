@@ -12,8 +12,14 @@ export interface RuntimeHandlerInfo {
   runtimePath: string;
 }
 
-/** Neither feature is built yet; berth reports what it does, not what it hopes to. */
-export const HANDLER_FEATURES: HandlerFeatures = { recursiveReadOnlyMounts: false, userNamespaces: false };
+/**
+ * What a handler's runtime can do, as berth reports it (never what it hopes to): recursive read-only
+ * mounts with berth's own runtime (mount_setattr with AT_RECURSIVE); Debian's runc 1.1 has no "rro".
+ * User namespaces: not yet.
+ */
+export function handlerFeatures(runtimePath: string): HandlerFeatures {
+  return { recursiveReadOnlyMounts: runtimePath === 'builtin', userNamespaces: false };
+}
 
 export function listHandlers(config: BerthConfig): RuntimeHandlerInfo[] {
   const { default_handler, handlers } = config.runtime;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { BerthConfig } from '../config/schema';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { helperBinary } from '../util/helpers';
+import { handlerFeatures, type HandlerFeatures } from './handlers';
 import { runCommand, type CommandResult } from '../util/spawn';
 
 export const BUILTIN_RUNTIME = helperBinary('runtime');
@@ -28,6 +29,7 @@ export class OciRuntime {
     readonly root: string,
     /** Global flags for every command (--systemd-cgroup with the systemd cgroup driver). */
     private readonly globalArgs: readonly string[] = [],
+    readonly features: HandlerFeatures = handlerFeatures(''),
   ) {}
 
   private base(): string[] {
@@ -163,7 +165,7 @@ export class RuntimeRegistry {
     for (const [name, handler] of Object.entries(config.runtime.handlers)) {
       const binary = handler.runtime_path === 'builtin' ? BUILTIN_RUNTIME : handler.runtime_path;
       const root = handler.runtime_root || path.join(config.state, 'runtime', name);
-      this.runtimes.set(name, new OciRuntime(name, binary, root, globalArgs));
+      this.runtimes.set(name, new OciRuntime(name, binary, root, globalArgs, handlerFeatures(handler.runtime_path)));
     }
   }
 

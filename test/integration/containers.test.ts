@@ -117,6 +117,38 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(out).toContain('stdin-is-tty');
   });
 
+  it('makes a recursive read-only mount read-only below it too, where the handler can (berth), and refuses it where not (runc)', async () => {
+    // A host dir with a tmpfs mounted below it: a plain read-only bind leaves that tmpfs writable.
+    const host = fs.mkdtempSync(path.join(dir, 'rro-'));
+    fs.mkdirSync(path.join(host, 'tmpfs'));
+    execFileSync('mount', ['-t', 'tmpfs', 'none', path.join(host, 'tmpfs')]);
+    try {
+      const pod = await runPod(`rro-${handler}`);
+      const touch = 'touch /mnt/tmpfs/file 2>&1; echo "rc=$?"; sleep 30';
+      const plain = await run(pod, ctrConfig('plain', touch, { mounts: [{ host_path: host, container_path: '/mnt', readonly: true }] }));
+      const recursive = { mounts: [{ host_path: host, container_path: '/mnt', readonly: true, recursive_read_only: true }] };
+      await until('the plain container to write', () => stdoutOf(pod, 'plain').includes('rc='));
+      expect(stdoutOf(pod, 'plain')).toContain('rc=0');
+      expect((await status(plain)).mounts[0]).toMatchObject({ readonly: true, recursive_read_only: false });
+      if (handler === 'berth') {
+        const rro = await run(pod, ctrConfig('rro', touch, recursive));
+        await until('the rro container to try', () => stdoutOf(pod, 'rro').includes('rc='));
+        expect(stdoutOf(pod, 'rro')).toMatch(/Read-only file system[\s\S]*rc=1/);
+        expect((await status(rro)).mounts[0]).toMatchObject({ readonly: true, recursive_read_only: true });
+      } else {
+        await expect(create(pod, ctrConfig('rro', touch, recursive))).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringMatching(/recursive read-only/) });
+      }
+      await expect(create(pod, ctrConfig('rrorw', touch, { mounts: [{ host_path: host, container_path: '/mnt', readonly: false, recursive_read_only: true }] }))).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+      await expect(
+        create(pod, ctrConfig('rroprop', touch, { mounts: [{ host_path: host, container_path: '/mnt', readonly: true, recursive_read_only: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] })),
+      ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+      await rt().StopPodSandbox({ pod_sandbox_id: pod.id });
+      await rt().RemovePodSandbox({ pod_sandbox_id: pod.id });
+    } finally {
+      execFileSync('umount', [path.join(host, 'tmpfs')]);
+    }
+  });
+
   it('applies args, env, working dir, user and groups, and the image config', async () => {
     const pod = await runPod('proc');
     await run(pod, ctrConfig('id', 'echo "$(pwd) $GREETING $HOSTNAME"; id; echo "args $0 $1"', {

@@ -36,7 +36,9 @@ describe('containerSpec', () => {
       },
     } as unknown as ContainerConfig__Output['linux'];
     const spec = containerSpec(config({ linux }));
-    expect(spec.user).toEqual({ runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [5, 6], runAsUsername: undefined });
+    expect(spec.user).toEqual({ runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [5, 6], runAsUsername: undefined, supplementalGroupsPolicy: 'merge' });
+    const strict = { ...linux, security_context: { ...linux!.security_context!, supplemental_groups_policy: 'Strict' } } as unknown as ContainerConfig__Output['linux'];
+    expect(containerSpec(config({ linux: strict })).user.supplementalGroupsPolicy).toBe('strict');
     expect(spec.seccompProfilePath).toBe('/etc/profiles/p.json');
     expect(spec.process.pidNamespace).toBe('target');
     expect(spec.pidTarget).toBe('abc');

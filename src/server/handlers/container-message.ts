@@ -58,6 +58,13 @@ function workingDir(dir: string): string {
   return dir;
 }
 
+/** A recursive read-only mount must be read-only and private (the kubelet's rule, and containerd's). */
+function recursiveReadOnly(i: number, m: { readonly: boolean; propagation: string }): true {
+  if (!m.readonly) throw new InvalidArgumentError(`mounts[${i}]: recursive_read_only needs readonly`);
+  if (m.propagation && m.propagation !== 'PROPAGATION_PRIVATE') throw new InvalidArgumentError(`mounts[${i}]: recursive_read_only needs private propagation, not ${m.propagation}`);
+  return true;
+}
+
 /** Paths inside the container (masked, read-only): absolute and clean, each. */
 const containerPaths = (field: string, paths: string[]): string[] => listSize(field, paths).map((p, i) => absoluteCleanPath(`${field}[${i}]`, p));
 
@@ -82,6 +89,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
       containerPath: mountDestination(`mounts[${i}].container_path`, m.container_path),
       hostPath: absoluteCleanPath(`mounts[${i}].host_path`, m.host_path),
       readonly: m.readonly,
+      ...(m.recursive_read_only ? { recursiveReadOnly: recursiveReadOnly(i, m) } : {}),
       propagation: PROPAGATION[m.propagation] ?? 'private',
     })),
     tty: config.tty,
@@ -158,7 +166,7 @@ export function criResources(r: ContainerRequest['resources'], oomScoreAdj: numb
 }
 
 const criMounts = (r: ContainerRecord): Mount[] =>
-  r.spec.process.mounts.map((m) => ({ container_path: m.containerPath, host_path: m.hostPath, readonly: m.readonly, propagation: CRI_PROPAGATION[m.propagation] }));
+  r.spec.process.mounts.map((m) => ({ container_path: m.containerPath, host_path: m.hostPath, readonly: m.readonly, recursive_read_only: m.recursiveReadOnly ?? false, propagation: CRI_PROPAGATION[m.propagation] }));
 
 export function containerStatusMessage(r: ContainerRecord): ContainerStatus {
   return {
