@@ -23,7 +23,8 @@ export interface ContainerRequest {
   tty: boolean;
   stdin: boolean;
   privileged: boolean;
-  capabilities: { add: string[]; drop: string[] };
+  /** ambient: raised in the process (and so kept across exec by a non-root user); each is added too. */
+  capabilities: { add: string[]; drop: string[]; ambient?: string[] };
   noNewPrivs: boolean;
   readonlyRootfs: boolean;
   /** undefined: the defaults; [] (from an unmasked procMount) is sent by the kubelet as a list anyway. */
@@ -141,6 +142,20 @@ export function capabilities(req: Pick<ContainerRequest, 'privileged' | 'capabil
     caps.add(name);
   }
   return ALL_CAPABILITIES.filter((c) => caps.has(c));
+}
+
+/**
+ * Ambient capabilities (add_ambient_capabilities): the kernel keeps one ambient only while it is also
+ * permitted and inheritable, so they are listed in both. Each must be one the container has.
+ */
+function ambientCaps(req: Pick<ContainerRequest, 'capabilities'>, caps: readonly string[]): { inheritable?: string[]; ambient?: string[] } {
+  const ambient = (req.capabilities.ambient ?? []).map(capName);
+  if (ambient.length === 0) return {};
+  for (const c of ambient) {
+    if (!ALL_CAPABILITIES.includes(c)) throw new InvalidArgumentError(`unknown ambient capability ${JSON.stringify(c)}`);
+    if (!caps.includes(c)) throw new InvalidArgumentError(`ambient capability ${c} is not one the container has: add it to add_capabilities too`);
+  }
+  return { inheritable: ambient, ambient };
 }
 
 function defaultMounts(pod: PodView, readonlySys: boolean): OciMount[] {
@@ -267,7 +282,7 @@ export function buildOciSpec(
       args: processArgs(req, image),
       env: processEnv(req, image, pod.hostname),
       cwd: req.workingDir || image.WorkingDir || '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      capabilities: { bounding: caps, effective: caps, permitted: caps, ...ambientCaps(req, caps) },
       noNewPrivileges: req.noNewPrivs,
       ...(req.rlimits?.length ? { rlimits: req.rlimits.map((l) => ({ type: l.type, hard: l.hard, soft: l.soft })) } : {}),
       ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),

@@ -149,6 +149,24 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     }
   });
 
+  it('raises ambient capabilities for a non-root user, and reports the stop signal', async () => {
+    const pod = await runPod('ambient');
+    const caps = { run_as_user: { value: 1000 }, capabilities: { add_capabilities: ['NET_BIND_SERVICE'], drop_capabilities: [], add_ambient_capabilities: ['CAP_NET_BIND_SERVICE'] } };
+    const id = await run(pod, ctrConfig('amb', 'grep CapAmb /proc/self/status; sleep 30', { linux: { security_context: caps }, stop_signal: 'SIGINT' }));
+    await until('the capabilities to be logged', () => logged(pod, 'amb'));
+    // CAP_NET_BIND_SERVICE is bit 10.
+    expect(stdoutOf(pod, 'amb')).toMatch(/CapAmb:\s+0000000000000400/);
+    expect((await status(id)).stop_signal).toBe('SIGINT');
+    const plain = await run(pod, ctrConfig('plainsig', 'sleep 30'));
+    expect((await status(plain)).stop_signal).toBe('SIGTERM');
+    await expect(create(pod, ctrConfig('ambbad', 'true', { linux: { security_context: { capabilities: { add_capabilities: [], drop_capabilities: [], add_ambient_capabilities: ['CAP_SYS_ADMIN'] } } } }))).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/ambient capability CAP_SYS_ADMIN/),
+    });
+    await rt().StopPodSandbox({ pod_sandbox_id: pod.id });
+    await rt().RemovePodSandbox({ pod_sandbox_id: pod.id });
+  });
+
   it('applies args, env, working dir, user and groups, and the image config', async () => {
     const pod = await runPod('proc');
     await run(pod, ctrConfig('id', 'echo "$(pwd) $GREETING $HOSTNAME"; id; echo "args $0 $1"', {

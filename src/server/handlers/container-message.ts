@@ -2,6 +2,8 @@
 import type { ContainerConfig__Output } from '../../generated/runtime/v1/ContainerConfig';
 import type { Container } from '../../generated/runtime/v1/Container';
 import type { ContainerStatus } from '../../generated/runtime/v1/ContainerStatus';
+import { Signal as SignalNames, type Signal } from '../../generated/runtime/v1/Signal';
+import os from 'node:os';
 import type { LinuxContainerResources, LinuxContainerResources__Output } from '../../generated/runtime/v1/LinuxContainerResources';
 import type { Mount } from '../../generated/runtime/v1/Mount';
 import type { MountPropagation__Output } from '../../generated/runtime/v1/MountPropagation';
@@ -95,7 +97,11 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     tty: config.tty,
     stdin: config.stdin,
     privileged: sc?.privileged ?? false,
-    capabilities: { add: [...listSize('add_capabilities', sc?.capabilities?.add_capabilities ?? [])], drop: [...listSize('drop_capabilities', sc?.capabilities?.drop_capabilities ?? [])] },
+    capabilities: {
+      add: [...listSize('add_capabilities', sc?.capabilities?.add_capabilities ?? [])],
+      drop: [...listSize('drop_capabilities', sc?.capabilities?.drop_capabilities ?? [])],
+      ambient: [...listSize('add_ambient_capabilities', sc?.capabilities?.add_ambient_capabilities ?? [])],
+    },
     noNewPrivs: sc?.no_new_privs ?? false,
     readonlyRootfs: sc?.readonly_rootfs ?? false,
     maskedPaths: sc?.masked_paths?.length ? containerPaths('masked_paths', sc.masked_paths) : undefined,
@@ -188,5 +194,17 @@ export function containerStatusMessage(r: ContainerRecord): ContainerStatus {
     log_path: r.logPath,
     resources: { linux: criResources(r.spec.process.resources, r.spec.process.oomScoreAdj) },
     ...(r.user ? { user: { linux: { uid: String(r.user.uid), gid: String(r.user.gid), supplemental_groups: r.user.additionalGids.map(String) } } } : {}),
+    stop_signal: stopSignalOf(r),
   };
+}
+
+/** The signal StopContainer sends first: the request's, else the image's STOPSIGNAL, else SIGTERM. */
+function stopSignalOf(r: ContainerRecord): Signal {
+  if (r.spec.stopSignal) return r.spec.stopSignal as Signal;
+  const image = r.image.stopSignal.trim().toUpperCase();
+  if (!image) return 'SIGTERM';
+  const byName = image.startsWith('SIG') ? image : `SIG${image}`;
+  if (byName in SignalNames) return byName as Signal;
+  const byNumber = Object.entries(os.constants.signals).find(([, n]) => String(n) === image)?.[0];
+  return byNumber && byNumber in SignalNames ? (byNumber as Signal) : 'RUNTIME_DEFAULT';
 }
