@@ -320,6 +320,19 @@ export class PodService {
   }
 
   /**
+   * UpdatePodSandboxResources: the pod-level resources the kubelet has just set on the pod's cgroup,
+   * kept as the pod's configuration (containerd keeps them likewise). NotFound for an unknown sandbox.
+   */
+  async updateResources(idOrPrefix: string, podResources: SandboxSpec['podResources']): Promise<void> {
+    const found = this.status(idOrPrefix);
+    await this.locks.run(found.id, async () => {
+      const record = this.store.get(found.id);
+      if (!record || record.state === 'removing') throw new NotFoundError(`pod sandbox ${JSON.stringify(idOrPrefix)} not found`);
+      await this.store.save({ ...record, spec: { ...record.spec, podResources } });
+    });
+  }
+
+  /**
    * Stops the sandbox: its init (and so every process of its PID namespace) and its network go, the
    * latter by CNI DEL always, also for a NOTREADY sandbox (DEL is idempotent); then the record says
    * `notready`. A crash in between just repeats it. An unknown id is not an error.

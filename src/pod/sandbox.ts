@@ -23,6 +23,21 @@ export interface SandboxSpec {
   runtimeHandler: string;
   /** Traffic shaping from the kubernetes.io/{ingress,egress}-bandwidth annotations, in bits per second. */
   bandwidth?: { ingressRate?: number; egressRate?: number };
+  /**
+   * The pod-level resources the kubelet gave (RunPodSandbox, then UpdatePodSandboxResources): kept as the
+   * pod's configuration, as containerd keeps them; the kubelet sets the pod cgroup's limits itself.
+   */
+  podResources?: { overhead?: PodResources; resources?: PodResources };
+}
+
+/** A pod's resources as the CRI's LinuxContainerResources give them (the fields berth checks). */
+export interface PodResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimit?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
 }
 
 /**

@@ -40,6 +40,7 @@ import { streamContainers } from './handlers/stream-containers';
 import { streamContainerStats } from './handlers/stream-container-stats';
 import { streamPodSandboxStats } from './handlers/stream-pod-sandbox-stats';
 import { streamImages } from './handlers/stream-images';
+import { updatePodSandboxResources } from './handlers/update-pod-sandbox-resources';
 
 export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandlers> {
   return {
@@ -73,6 +74,7 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     StreamContainers: streamContainers(deps),
     StreamContainerStats: streamContainerStats(deps),
     StreamPodSandboxStats: streamPodSandboxStats(deps),
+    UpdatePodSandboxResources: updatePodSandboxResources(deps),
   };
 }
 

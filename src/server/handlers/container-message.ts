@@ -14,7 +14,7 @@ import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../ut
 import { checkConfinement } from './confinement';
 import { seccompOf } from './seccomp-request';
 import { execSize, groupList, inRange, labelsAndAnnotations, listSize, metadataName, userId } from './field-rules';
-import { MODES } from './sandbox-message';
+import { MODES } from './namespace-modes';
 
 const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
   PROPAGATION_PRIVATE: 'private',

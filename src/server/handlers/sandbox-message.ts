@@ -3,17 +3,17 @@ import net from 'node:net';
 import type { PodSandboxConfig__Output } from '../../generated/runtime/v1/PodSandboxConfig';
 import type { PodSandbox } from '../../generated/runtime/v1/PodSandbox';
 import type { PodSandboxStatus } from '../../generated/runtime/v1/PodSandboxStatus';
-import type { NamespaceMode__Output } from '../../generated/runtime/v1/NamespaceMode';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath } from '../../util/path-rules';
 import { checkConfinement } from './confinement';
 import { seccompOf } from './seccomp-request';
 import { hostname, inRange, labelsAndAnnotations, listSize, metadataName, sysctlValue } from './field-rules';
 import type { PortMapping } from '../../network/cni-network';
-import type { NamespaceMode, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
+import type { PodResources, SandboxRecord, SandboxSpec } from '../../pod/sandbox';
+import type { LinuxContainerResources__Output } from '../../generated/runtime/v1/LinuxContainerResources';
+import { resourcesSpec } from './container-message';
+import { CRI_MODES, MODES } from './namespace-modes';
 
-export const MODES: Record<NamespaceMode__Output, NamespaceMode> = { POD: 'pod', CONTAINER: 'container', NODE: 'node', TARGET: 'target' };
-const CRI_MODES = { pod: 'POD', container: 'CONTAINER', node: 'NODE', target: 'TARGET' } as const;
 
 const PROTOCOLS: ReadonlySet<unknown> = new Set(['TCP', 'UDP', 'SCTP']);
 
@@ -85,7 +85,20 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     namespaces: { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] },
     runtimeHandler: handler,
     bandwidth: bandwidthOf(config.annotations),
+    podResources: podResourcesOf(config.linux?.overhead, config.linux?.resources),
   };
+}
+
+/** The pod-level overhead and resources (checked like a container's), undefined when neither is given. */
+export function podResourcesOf(overhead: LinuxContainerResources__Output | null | undefined, resources: LinuxContainerResources__Output | null | undefined): SandboxSpec['podResources'] {
+  const of = (r: LinuxContainerResources__Output | null | undefined): PodResources | undefined => {
+    if (!r) return undefined;
+    const spec = resourcesSpec(r);
+    inRange('oom_score_adj', Number(r.oom_score_adj), -1000, 1000);
+    return { cpuPeriod: spec.cpuPeriod, cpuQuota: spec.cpuQuota, cpuShares: spec.cpuShares, memoryLimit: spec.memoryLimit, cpusetCpus: spec.cpusetCpus, cpusetMems: spec.cpusetMems };
+  };
+  const out = { overhead: of(overhead), resources: of(resources) };
+  return out.overhead || out.resources ? out : undefined;
 }
 
 const metadataOf = (r: SandboxRecord) => ({ name: r.spec.name, uid: r.spec.uid, namespace: r.spec.namespace, attempt: r.spec.attempt });
