@@ -3,7 +3,8 @@
 // over their corpora and fuzz for a few seconds each (hack/fuzz.sh); and a berthd on the sanitized
 // helpers runs a pod through its whole life. A sanitizer report anywhere (a helper's own stderr goes to
 // files the monitor keeps, so each report is also written to a log dir of this test's) fails the test.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,9 @@ import { pidsWithCmdline } from '../support/procs';
 import { until } from '../support/until';
 
 const NATIVE = path.join(packageRoot(), 'native');
+// Asynchronous: a build or a fuzzing run takes tens of seconds, and a test worker whose event loop is held
+// that long misses vitest's own calls (its RPC times out after 60 s).
+const run = promisify(execFile);
 const ASAN_BIN = path.join(NATIVE, 'build', 'asan', 'bin');
 const tag = `${process.pid % 10000}`;
 
@@ -34,16 +38,16 @@ describe('native code under sanitizers', () => {
     fs.rmSync(logs, { recursive: true, force: true });
   });
 
-  it('builds every helper with ASan and UBSan, and the C tests pass on that build', { timeout: 600_000 }, () => {
-    execFileSync('make', ['-s', '-C', NATIVE, 'sanitize'], { stdio: 'pipe' });
+  it('builds every helper with ASan and UBSan, and the C tests pass on that build', { timeout: 600_000 }, async () => {
+    await run('make', ['-s', '-C', NATIVE, 'sanitize'], { maxBuffer: 64 << 20 });
     for (const helper of ['runtime', 'monitor', 'init', 'pinns', 'unpack']) {
       // Each binary carries the ASan runtime (clang links it in).
-      expect(execFileSync('nm', [path.join(ASAN_BIN, `berth-${helper}`)], { encoding: 'utf8', maxBuffer: 64 << 20 })).toContain('__asan_init');
+      expect((await run('nm', [path.join(ASAN_BIN, `berth-${helper}`)], { maxBuffer: 64 << 20 })).stdout).toContain('__asan_init');
     }
   });
 
-  it.each(['fuzz_unpack', 'fuzz_http', 'fuzz_spec', 'fuzz_control'])('%s: its corpus, then 10 s of fuzzing, find nothing', { timeout: 600_000 }, (target) => {
-    const out = execFileSync('bash', [path.join(packageRoot(), 'hack', 'fuzz.sh'), '10', target], { encoding: 'utf8' });
+  it.each(['fuzz_unpack', 'fuzz_http', 'fuzz_spec', 'fuzz_control'])('%s: its corpus, then 10 s of fuzzing, find nothing', { timeout: 600_000 }, async (target) => {
+    const { stdout: out } = await run('bash', [path.join(packageRoot(), 'hack', 'fuzz.sh'), '10', target], { maxBuffer: 64 << 20 });
     expect(out).toMatch(new RegExp(`^${target}: \\d+ inputs in 10s, nothing found$`, 'm'));
   });
 
