@@ -41,6 +41,9 @@ import { streamContainerStats } from './handlers/stream-container-stats';
 import { streamPodSandboxStats } from './handlers/stream-pod-sandbox-stats';
 import { streamImages } from './handlers/stream-images';
 import { updatePodSandboxResources } from './handlers/update-pod-sandbox-resources';
+import { listMetricDescriptors } from './handlers/list-metric-descriptors';
+import { listPodSandboxMetrics } from './handlers/list-pod-sandbox-metrics';
+import { streamPodSandboxMetrics } from './handlers/stream-pod-sandbox-metrics';
 
 export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandlers> {
   return {
@@ -75,6 +78,9 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     StreamContainerStats: streamContainerStats(deps),
     StreamPodSandboxStats: streamPodSandboxStats(deps),
     UpdatePodSandboxResources: updatePodSandboxResources(deps),
+    ListMetricDescriptors: listMetricDescriptors(deps),
+    ListPodSandboxMetrics: listPodSandboxMetrics(deps),
+    StreamPodSandboxMetrics: streamPodSandboxMetrics(deps),
   };
 }
 

@@ -75,4 +75,33 @@ describe('List streams', () => {
     const named = await messages(env.berthd.client.rawImage.StreamImages({ filter: { image: { image: env.image } } }));
     expect(named.flatMap((p) => p.images.map((i) => i.repo_tags))).toEqual([[env.image]]);
   });
+
+  it('ListMetricDescriptors declares cAdvisor-named metrics, and ListPodSandboxMetrics and its stream report them for every ready pod', async () => {
+    const rt = env.berthd.client.runtime;
+    const { descriptors } = await rt.ListMetricDescriptors({});
+    const keys = new Map(descriptors.map((d) => [d.name, d.label_keys]));
+    expect([...keys.keys()]).toEqual(expect.arrayContaining(['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_network_receive_bytes_total', 'container_processes']));
+    expect(keys.get('container_memory_working_set_bytes')).toEqual(['pod', 'namespace', 'container', 'id', 'image']);
+    const { pod_metrics } = await rt.ListPodSandboxMetrics({});
+    expect(pod_metrics.map((p) => p.pod_sandbox_id).sort()).toEqual([...pods].sort());
+    for (const [k, podId] of pods.entries()) {
+      const p = pod_metrics.find((m) => m.pod_sandbox_id === podId)!;
+      // Every metric is declared, with as many label values as its descriptor has keys.
+      for (const m of [...p.metrics, ...p.container_metrics.flatMap((c) => c.metrics)]) {
+        expect(keys.get(m.name)?.length, m.name).toBe(m.label_values.length);
+        expect(BigInt(m.timestamp)).toBeGreaterThan(0n);
+      }
+      const rx = p.metrics.find((m) => m.name === 'container_network_receive_bytes_total' && m.label_values[5] === 'eth0');
+      expect(rx?.label_values.slice(0, 4)).toEqual([k === 0 ? 'one' : 'two', 'default', '', podId]);
+      expect(Number(p.metrics.find((m) => m.name === 'container_processes')?.value?.value)).toBeGreaterThan(0);
+      expect(p.container_metrics.map((c) => c.container_id)).toEqual([containers[k]]);
+      const ws = p.container_metrics[0].metrics.find((m) => m.name === 'container_memory_working_set_bytes');
+      expect(ws?.label_values).toEqual([k === 0 ? 'one' : 'two', 'default', 'c', containers[k], env.image]);
+      expect(ws?.metric_type).toBe('GAUGE');
+      expect(Number(ws?.value?.value)).toBeGreaterThan(0);
+      expect(p.container_metrics[0].metrics.find((m) => m.name === 'container_cpu_usage_seconds_total')?.metric_type).toBe('COUNTER');
+    }
+    const streamed = await messages(env.berthd.client.rawRuntime.StreamPodSandboxMetrics({}));
+    expect(streamed.flatMap((page) => page.pod_sandbox_metrics.map((m) => m.pod_sandbox_id)).sort()).toEqual([...pods].sort());
+  });
 });
