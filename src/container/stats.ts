@@ -15,6 +15,9 @@ export interface MemoryStats {
   pageFaults: bigint;
   majorPageFaults: bigint;
   availableBytes?: bigint;
+  /** Swap in use, and left under the cgroup's swap limit; absent where the host does not account swap. */
+  swapUsageBytes?: bigint;
+  swapAvailableBytes?: bigint;
 }
 
 export interface NetworkStats {
@@ -66,11 +69,14 @@ export function statFiles(cgroup: string): string[] {
     v2 ? file('cpu', 'cpu.pressure') : '',
     v2 ? file('memory', 'memory.pressure') : '',
     v2 ? file('io', 'io.pressure') : '',
+    // Swap: v2 counts it apart; v1 counts memory and swap together (memsw, with swap accounting on).
+    file('memory', v2 ? 'memory.swap.current' : 'memory.memsw.usage_in_bytes'),
+    file('memory', v2 ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes'),
   ];
 }
 
-/** Number of files statFiles names per cgroup. */
-export const STAT_FILES = 8;
+/** Number of files statFiles names per cgroup (parseCgroupUsage takes them in that order). */
+export const STAT_FILES = 10;
 
 /** The values of the wanted keys of a "key value" file (memory.stat, cpu.stat); others are not converted. */
 function keyed(text: string | null, wanted: readonly string[]): Map<string, bigint> {
@@ -97,7 +103,17 @@ const integer = (text: string | null): bigint | undefined => {
 const V2_MEMORY_KEYS = ['inactive_file', 'anon', 'pgfault', 'pgmajfault'] as const;
 const V1_MEMORY_KEYS = ['total_inactive_file', 'total_rss', 'total_pgfault', 'total_pgmajfault'] as const;
 
-export function parseMemory(stat: string | null, usageText: string | null, limitText: string | null, v2: boolean): MemoryStats {
+/** Swap from its two files (v1: memory and swap together, less the memory usage); undefined when not accounted. */
+function parseSwap(usageText: string | null, limitText: string | null, memoryUsage: bigint, v2: boolean): Pick<MemoryStats, 'swapUsageBytes' | 'swapAvailableBytes'> {
+  const total = integer(usageText);
+  if (total === undefined) return {};
+  const used = v2 ? total : total > memoryUsage ? total - memoryUsage : 0n;
+  const limit = integer(limitText);
+  const realLimit = limit !== undefined && limit < 1n << 62n ? (v2 ? limit : limit - memoryUsage) : undefined;
+  return { swapUsageBytes: used, ...(realLimit !== undefined ? { swapAvailableBytes: realLimit > used ? realLimit - used : 0n } : {}) };
+}
+
+export function parseMemory(stat: string | null, usageText: string | null, limitText: string | null, v2: boolean, swapUsage: string | null = null, swapLimit: string | null = null): MemoryStats {
   const keys = v2 ? V2_MEMORY_KEYS : V1_MEMORY_KEYS;
   const values = keyed(stat, keys);
   const usage = integer(usageText) ?? 0n;
@@ -113,6 +129,7 @@ export function parseMemory(stat: string | null, usageText: string | null, limit
     pageFaults: values.get(keys[2]) ?? 0n,
     majorPageFaults: values.get(keys[3]) ?? 0n,
     ...(realLimit !== undefined ? { availableBytes: realLimit > workingSet ? realLimit - workingSet : 0n } : {}),
+    ...parseSwap(swapUsage, swapLimit, usage, v2),
   };
 }
 
@@ -132,14 +149,15 @@ export function parsePressure(text: string): Pressure | undefined {
 /** A cgroup's usage from the texts of its statFiles (null: the file could not be read). */
 export function parseCgroupUsage(texts: readonly (string | null)[]): CgroupUsage {
   const v2 = cgroupLayout().unified !== undefined;
-  const [cpuText, memStat, memUsage, memLimit, pids, ...psi] = texts;
+  const [cpuText, memStat, memUsage, memLimit, pids, cpuPsi, memPsi, ioPsi, swapUsage, swapLimit] = texts;
+  const psi = [cpuPsi, memPsi, ioPsi];
   const usageCoreNanoSeconds = v2 ? (keyed(cpuText, ['usage_usec']).get('usage_usec') ?? 0n) * 1000n : (integer(cpuText) ?? 0n);
   const pressure: PressureByResource = {};
   (['cpu', 'memory', 'io'] as const).forEach((resource, i) => {
     const p = psi[i] ? parsePressure(psi[i] as string) : undefined;
     if (p) pressure[resource] = p;
   });
-  return { cpu: { usageCoreNanoSeconds }, memory: parseMemory(memStat, memUsage, memLimit, v2), pressure, processes: Number(integer(pids) ?? 0n) };
+  return { cpu: { usageCoreNanoSeconds }, memory: parseMemory(memStat, memUsage, memLimit, v2, swapUsage ?? null, swapLimit ?? null), pressure, processes: Number(integer(pids) ?? 0n) };
 }
 
 /** The file a network namespace's interface counters are read from, by a thread inside that namespace. */

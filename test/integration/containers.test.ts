@@ -326,6 +326,9 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
     expect(Number(stats.memory?.working_set_bytes?.value)).toBeGreaterThan(0);
     expect(Number(stats.cpu?.usage_core_nano_seconds?.value)).toBeGreaterThan(0);
     expect(stats.attributes?.id).toBe(id);
+    // Swap: reported where the host accounts it (v2's memory.swap.current, or v1's memsw files).
+    const swapAccounted = fs.existsSync(path.join(memDir, fs.existsSync(path.join(memDir, 'memory.current')) ? 'memory.swap.current' : 'memory.memsw.usage_in_bytes'));
+    expect(stats.swap?.swap_usage_bytes !== undefined && stats.swap !== null).toBe(swapAccounted);
     const listed = (await rt().ListContainerStats({ filter: { pod_sandbox_id: pod.id } })).stats;
     expect(listed.map((s) => s.attributes?.id)).toEqual([id]);
     const podStats = (await rt().PodSandboxStats({ pod_sandbox_id: pod.id })).stats!;

@@ -84,4 +84,11 @@ describe('parseMemory', () => {
   it('reads nothing as zero', () => {
     expect(parseMemory(null, null, null, true)).toEqual({ workingSetBytes: 0n, usageBytes: 0n, rssBytes: 0n, pageFaults: 0n, majorPageFaults: 0n });
   });
+  it('takes swap apart on v2, and as memory+swap less memory on v1; none where swap is not accounted', () => {
+    expect(parseMemory(null, '1000', '4000', true, '300\n', '1000\n')).toMatchObject({ swapUsageBytes: 300n, swapAvailableBytes: 700n });
+    expect(parseMemory(null, '1000', '4000', true, '300\n', 'max\n')).toMatchObject({ swapUsageBytes: 300n });
+    expect(parseMemory(null, '1000', '4000', true, '300\n', 'max\n').swapAvailableBytes).toBeUndefined();
+    expect(parseMemory(null, '5000\n', '8000\n', false, '5600\n', '10000\n')).toMatchObject({ swapUsageBytes: 600n, swapAvailableBytes: 4400n });
+    expect(parseMemory(null, '5000\n', '8000\n', false, null, null).swapUsageBytes).toBeUndefined();
+  });
 });

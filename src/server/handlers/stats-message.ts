@@ -39,6 +39,10 @@ export function containerStatsMessage(r: ContainerRecord, u: ContainerUsage): Co
     cpu: cpuMessage(u.cpu, u.pressure),
     memory: memoryMessage(u.timestamp, u.memory, u.pressure),
     io: ioMessage(u.timestamp, u.pressure),
+    swap:
+      u.memory.swapUsageBytes === undefined
+        ? null
+        : { timestamp: String(u.timestamp), swap_usage_bytes: u64(u.memory.swapUsageBytes), swap_available_bytes: u64(u.memory.swapAvailableBytes) },
     writable_layer: {
       timestamp: String(u.timestamp),
       fs_id: { mountpoint: u.writableLayer.mountpoint },
