@@ -174,7 +174,20 @@ export function criResources(r: ContainerRequest['resources'], oomScoreAdj: numb
 const criMounts = (r: ContainerRecord): Mount[] =>
   r.spec.process.mounts.map((m) => ({ container_path: m.containerPath, host_path: m.hostPath, readonly: m.readonly, recursive_read_only: m.recursiveReadOnly ?? false, propagation: CRI_PROPAGATION[m.propagation] }));
 
+/**
+ * A record is never changed in place (each change is a new object), so its status message is built once
+ * per record: the kubelet asks for each container's status on every pod sync, and PodSandboxStatus and
+ * the event stream carry them too.
+ */
+const statusMessages = new WeakMap<ContainerRecord, ContainerStatus>();
+
 export function containerStatusMessage(r: ContainerRecord): ContainerStatus {
+  let message = statusMessages.get(r);
+  if (!message) statusMessages.set(r, (message = buildStatusMessage(r)));
+  return message;
+}
+
+function buildStatusMessage(r: ContainerRecord): ContainerStatus {
   return {
     id: r.id,
     metadata: metadataOf(r),
