@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "promise-worker.h"
 #include "syscalls.h"
 
 namespace berth {
@@ -53,12 +54,10 @@ std::optional<Usage> Walk(const std::string &dir) {
   return usage;
 }
 
-class DiskUsageWorker : public Napi::AsyncWorker {
+class DiskUsageWorker : public PromiseWorker {
  public:
   DiskUsageWorker(Napi::Env env, std::vector<std::string> dirs)
-      : Napi::AsyncWorker(env, "berth.diskUsage"), deferred_(Napi::Promise::Deferred::New(env)), dirs_(std::move(dirs)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+      : PromiseWorker(env, "berth.diskUsage"), dirs_(std::move(dirs)) {}
 
   void Execute() override {
     for (const auto &d : dirs_) results_.push_back(Walk(d));
@@ -77,13 +76,10 @@ class DiskUsageWorker : public Napi::AsyncWorker {
       u.Set("inodes", Napi::Number::New(env, results_[i]->inodes));
       out.Set(i, u);
     }
-    deferred_.Resolve(out);
+    Resolve(out);
   }
 
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::vector<std::string> dirs_;
   std::vector<std::optional<Usage>> results_;
 };
@@ -95,9 +91,7 @@ Napi::Value DiskUsage(const Napi::CallbackInfo &info) {
   std::vector<std::string> dirs;
   if (!StringArrayArg(info, 0, "diskUsage", "dirs", &dirs)) return env.Undefined();
   auto *worker = new DiskUsageWorker(env, std::move(dirs));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->QueueForPromise();
 }
 
 }  // namespace berth

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "promise-worker.h"
 #include "syscalls.h"
 
 namespace berth {
@@ -99,16 +100,13 @@ int MakeIn(const std::string &root, const std::string &cgroup, long pid, Failure
   return 0;
 }
 
-class MakeCgroupWorker : public Napi::AsyncWorker {
+class MakeCgroupWorker : public PromiseWorker {
  public:
   MakeCgroupWorker(Napi::Env env, std::vector<std::string> roots, std::string cgroup, long pid)
-      : Napi::AsyncWorker(env, "berth.makeCgroup"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "berth.makeCgroup"),
         roots_(std::move(roots)),
         cgroup_(std::move(cgroup)),
         pid_(pid) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     for (const auto &root : roots_)
@@ -117,16 +115,13 @@ class MakeCgroupWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     if (failure_.err) {
-      deferred_.Reject(ErrnoError(Env(), failure_.err, failure_.syscall, failure_.path).Value());
+      Reject(ErrnoError(Env(), failure_.err, failure_.syscall, failure_.path).Value());
       return;
     }
-    deferred_.Resolve(Env().Undefined());
+    Resolve(Env().Undefined());
   }
 
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::vector<std::string> roots_;
   std::string cgroup_;
   long pid_;
@@ -148,9 +143,7 @@ Napi::Value MakeCgroup(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   auto *worker = new MakeCgroupWorker(env, std::move(roots), std::move(cgroup), static_cast<long>(pid));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->QueueForPromise();
 }
 
 }  // namespace berth

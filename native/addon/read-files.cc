@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "promise-worker.h"
 #include "netns-guard.h"
 #include "syscalls.h"
 
@@ -41,16 +42,13 @@ std::optional<std::string> ReadSmallFile(const std::string &path, size_t max) {
   return out;
 }
 
-class ReadFilesWorker : public Napi::AsyncWorker {
+class ReadFilesWorker : public PromiseWorker {
  public:
   ReadFilesWorker(Napi::Env env, std::vector<std::string> paths, std::vector<std::string> netns, size_t max)
-      : Napi::AsyncWorker(env, "berth.readFiles"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "berth.readFiles"),
         paths_(std::move(paths)),
         netns_(std::move(netns)),
         max_(max) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     results_.resize(paths_.size());
@@ -71,13 +69,10 @@ class ReadFilesWorker : public Napi::AsyncWorker {
       const auto &r = results_[i];
       out.Set(i, r ? Napi::String::New(env, *r) : env.Null());
     }
-    deferred_.Resolve(out);
+    Resolve(out);
   }
 
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::vector<std::string> paths_;
   std::vector<std::string> netns_;
   size_t max_;
@@ -102,9 +97,7 @@ Napi::Value ReadFiles(const Napi::CallbackInfo &info) {
   }
   if (!NumberArg(info, 2, "readFiles", &max)) return env.Undefined();
   auto *worker = new ReadFilesWorker(env, std::move(paths), std::move(netns), static_cast<size_t>(max));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->QueueForPromise();
 }
 
 }  // namespace berth

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "promise-worker.h"
 #include "syscalls.h"
 
 extern char **environ;
@@ -135,24 +136,19 @@ namespace {
 
 // The spawn on the thread pool: glibc's CLONE_VFORK suspends the calling thread until the child has
 // exec'd (a millisecond or more for a binary with many libraries), and that thread is not berthd's.
-class SpawnWorker : public Napi::AsyncWorker {
+class SpawnWorker : public PromiseWorker {
  public:
   SpawnWorker(Napi::Env env, SpawnRequest req)
-      : Napi::AsyncWorker(env, "berth.spawn"), deferred_(Napi::Promise::Deferred::New(env)), req_(std::move(req)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+      : PromiseWorker(env, "berth.spawn"), req_(std::move(req)) {}
 
   void Execute() override { rc_ = RunSpawn(req_, &pid_, &failed_); }
 
   void OnOK() override {
-    if (rc_ != 0) deferred_.Reject(ErrnoError(Env(), rc_, failed_, req_.file).Value());
-    else deferred_.Resolve(Napi::Number::New(Env(), pid_));
+    if (rc_ != 0) Reject(ErrnoError(Env(), rc_, failed_, req_.file).Value());
+    else Resolve(Napi::Number::New(Env(), pid_));
   }
 
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   SpawnRequest req_;
   pid_t pid_ = -1;
   int rc_ = 0;
@@ -168,9 +164,7 @@ Napi::Value SpawnAsync(const Napi::CallbackInfo &info) {
   SpawnRequest req;
   if (!ParseSpawn(info, "spawnAsync", &req)) return env.Undefined();
   auto *worker = new SpawnWorker(env, std::move(req));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->QueueForPromise();
 }
 
 // reap(pid): null while the child runs; { code, signal } once it has exited (and is reaped).

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "errors.h"
+#include "promise-worker.h"
 #include "syscalls.h"
 
 namespace berth {
@@ -70,17 +71,14 @@ std::string DirOf(const std::string &path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-class WriteFileWorker : public Napi::AsyncWorker {
+class WriteFileWorker : public PromiseWorker {
  public:
   WriteFileWorker(Napi::Env env, std::string path, std::string data, mode_t mode, std::string rename_to)
-      : Napi::AsyncWorker(env, "berth.writeFileSynced"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env, "berth.writeFileSynced"),
         path_(std::move(path)),
         data_(std::move(data)),
         mode_(mode),
         rename_to_(std::move(rename_to)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     bool created = false;
@@ -98,14 +96,11 @@ class WriteFileWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
-    if (failure_.syscall) deferred_.Reject(ErrnoError(Env(), failure_.err, failure_.syscall, failure_.path).Value());
-    else deferred_.Resolve(Env().Undefined());
+    if (failure_.syscall) Reject(ErrnoError(Env(), failure_.err, failure_.syscall, failure_.path).Value());
+    else Resolve(Env().Undefined());
   }
 
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
   std::string path_;
   std::string data_;
   mode_t mode_;
@@ -131,9 +126,7 @@ Napi::Value WriteFileSynced(const Napi::CallbackInfo &info) {
   // Copied: the job runs after this returns, and the Buffer is the caller's.
   auto *worker = new WriteFileWorker(env, std::move(path), std::string(buf.Data(), buf.Length()), static_cast<mode_t>(mode),
                                      has_rename ? std::move(rename_to) : std::string());
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return worker->QueueForPromise();
 }
 
 }  // namespace berth
