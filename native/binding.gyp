@@ -12,6 +12,7 @@
         "addon/netns.cc",
         "addon/spawn.cc",
         "addon/read-files.cc",
+        "addon/small-file.cc",
         "addon/write-file.cc",
         "addon/disk-usage.cc",
         "addon/make-cgroup.cc"

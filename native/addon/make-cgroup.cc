@@ -15,6 +15,7 @@
 
 #include "errors.h"
 #include "promise-worker.h"
+#include "small-file.h"
 #include "syscalls.h"
 
 namespace berth {
@@ -34,22 +35,9 @@ int Fail(Failure *failure, int err, const char *syscall, const std::string &path
 
 // The file's text without trailing whitespace, or the errno of what failed.
 int ReadTrimmed(const std::string &path, std::string *out, Failure *failure) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(failure, errno, "open", path);
-  char buf[4096];
-  out->clear();
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return Fail(failure, err, "read", path);
-    }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
+  const char *failed = nullptr;
+  int err = ReadSmallFile(path, 64 * 1024, out, &failed);
+  if (err != 0) return Fail(failure, err, failed, path);
   while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) out->pop_back();
   return 0;
 }

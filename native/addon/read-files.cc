@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "promise-worker.h"
+#include "small-file.h"
 #include "netns-guard.h"
 #include "syscalls.h"
 
@@ -21,24 +22,10 @@ namespace berth {
 namespace {
 
 // The whole file (up to max bytes), or nothing on any error.
-std::optional<std::string> ReadSmallFile(const std::string &path, size_t max) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return std::nullopt;
+std::optional<std::string> ReadOrNothing(const std::string &path, size_t max) {
   std::string out;
-  char buf[8192];
-  bool failed = false;
-  while (out.size() < max) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      failed = true;
-      break;
-    }
-    if (n == 0) break;
-    out.append(buf, std::min(static_cast<size_t>(n), max - out.size()));
-  }
-  close(fd);
-  if (failed) return std::nullopt;
+  const char *failed = nullptr;
+  if (ReadSmallFile(path, max, &out, &failed) != 0) return std::nullopt;
   return out;
 }
 
@@ -54,11 +41,11 @@ class ReadFilesWorker : public PromiseWorker {
     results_.resize(paths_.size());
     for (size_t i = 0; i < paths_.size(); i++) {
       if (netns_[i].empty()) {
-        results_[i] = ReadSmallFile(paths_[i], max_);
+        results_[i] = ReadOrNothing(paths_[i], max_);
         continue;
       }
       NetnsGuard in(netns_[i]);
-      if (in.ok()) results_[i] = ReadSmallFile(paths_[i], max_);
+      if (in.ok()) results_[i] = ReadOrNothing(paths_[i], max_);
     }
   }
 
