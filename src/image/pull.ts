@@ -28,7 +28,6 @@ import {
 } from './registry/manifest';
 import {
   unpackLayer,
-  unpackLayerFromUrl,
   unpackLayerStream,
   type StreamedUnpackResult,
   type UnpackOptions,
@@ -42,8 +41,6 @@ interface Download {
   credentials: Credentials | undefined;
   signal: AbortSignal;
   progress: PullProgress;
-  /** berth-unpack workers of this pull (set by storeImage). */
-  workers?: UnpackWorkers;
 }
 
 /**
@@ -267,16 +264,12 @@ export class Puller {
     // The pull's berth-unpack workers start, and its missing layers download and unpack into staged
     // dirs, while the config is fetched: only the commit of a layer needs the config (its diffID and
     // chain ID).
-    const workers = download ? this.workers : undefined;
     let prefetches: (Prefetch | undefined)[] = [];
     try {
       const t0 = performance.now();
       const config = this.ensureBlob(manifest.config, download);
       config.catch(() => undefined); // awaited below, after the prefetches have started
-      if (download && workers) {
-        download = { ...download, workers };
-        prefetches = await this.prefetchMissing(manifest.layers, download, workers);
-      }
+      if (download) prefetches = await this.prefetchMissing(manifest.layers, download);
       await config;
       const t1 = performance.now();
       const imageConfig = parseImageConfig(await content.read(manifest.config.digest));
@@ -309,7 +302,7 @@ export class Puller {
       });
       // Where a pull's time goes (debug): the config, the layers (and how many workers), the record.
       this.deps.log.debug(
-        { image: rec.id, configMs: ms(t1 - t0), layersMs: ms(t2 - t1), recordMs: ms(performance.now() - t2), workers: workers?.size ?? 0 },
+        { image: rec.id, configMs: ms(t1 - t0), layersMs: ms(t2 - t1), recordMs: ms(performance.now() - t2), workers: download ? this.workers.size : 0 },
         'pull: phases',
       );
       return rec;
@@ -329,7 +322,7 @@ export class Puller {
    * Starts the download of each layer whose blob is not stored (a prefetch per layer, undefined for a
    * stored one), and as many workers as those layers can use at once (by their weights).
    */
-  private async prefetchMissing(layers: readonly Descriptor[], download: Download, workers: UnpackWorkers): Promise<(Prefetch | undefined)[]> {
+  private async prefetchMissing(layers: readonly Descriptor[], download: Download): Promise<(Prefetch | undefined)[]> {
     const stored = await Promise.all(layers.map((l) => this.deps.content.has(l.digest)));
     const missing = layers.filter((_l, i) => !stored[i]);
     if (missing.length === 0) return [];
@@ -341,7 +334,7 @@ export class Puller {
       n++;
     }
     const { ref, credentials } = download;
-    workers.warm(this.deps.client.directBlobRequest(ref, missing[0].digest, { credentials }), Math.max(1, n));
+    this.workers.warm(this.deps.client.directBlobRequest(ref, missing[0].digest, { credentials }), Math.max(1, n));
     return layers.map((l, i) => (stored[i] ? undefined : this.prefetchLayer(l, download)));
   }
 
@@ -396,11 +389,11 @@ export class Puller {
    * A layer: unpacked once. A blob that is not in the content store yet is downloaded, stored and
    * unpacked in one pass by berth-unpack, which writes the blob for the content store while it unpacks
    * (as many at a time as the download slots allow: layerWeight), fetching the blob itself, in one of
-   * the pull's workers (one process and one registry connection for many layers); when the first
+   * the shared workers (one process and one registry connection for many layers); when the first
    * endpoint does not serve it (a final answer other than 200), berthd downloads it with its own client
    * (mirror fallback, auth challenges) and pipes it in. A pull starts that before the config is in
-   * (prefetchLayer): the staged tree is adopted here. A blob that is stored already (or being stored by
-   * another pull) is unpacked from the store.
+   * (prefetchLayer): its staged dir becomes the layer here. A blob that is stored already (or being stored
+   * by another pull) is unpacked from the store.
    */
   private async ensureLayer(layer: ImageLayer, download: Download | undefined, prefetch?: Prefetch): Promise<LayerInfo> {
     const { layers, content } = this.deps;
@@ -478,9 +471,7 @@ export class Puller {
     const copy = { size: layer.size, copyTo: blobFile, onBytes: (n: number) => progress.add(layer.digest, n) };
     // berth-unpack fetches the blob itself: its bytes never cross berthd's event loop.
     const direct = this.deps.client.directBlobRequest(ref, layer.digest, { credentials });
-    let result = download.workers
-      ? await download.workers.run({ request: direct, blob: copy, mediaType: layer.mediaType, targetDir: diffDir, opts })
-      : await unpackLayerFromUrl(direct, copy, layer.mediaType, diffDir, opts);
+    let result = await this.workers.run({ request: direct, blob: copy, mediaType: layer.mediaType, targetDir: diffDir, opts });
     if (!result) {
       this.deps.log.debug({ layer: layer.digest, url: direct.url }, 'direct blob download not served; downloading through berthd');
       const blob = await this.deps.client.openBlob(ref, layer.digest, { credentials, signal });

@@ -164,40 +164,6 @@ export async function unpackLayer(blobPath: string, mediaType: string, targetDir
 }
 
 /**
- * Downloads, stores and unpacks a blob in one pass inside berth-unpack, which GETs it itself (HTTP or
- * HTTPS, following redirects): the bytes never pass through berthd. Resolves undefined, having written
- * nothing, when the URL is not served (no answer or a final answer other than 200): the caller then
- * downloads it its own way.
- */
-export async function unpackLayerFromUrl(
-  request: DirectRequest,
-  blob: BlobCopy,
-  mediaType: string,
-  targetDir: string,
-  opts: UnpackOptions,
-): Promise<StreamedUnpackResult | undefined> {
-  // Headers (Authorization) go through a pipe: argv is readable by every user in /proc.
-  const headers = Object.entries(request.headers)
-    .map(([k, v]) => `${k}: ${v}\n`)
-    .join('');
-  if (/[\r\0]/.test(headers)) throw new InvalidArgumentError('a registry request header holds a CR or NUL byte');
-  // Bytes the process read stand for bytes downloaded, never more than the blob's size.
-  let counted = 0;
-  const onProgress = (n: number) => {
-    const add = Math.min(n, blob.size - counted);
-    counted += add;
-    if (add > 0) blob.onBytes?.(add);
-    opts.onProgress?.(n);
-  };
-  const tls = [...(request.caFile ? ['--ca-file', request.caFile] : []), ...(request.insecureTls ? ['--insecure-tls'] : [])];
-  const argv = unpackArgv(mediaType, opts.limits, ['--copy-to', blob.copyTo, '--blob-size', String(blob.size), ...tls], request.url, targetDir);
-  const out = await runUnpack(argv, targetDir, { ...opts, onProgress }, { input: headers });
-  if (!out) return undefined;
-  if (blob.size > counted) blob.onBytes?.(blob.size - counted);
-  return streamedResult(out);
-}
-
-/**
  * Unpacks a blob as it downloads, in one pass: `source` is piped into berth-unpack, which also writes
  * the blob to `copyTo` (a new file) and reports its digest, for the content store to check. A source
  * that fails fails the unpack with its own error, not with the truncated stream berth-unpack then saw.

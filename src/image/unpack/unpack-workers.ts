@@ -1,8 +1,11 @@
 // berth-unpack in --jobs mode: one process downloads, stores and unpacks layer after layer, keeping its
 // connection to the registry alive, instead of one process (and one connection, and for HTTPS one
 // handshake) per layer. berthd keeps a few such workers (UnpackWorkers) for every pull, and ends each one
-// after a few seconds without a job, as an HTTP client ends an idle keep-alive connection. Each job is what unpackLayerFromUrl does for one layer, with the same contract: the
-// caller owns targetDir and the copy, and commits them only when the job resolves.
+// after a few seconds without a job, as an HTTP client ends an idle keep-alive connection. A job
+// downloads a blob (berth-unpack GETs it itself: its bytes never pass through berthd), writes the copy
+// for the content store and unpacks it into targetDir; the caller owns targetDir and the copy, and
+// commits them only when the job resolves. A URL not served (no answer, or a final answer other than
+// 200) resolves undefined, having written nothing: the caller then downloads it its own way.
 import fs from 'node:fs';
 import net from 'node:net';
 import { InvalidArgumentError } from '../../errors';
@@ -352,7 +355,7 @@ export class UnpackWorkers {
     for (let have = idle + busy; have < n; have++) this.park(key, this.spawn(argv));
   }
 
-  /** One layer, as unpackLayerFromUrl: undefined (nothing written) when the URL was not served. */
+  /** One layer: undefined (nothing written) when the URL was not served. */
   run(job: UnpackJob): Promise<StreamedUnpackResult | undefined> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
