@@ -51,13 +51,19 @@ export function labelsAndAnnotations(what: string, labels: Record<string, string
   if (total > MAX_METADATA_BYTES) throw new ResourceExhaustedError(`${what} labels and annotations are ${total} bytes; at most ${MAX_METADATA_BYTES} are allowed`);
 }
 
-/** Command, args and environment: no NUL (execve would cut there), and within MAX_EXEC_BYTES together. */
-export function execSize(command: readonly string[], args: readonly string[], env: readonly (readonly [string, string])[]): void {
+/** The bytes an argv takes in execve (each string and its NUL); a NUL inside one (execve would cut there) is refused. */
+function argvBytes(field: string, argv: readonly string[]): number {
   let total = 0;
-  for (const [i, s] of [...command, ...args].entries()) {
-    if (s.includes('\0')) throw new InvalidArgumentError(`command/args[${i}] contains a NUL byte`);
+  for (const [i, s] of argv.entries()) {
+    if (s.includes('\0')) throw new InvalidArgumentError(`${field}[${i}] contains a NUL byte`);
     total += bytes(s) + 1;
   }
+  return total;
+}
+
+/** Command, args and environment: no NUL (execve would cut there), and within MAX_EXEC_BYTES together. */
+export function execSize(command: readonly string[], args: readonly string[], env: readonly (readonly [string, string])[]): void {
+  let total = argvBytes('command/args', [...command, ...args]);
   for (const [k, v] of env) {
     if (!k || k.includes('=') || k.includes('\0') || v.includes('\0')) throw new InvalidArgumentError(`envs: ${JSON.stringify(k)} is not a valid variable (empty, or with "=" or a NUL byte)`);
     total += bytes(k) + bytes(v) + 2;
@@ -68,11 +74,7 @@ export function execSize(command: readonly string[], args: readonly string[], en
 /** An exec's command (Exec, ExecSync): not empty, no NUL, within MAX_EXEC_BYTES. */
 export function execCommand<T extends readonly string[]>(call: string, cmd: T): T {
   if (cmd.length === 0) throw new InvalidArgumentError(`${call}: cmd is empty`);
-  let total = 0;
-  for (const [i, s] of cmd.entries()) {
-    if (s.includes('\0')) throw new InvalidArgumentError(`${call}: cmd[${i}] contains a NUL byte`);
-    total += bytes(s) + 1;
-  }
+  const total = argvBytes(`${call}: cmd`, cmd);
   if (total > MAX_EXEC_BYTES) throw new ResourceExhaustedError(`${call}: cmd is ${total} bytes; at most ${MAX_EXEC_BYTES} are allowed`);
   return cmd;
 }
