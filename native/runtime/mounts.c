@@ -197,11 +197,8 @@ apply_propagation (int rootfd, const struct rt_mount *m, const struct mount_opts
 /* "rro": the bind mount and every mount below it read-only, in one mount_setattr (Linux 5.12); a
  * kernel without it is an error, never a mount left writable below. */
 static int
-recursive_readonly (int rootfd, const struct rt_mount *m, berth_error_t *err)
+recursive_readonly (int top, const struct rt_mount *m, berth_error_t *err)
 {
-  cleanup_close int top = open_in_root (rootfd, m->destination, 0, 0, err);
-  if (top < 0)
-    return -1;
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
   if (mount_setattr (top, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof (attr)) < 0)
     return berth_error (err, errno, "make %s read-only recursively (mount_setattr)", m->destination);
@@ -224,18 +221,18 @@ mount_bind (int rootfd, const struct rt_mount *m, const struct mount_opts *o, be
   if (mount (m->source, target, NULL, MS_BIND | (o->flags & MS_REC), NULL) < 0)
     return berth_error (err, errno, "bind mount %s on %s", m->source, m->destination);
   unsigned long rest = o->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
-  if (rest != 0)
+  if (rest != 0 || o->recursive_ro)
     {
-      /* The fd above is the mount point under the new mount: open the new mount's root to remount it. */
+      /* The fd above is the mount point under the new mount: open the new mount's root to change it. */
       cleanup_close int top = open_in_root (rootfd, m->destination, 0, 0, err);
       if (top < 0)
         return -1;
       fd_path (top, target, sizeof (target));
-      if (mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | rest | kept_flags (top), NULL) < 0)
+      if (rest != 0 && mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | rest | kept_flags (top), NULL) < 0)
         return berth_error (err, errno, "remount %s with its options", m->destination);
+      if (o->recursive_ro && recursive_readonly (top, m, err) < 0)
+        return -1;
     }
-  if (o->recursive_ro && recursive_readonly (rootfd, m, err) < 0)
-    return -1;
   return apply_propagation (rootfd, m, o, err);
 }
 
