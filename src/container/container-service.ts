@@ -25,7 +25,7 @@ import { KeyedMutex } from '../util/mutex';
 import { PhaseTimer } from '../util/phase-timer';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
 import { createBundle, imageConfigBody } from './bundle';
-import { containerFullName, nowNanos, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
+import { containerFullName, nowNanos, stopSignalOf, rfc3339ToNanos, type ContainerExit, type ContainerRecord, type ContainerSpec, type ContainerState } from './container';
 import { execSync, type ExecResult } from './exec-sync';
 import { ociResources, updatedResources, type ContainerRequest } from './oci-spec';
 import { poll } from '../util/poll';
@@ -635,8 +635,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     if (record.state !== 'running' && record.state !== 'created') return;
     const runtime = this.runtimes.get(record.handler);
     if (record.state === 'running' && timeoutSeconds > 0) {
-      const signal = record.spec.stopSignal || record.image.stopSignal || 'SIGTERM';
-      await runtime.kill(id, signal).catch((err: unknown) => this.log.debug({ container: id, error: messageOf(err) }, 'stop signal not delivered'));
+      await runtime.kill(id, stopSignalOf(record)).catch((err: unknown) => this.log.debug({ container: id, error: messageOf(err) }, 'stop signal not delivered'));
       if (await this.waitExit(record, timeoutSeconds * 1000)) return this.logStopped(id);
     }
     await runtime.kill(id, 'SIGKILL', true).catch((err: unknown) => this.log.debug({ container: id, error: messageOf(err) }, 'SIGKILL not delivered'));

@@ -85,4 +85,7 @@ export function rfc3339ToNanos(text: string): string {
   return (BigInt(Math.floor(seconds)) * 1_000_000_000n + BigInt(fraction)).toString();
 }
 
+/** The signal StopContainer sends first: the request's, else the image's STOPSIGNAL (as the image gives it), else SIGTERM. */
+export const stopSignalOf = (r: Pick<ContainerRecord, 'spec' | 'image'>): string => r.spec.stopSignal || r.image.stopSignal || 'SIGTERM';
+
 export const nowNanos = (): string => (BigInt(Date.now()) * 1_000_000n).toString();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { LinuxContainerResources, LinuxContainerResources__Output } from '../../generated/runtime/v1/LinuxContainerResources';
 import type { Mount } from '../../generated/runtime/v1/Mount';
 import type { MountPropagation__Output } from '../../generated/runtime/v1/MountPropagation';
-import type { ContainerRecord, ContainerSpec, ContainerState } from '../../container/container';
+import { stopSignalOf, type ContainerRecord, type ContainerSpec, type ContainerState } from '../../container/container';
 import type { ContainerRequest, Propagation } from '../../container/oci-spec';
 import { InvalidArgumentError } from '../../errors';
 import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
@@ -207,17 +207,15 @@ function buildStatusMessage(r: ContainerRecord): ContainerStatus {
     log_path: r.logPath,
     resources: { linux: criResources(r.spec.process.resources, r.spec.process.oomScoreAdj) },
     ...(r.user ? { user: { linux: { uid: String(r.user.uid), gid: String(r.user.gid), supplemental_groups: r.user.additionalGids.map(String) } } } : {}),
-    stop_signal: stopSignalOf(r),
+    stop_signal: criStopSignal(r),
   };
 }
 
-/** The signal StopContainer sends first: the request's, else the image's STOPSIGNAL, else SIGTERM. */
-function stopSignalOf(r: ContainerRecord): Signal {
-  if (r.spec.stopSignal) return r.spec.stopSignal as Signal;
-  const image = r.image.stopSignal.trim().toUpperCase();
-  if (!image) return 'SIGTERM';
-  const byName = image.startsWith('SIG') ? image : `SIG${image}`;
+/** The signal StopContainer sends first, as the CRI's Signal names it (an image may give a name or a number). */
+function criStopSignal(r: ContainerRecord): Signal {
+  const signal = stopSignalOf(r).trim().toUpperCase();
+  const byName = signal.startsWith('SIG') ? signal : `SIG${signal}`;
   if (byName in SignalNames) return byName as Signal;
-  const byNumber = Object.entries(os.constants.signals).find(([, n]) => String(n) === image)?.[0];
+  const byNumber = Object.entries(os.constants.signals).find(([, n]) => String(n) === signal)?.[0];
   return byNumber && byNumber in SignalNames ? (byNumber as Signal) : 'RUNTIME_DEFAULT';
 }
