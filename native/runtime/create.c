@@ -150,7 +150,8 @@ middle (struct create_run *r, const struct create_opts *o)
       berth_error (&err, errno, "prctl PR_SET_DUMPABLE");
       sync_fail (r->sync[1], &err);
     }
-  if (ns_enter_for_init (&r->spec, &err) < 0)
+  int userns_fd;
+  if (ns_enter_for_init (&r->spec, &userns_fd, &err) < 0)
     sync_fail (r->sync[1], &err);
   pid_t pid = fork ();
   if (pid < 0)
@@ -160,7 +161,7 @@ middle (struct create_run *r, const struct create_opts *o)
     }
   if (pid == 0)
     {
-      struct init_ctx ctx = { &r->spec, &r->cg, r->cg_path, r->sync[1], r->state_dir_fd, r->console_fd, o->no_pivot };
+      struct init_ctx ctx = { &r->spec, &r->cg, r->cg_path, r->sync[1], r->state_dir_fd, r->console_fd, o->no_pivot, userns_fd };
       container_init (&ctx);
     }
   if (sync_send (r->sync[1], SYNC_PID, pid, NULL, &err) < 0)

@@ -47,6 +47,7 @@ struct exec_run
   int cgroup_v2_fd;
   pid_t child;
   sigset_t old_mask;
+  int userns_fd;      /* the container's user namespace, joined by the process last (ns_join_user) */
 };
 
 static int
@@ -97,7 +98,8 @@ exec_child (struct exec_run *r)
       close (r->console_fd);
     }
   if (process_set_oom_score_adj (&r->proc, &err) < 0 || process_set_rlimits (&r->proc, &err) < 0
-      || process_prepare (&r->proc, r->seccomp, &plan, &err) < 0 || process_exec (&plan, &err) < 0)
+      || process_prepare (&r->proc, r->seccomp, &plan, &err) < 0 || ns_join_user (&r->userns_fd, &err) < 0
+      || process_exec (&plan, &err) < 0)
     sync_fail (r->sync[1], &err);
   _exit (127);
 }
@@ -122,7 +124,7 @@ middle (struct exec_run *r)
       berth_error (&err, errno, "prctl PR_SET_DUMPABLE");
       sync_fail (r->sync[1], &err);
     }
-  if (ns_join_process (r->st.pid, r->st.ns_flags, &err) < 0)
+  if (ns_join_process (r->st.pid, r->st.ns_flags, &r->userns_fd, &err) < 0)
     sync_fail (r->sync[1], &err);
   pid_t pid = fork ();
   if (pid < 0)
@@ -269,7 +271,7 @@ cmd_exec (const struct global_opts *g, int argc, char **argv)
   struct exec_opts o = { 0 };
   struct exec_run r;
   memset (&r, 0, sizeof (r));
-  r.sync[0] = r.sync[1] = r.console_fd = r.cgroup_v2_fd = -1;
+  r.sync[0] = r.sync[1] = r.console_fd = r.cgroup_v2_fd = r.userns_fd = -1;
   int ret = 0;
   if (parse (argc, argv, &o, &err) < 0)
     ret = 1;

@@ -12,6 +12,7 @@
 #include "../common/cleanup.h"
 #include "console.h"
 #include "mounts.h"
+#include "ns.h"
 #include "process.h"
 #include "runtime.h"
 #include "state.h"
@@ -27,7 +28,7 @@ setup (const struct init_ctx *ctx, struct exec_plan *plan, berth_error_t *err)
     return berth_error (err, errno, "unshare the cgroup namespace");
   if (process_set_oom_score_adj (&spec->process, err) < 0)
     return -1;
-  struct rootfs_ctx rctx = { spec, ctx->cg, ctx->cg_path, cgns != NULL && cgns->path == NULL };
+  struct rootfs_ctx rctx = { spec, ctx->cg, ctx->cg_path, cgns != NULL && cgns->path == NULL, ctx->userns_fd };
   if (rootfs_prepare (&rctx, err) < 0 || rootfs_pivot (spec->rootfs, ctx->no_pivot, err) < 0)
     return berth_error_wrap (err, "the container's root filesystem");
   if (spec->process.terminal)
@@ -69,7 +70,10 @@ container_init (const struct init_ctx *ctx)
     }
   close (fifo);
   close (ctx->state_dir_fd);
-  process_exec (&plan, &err);
+  /* Last: from here on the process's privileges are only those of the container's user namespace. */
+  int userns_fd = ctx->userns_fd;
+  if (ns_join_user (&userns_fd, &err) == 0)
+    process_exec (&plan, &err);
   fprintf (stderr, "berth-runtime: %s\n", err && err->msg ? err->msg : "exec failed");
   _exit (127);
 }

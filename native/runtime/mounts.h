@@ -14,6 +14,7 @@ struct rootfs_ctx
   const struct cg_layout *cg;
   const char *cg_path;
   int new_cgroupns;
+  int userns_fd;      /* the container's user namespace, for idmapped mounts; -1 without one */
 };
 
 /* Before pivot_root (in the container's new mount namespace). */

@@ -44,8 +44,9 @@ join_all (int *fds, const int *flags, const char *const *names, size_t n, berth_
 }
 
 int
-ns_enter_for_init (const struct rt_spec *spec, berth_error_t *err)
+ns_enter_for_init (const struct rt_spec *spec, int *userns_fd, berth_error_t *err)
 {
+  *userns_fd = -1;
   int fds[MAX_NS] = { 0 }, flags[MAX_NS] = { 0 };
   const char *names[MAX_NS] = { 0 };
   size_t n = 0;
@@ -64,7 +65,14 @@ ns_enter_for_init (const struct rt_spec *spec, berth_error_t *err)
         {
           int saved = errno;
           close_all (fds, n);
+          close_all (userns_fd, 1);
+          *userns_fd = -1;
           return berth_error (err, saved, "open %s namespace %s", ns_type_name (ns->flag), ns->path);
+        }
+      if (ns->flag == CLONE_NEWUSER)
+        {
+          *userns_fd = fd;
+          continue;
         }
       fds[n] = fd;
       flags[n] = ns->flag;
@@ -74,15 +82,27 @@ ns_enter_for_init (const struct rt_spec *spec, berth_error_t *err)
   int r = join_all (fds, flags, names, n, err);
   close_all (fds, n);
   if (r < 0)
-    return -1;
+    {
+      close_all (userns_fd, 1);
+      *userns_fd = -1;
+      return -1;
+    }
   if (new_flags && unshare (new_flags) < 0)
     return berth_error (err, errno, "unshare namespaces (flags 0x%x)", (unsigned) new_flags);
   return 0;
 }
 
 int
-ns_join_process (pid_t pid, int flags, berth_error_t *err)
+ns_join_process (pid_t pid, int flags, int *userns_fd, berth_error_t *err)
 {
+  *userns_fd = -1;
+  if (flags & CLONE_NEWUSER)
+    {
+      char path[64];
+      snprintf (path, sizeof (path), "/proc/%d/ns/user", (int) pid);
+      if ((*userns_fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+        return berth_error (err, errno, "open %s", path);
+    }
   static const int order[] = { CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWNS };
   int fds[MAX_NS] = { 0 }, fl[MAX_NS] = { 0 };
   const char *names[MAX_NS] = { 0 };
@@ -98,6 +118,8 @@ ns_join_process (pid_t pid, int flags, berth_error_t *err)
         {
           int saved = errno;
           close_all (fds, n);
+          close_all (userns_fd, 1);
+          *userns_fd = -1;
           return berth_error (err, saved, "open %s", paths[n]);
         }
       fds[n] = fd;
@@ -107,5 +129,24 @@ ns_join_process (pid_t pid, int flags, berth_error_t *err)
     }
   int r = join_all (fds, fl, names, n, err);
   close_all (fds, n);
+  if (r < 0)
+    {
+      close_all (userns_fd, 1);
+      *userns_fd = -1;
+    }
   return r;
+}
+
+int
+ns_join_user (int *userns_fd, berth_error_t *err)
+{
+  if (*userns_fd < 0)
+    return 0;
+  int r = setns (*userns_fd, CLONE_NEWUSER);
+  int saved = errno;
+  close (*userns_fd);
+  *userns_fd = -1;
+  if (r < 0)
+    return berth_error (err, saved, "setns user namespace");
+  return 0;
 }

@@ -35,6 +35,7 @@ struct init_ctx
   int state_dir_fd;   /* O_PATH of the state dir: the exec fifo is opened through it after pivot_root */
   int console_fd;     /* connected console socket, or -1 */
   int no_pivot;
+  int userns_fd;      /* the user namespace to join just before exec, or -1 */
 };
 
 void container_init (const struct init_ctx *ctx) __attribute__ ((noreturn));

@@ -320,6 +320,20 @@ json_load_path (const char *path, json_t **out, berth_error_t *err)
   return 0;
 }
 
+/* A mount's uidMappings and gidMappings make it an idmapped bind. berth-runtime maps it with the
+ * container's own user namespace (berthd gives a mount no other mapping), so only their presence counts;
+ * both or neither, as runc wants. */
+static int
+parse_mount_idmap (json_t *m, struct rt_mount *d, berth_error_t *err)
+{
+  size_t uids = json_array_size (json_object_get (m, "uidMappings"));
+  size_t gids = json_array_size (json_object_get (m, "gidMappings"));
+  if ((uids == 0) != (gids == 0))
+    return berth_error (err, 0, "invalid spec: mount %s has uidMappings or gidMappings but not both", d->destination);
+  d->idmap = uids > 0;
+  return 0;
+}
+
 static int
 parse_mounts (json_t *arr, struct rt_spec *s, berth_error_t *err)
 {
@@ -340,6 +354,8 @@ parse_mounts (json_t *arr, struct rt_spec *s, berth_error_t *err)
       return -1;
     if (d->destination == NULL || d->destination[0] != '/')
       return berth_error (err, 0, "invalid spec: mount destination %s is not an absolute path", d->destination ? d->destination : "(none)");
+    if (parse_mount_idmap (m, d, err) < 0)
+      return -1;
   }
   return 0;
 }
@@ -362,7 +378,7 @@ parse_linux (json_t *lx, struct rt_spec *s, berth_error_t *err)
       int flag = type ? ns_flag_from_type (type) : 0;
       if (flag == 0)
         return berth_error (err, 0, "invalid spec: unknown namespace type %s", type ? type : "(none)");
-      if (flag == CLONE_NEWUSER || flag == CLONE_NEWTIME)
+      if (flag == CLONE_NEWTIME)
         return berth_error (err, 0, "%s namespaces are not supported by berth-runtime", type);
       if (spec_namespace (s, flag) != NULL)
         return berth_error (err, 0, "invalid spec: namespace %s listed twice", type);
@@ -375,6 +391,10 @@ parse_linux (json_t *lx, struct rt_spec *s, berth_error_t *err)
           free (n->path);
           n->path = NULL;
         }
+      /* A user namespace is joined, never made: its maps are written by a privileged process (berthd
+       * pins the pod's), and the init joins it last, once the rootfs and everything else is set up. */
+      if (flag == CLONE_NEWUSER && n->path == NULL)
+        return berth_error (err, 0, "a new user namespace is not supported by berth-runtime: give the path of an existing one");
     }
   json_t *devs = json_object_get (lx, "devices");
   if (json_is_array (devs))
@@ -496,6 +516,9 @@ spec_parse (json_t *json, const char *bundle, struct rt_spec *s, berth_error_t *
     return -1;
   if (s->hostname && *s->hostname && spec_namespace (s, CLONE_NEWUTS) == NULL)
     return berth_error (err, 0, "unable to set hostname without a private UTS namespace");
+  for (size_t i = 0; i < s->n_mounts; i++)
+    if (s->mounts[i].idmap && spec_namespace (s, CLONE_NEWUSER) == NULL)
+      return berth_error (err, 0, "invalid spec: mount %s is idmapped but the container has no user namespace", s->mounts[i].destination);
   return 0;
 }
 

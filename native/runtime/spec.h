@@ -48,6 +48,7 @@ struct rt_mount
   char *type;
   char *source;
   char **options;     /* NULL-terminated */
+  int idmap;          /* uidMappings/gidMappings given: an idmapped bind, with the container's user namespace */
 };
 
 struct rt_namespace

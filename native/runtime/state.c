@@ -71,7 +71,7 @@ int
 state_save (const struct rt_state *st, berth_error_t *err)
 {
   json_t *ns = json_array ();
-  static const int flags[] = { CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWCGROUP };
+  static const int flags[] = { CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWUSER };
   for (size_t i = 0; ns && i < sizeof (flags) / sizeof (flags[0]); i++)
     if (st->ns_flags & flags[i])
       json_array_append_new (ns, json_string (ns_type_name (flags[i])));
