@@ -6,6 +6,7 @@
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, berth::Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, berth::Umount2, "umount2"));
+  exports.Set("idmapMount", Napi::Function::New(env, berth::IdmapMount, "idmapMount"));
   exports.Set("statfs", Napi::Function::New(env, berth::Statfs, "statfs"));
   exports.Set("mknod", Napi::Function::New(env, berth::Mknod, "mknod"));
   exports.Set("makedev", Napi::Function::New(env, berth::Makedev, "makedev"));

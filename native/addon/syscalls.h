@@ -6,6 +6,7 @@ namespace berth {
 
 Napi::Value Mount(const Napi::CallbackInfo &info);
 Napi::Value Umount2(const Napi::CallbackInfo &info);
+Napi::Value IdmapMount(const Napi::CallbackInfo &info);
 Napi::Value Statfs(const Napi::CallbackInfo &info);
 Napi::Value Mknod(const Napi::CallbackInfo &info);
 Napi::Value Makedev(const Napi::CallbackInfo &info);

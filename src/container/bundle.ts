@@ -2,7 +2,7 @@
 // from the CRI config, the pod and the image config. teardownContainer undoes it (derived from the id).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
+import { FailedPreconditionError, InvalidArgumentError } from '../errors';
 import type { ImageConfigJson } from '../image/image-service';
 import type { SandboxRecord } from '../pod/sandbox';
 import { mountRootfs, rootfsLayout, type RootfsLayout } from '../storage/rootfs';
@@ -50,6 +50,7 @@ function podView(pod: SandboxRecord, cgroupsPath: string, minOomScoreAdj: number
     ipcns: pod.pins.ipc,
     utsns: pod.pins.uts,
     pidns: pod.pins.pid,
+    ...podUserns(pod),
     files,
     shm: pod.shm,
     cgroupsPath,
@@ -101,11 +102,19 @@ async function seccompProfile(spec: ContainerSpec): Promise<ContainerSpec['proce
   return { kind: 'localhost', profile: parseSeccompProfile(text, file) };
 }
 
+/** The pod's user namespace, if it has one; a pod that should have one but has no pin is an error, never the host's. */
+function podUserns(pod: SandboxRecord): Pick<PodView, 'userns'> {
+  if (!pod.spec.userns) return {};
+  if (!pod.pins.user) throw new FailedPreconditionError(`pod sandbox ${pod.id} has lost its user namespace: recreate it`);
+  return { userns: { path: pod.pins.user, maps: pod.spec.userns } };
+}
+
 export async function createBundle(input: BundleInput): Promise<Bundle> {
   const { spec, pod } = input;
   await fs.mkdir(input.bundleDir, { recursive: true, mode: 0o711 });
   const rootfs = rootfsLayout(input.containerDir, input.bundleDir);
-  await mountRootfs(rootfs, input.lowerDirs, input.emptyDir);
+  const { userns } = podUserns(pod);
+  await mountRootfs(rootfs, input.lowerDirs, input.emptyDir, userns && { usernsPath: userns.path, uid: userns.maps.uids.hostId, gid: userns.maps.gids.hostId });
   failpoint('container.after-mount');
 
   const image = imageConfigBody(input.imageConfig);

@@ -17,10 +17,10 @@ import { controllerDir, missingControllers } from '../cgroups/layout';
 import { destroyCgroup } from '../cgroups/cgroupfs';
 import { failpoint } from '../state/failpoints';
 import type { PodContainerHooks, PodService } from '../pod/pod-service';
-import type { SandboxRecord } from '../pod/sandbox';
+import { sameUserns, type SandboxRecord } from '../pod/sandbox';
 import { Repairs } from '../state/repairs';
 import { RecordStore } from '../state/record-store';
-import { mountsUnder, rootfsLayout, unmountRootfs } from '../storage/rootfs';
+import { mountsUnder, rootfsLayout, unmountIdmappedLayers, unmountRootfs } from '../storage/rootfs';
 import { KeyedMutex } from '../util/mutex';
 import { PhaseTimer } from '../util/phase-timer';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
@@ -84,6 +84,23 @@ function createFailureClass(detail: string): typeof InvalidArgumentError {
   if (/systemd unit .* already exists/.test(detail)) return AlreadyExistsError;
   if (/no space left on device|disk quota exceeded/i.test(detail)) return ResourceExhaustedError;
   return InvalidArgumentError;
+}
+
+/**
+ * A container lives in its pod's user namespace: options that name another (or the host's, in a pod with
+ * its own) are refused, and so is an idmapped mount with other mappings than the pod's, since berth maps a
+ * mount with the pod's user namespace itself.
+ */
+function checkUserns(spec: ContainerSpec, pod: SandboxRecord): void {
+  const podUserns = pod.spec.userns;
+  if (spec.userns !== undefined && !sameUserns(spec.userns === 'node' ? undefined : spec.userns, podUserns)) {
+    throw new InvalidArgumentError(`container ${spec.name}: its user namespace options differ from its pod's (${podUserns ? 'POD with other mappings, or NODE' : 'the pod uses the host\'s'})`);
+  }
+  spec.process.mounts.forEach((m, i) => {
+    if (!m.idmap) return;
+    if (!podUserns) throw new InvalidArgumentError(`container ${spec.name}: mounts[${i}] is idmapped but the pod has no user namespace`);
+    if (!sameUserns(m.idmap, podUserns)) throw new InvalidArgumentError(`container ${spec.name}: mounts[${i}] is idmapped with other mappings than the pod's user namespace`);
+  });
 }
 
 export class ContainerService implements UsageSource, PodContainerHooks {
@@ -271,7 +288,9 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   private async removeLeftovers(id: string, stateDir: string, containerDir: string, monitors: ProcessIdentity[]): Promise<void> {
     await Promise.all(monitors.map((m) => stopMonitor(m)));
-    unmountRootfs(rootfsLayout(containerDir, path.join(stateDir, 'bundle')));
+    const layout = rootfsLayout(containerDir, path.join(stateDir, 'bundle'));
+    unmountRootfs(layout);
+    await unmountIdmappedLayers(layout);
     failpoint('container.remove.after-unmount');
     await Promise.all([
       fs.rm(stateDir, { recursive: true, force: true }),
@@ -459,6 +478,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   /** Validation and look-ups, no side effect: the `creating` record written before the first one. */
   private async intentOf(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string) {
     const runtime = this.runtimes.get(pod.spec.runtimeHandler);
+    checkUserns(spec, pod);
     if (spec.process.mounts.some((m) => m.recursiveReadOnly) && !runtime.features.recursiveReadOnlyMounts) {
       throw new FailedPreconditionError(`runtime handler ${JSON.stringify(runtime.handler)} cannot make recursive read-only mounts (Status lists what each handler can do)`);
     }

@@ -2,6 +2,7 @@
 // gRPC layer) and what berth made for it. Records are kept under <root>/containers/<id>.json.
 import type { ProcessIdentity } from '../util/process';
 import type { ContainerRequest } from './oci-spec';
+import type { UserNamespaceSpec } from '../pod/sandbox';
 
 export interface ContainerSpec {
   name: string;
@@ -21,6 +22,8 @@ export interface ContainerSpec {
   pidTarget: string;
   /** A `localhost/<path>` seccomp profile's path (the profile itself is read at create). */
   seccompProfilePath: string;
+  /** The user namespace the request named ('node': the host's); absent: the pod's. Must be the pod's. */
+  userns?: UserNamespaceSpec | 'node';
   process: ContainerRequest;
 }
 

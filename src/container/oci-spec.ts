@@ -10,6 +10,7 @@ import {
   RUNTIME_DEFAULT_DENIED_SYSCALLS,
 } from './defaults';
 import type { ResolvedUser } from './users';
+import type { IdMapping, UserNamespaceSpec } from '../pod/sandbox';
 
 export type Propagation = 'private' | 'rslave' | 'rshared';
 
@@ -18,8 +19,11 @@ export interface ContainerRequest {
   args: string[];
   workingDir: string;
   env: Array<[string, string]>;
-  /** recursiveReadOnly: read-only down to every mount below it too (the "rro" option). */
-  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean; recursiveReadOnly?: boolean; propagation: Propagation }>;
+  /**
+   * recursiveReadOnly: read-only down to every mount below it too (the "rro" option). idmap: the mappings
+   * the CRI gave the mount (an idmapped mount; berth allows only the pod's user namespace's).
+   */
+  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean; recursiveReadOnly?: boolean; propagation: Propagation; idmap?: UserNamespaceSpec }>;
   tty: boolean;
   stdin: boolean;
   privileged: boolean;
@@ -74,6 +78,8 @@ export interface PodView {
   ipcns?: string;
   utsns?: string;
   pidns?: string;
+  /** The pod's own user namespace: its pin and its maps. */
+  userns?: { path: string; maps: UserNamespaceSpec };
   files: { hostname: string; hosts: string; resolvConf: string };
   shm?: string;
   cgroupsPath: string;
@@ -83,12 +89,22 @@ export interface PodView {
   minOomScoreAdj: number;
 }
 
+export interface OciMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
 export interface OciMount {
   destination: string;
   type?: string;
   source?: string;
   options?: string[];
+  uidMappings?: OciMapping[];
+  gidMappings?: OciMapping[];
 }
+
+const ociMappings = (m: IdMapping): OciMapping[] => [{ containerID: m.containerId, hostID: m.hostId, size: m.length }];
 
 export interface OciSpec {
   ociVersion: string;
@@ -178,7 +194,13 @@ function defaultMounts(pod: PodView, readonlySys: boolean): OciMount[] {
 function criMounts(req: ContainerRequest): OciMount[] {
   return req.mounts.map((m) => {
     if (!m.containerPath.startsWith('/')) throw new InvalidArgumentError(`mount container_path ${JSON.stringify(m.containerPath)} is not absolute`);
-    return { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', m.propagation, m.readonly ? 'ro' : 'rw', ...(m.recursiveReadOnly ? ['rro'] : [])] };
+    return {
+      destination: m.containerPath,
+      type: 'bind',
+      source: m.hostPath,
+      options: ['rbind', m.propagation, m.readonly ? 'ro' : 'rw', ...(m.recursiveReadOnly ? ['rro'] : [])],
+      ...(m.idmap ? { uidMappings: ociMappings(m.idmap.uids), gidMappings: ociMappings(m.idmap.gids) } : {}),
+    };
   });
 }
 
@@ -253,6 +275,7 @@ export function buildOciSpec(
   const caps = capabilities(req, hostCapabilities);
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
   const join = (type: string, p: string | undefined) => namespaces.push(p ? { type, path: p } : { type });
+  if (pod.userns) join('user', pod.userns.path);
   if (pod.netns) join('network', pod.netns);
   if (pod.ipcns) join('ipc', pod.ipcns);
   if (pod.utsns) join('uts', pod.utsns);
@@ -264,6 +287,7 @@ export function buildOciSpec(
   const sec = seccomp(req);
   const linux: OciSpec['linux'] = {
     namespaces,
+    ...(pod.userns ? { uidMappings: ociMappings(pod.userns.maps.uids), gidMappings: ociMappings(pod.userns.maps.gids) } : {}),
     ...rootfsPropagation(req),
     cgroupsPath: pod.cgroupsPath,
     resources: resources(req),

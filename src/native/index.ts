@@ -21,6 +21,7 @@ export interface StatfsResult {
 interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount2(target: string, flags: number): void;
+  idmapMount(source: string, target: string, usernsPath: string): void;
   statfs(path: string): StatfsResult;
   mknod(path: string, mode: number, dev: number): void;
   makedev(major: number, minor: number): number;
@@ -79,6 +80,11 @@ export function mount(source: string | null, target: string, fstype: string | nu
 
 export function umount2(target: string, flags = 0): void {
   load().umount2(target, flags);
+}
+
+/** Binds a read-only copy of the mount at `source` on `target`, idmapped with the user namespace pinned at `usernsPath`. */
+export function idmapMount(source: string, target: string, usernsPath: string): void {
+  load().idmapMount(source, target, usernsPath);
 }
 
 export function statfs(target: string): StatfsResult {

@@ -15,10 +15,12 @@ export interface RuntimeHandlerInfo {
 /**
  * What a handler's runtime can do, as berth reports it (never what it hopes to): recursive read-only
  * mounts with berth's own runtime (mount_setattr with AT_RECURSIVE); Debian's runc 1.1 has no "rro".
- * User namespaces: not yet.
+ * User namespaces (a pod's own, joined by path, with idmapped mounts): berth's own runtime; runc 1.1
+ * cannot idmap mounts.
  */
 export function handlerFeatures(runtimePath: string): HandlerFeatures {
-  return { recursiveReadOnlyMounts: runtimePath === 'builtin', userNamespaces: false };
+  const builtin = runtimePath === 'builtin';
+  return { recursiveReadOnlyMounts: builtin, userNamespaces: builtin };
 }
 
 export function listHandlers(config: BerthConfig): RuntimeHandlerInfo[] {

@@ -2,17 +2,20 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
+import type { IdMapping, UserNamespaceSpec } from './sandbox';
 import { isNativeError, MNT_DETACH, umount2 } from '../native';
 import { helperBinary } from '../util/helpers';
 import { describeEnd, runCommand } from '../util/spawn';
 
-export type PinnedKind = 'net' | 'ipc' | 'uts';
+export type PinnedKind = 'user' | 'net' | 'ipc' | 'uts';
 
 export interface PinRequest {
-  /** Directory holding `net/`, `ipc/`, `uts/` pins (under the state dir). */
+  /** Directory holding `user/`, `net/`, `ipc/`, `uts/` pins (under the state dir). */
   dir: string;
   id: string;
-  kinds: readonly PinnedKind[];
+  /** 'user' is made from `userns`, and owns the others. */
+  kinds: readonly Exclude<PinnedKind, 'user'>[];
+  userns?: UserNamespaceSpec;
   hostname?: string;
   sysctls?: Record<string, string>;
 }
@@ -25,14 +28,17 @@ export function pinPath(dir: string, kind: PinnedKind, id: string): string {
 
 /** Creates and pins the namespaces; the helper undoes its own work when it fails. */
 export async function pinNamespaces(req: PinRequest): Promise<Record<PinnedKind, string | undefined>> {
+  const mapArg = (m: IdMapping) => `${m.containerId}:${m.hostId}:${m.length}`;
   const args = ['--dir', req.dir, '--id', req.id, ...req.kinds.map((k) => `--${k}`)];
+  if (req.userns) args.push('--user', '--uid-map', mapArg(req.userns.uids), '--gid-map', mapArg(req.userns.gids));
   if (req.hostname) args.push('--hostname', req.hostname);
   for (const [key, value] of Object.entries(req.sysctls ?? {})) args.push('--sysctl', `${key}=${value}`);
   await fs.mkdir(req.dir, { recursive: true, mode: 0o711 });
   const end = await runCommand([PINNS_BINARY, ...args], { timeoutMs: 30_000 });
   if (end.code !== 0) throw new InvalidArgumentError(end.stderr.trim() || `berth-pinns failed: ${describeEnd(end)}`);
-  const out: Record<PinnedKind, string | undefined> = { net: undefined, ipc: undefined, uts: undefined };
+  const out: Record<PinnedKind, string | undefined> = { user: undefined, net: undefined, ipc: undefined, uts: undefined };
   for (const k of req.kinds) out[k] = pinPath(req.dir, k, req.id);
+  if (req.userns) out.user = pinPath(req.dir, 'user', req.id);
   return out;
 }
 

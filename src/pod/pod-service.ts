@@ -247,14 +247,14 @@ export class PodService {
     failpoint('pod.after-statedir');
 
     const hostNetwork = spec.namespaces.network === 'node';
-    const kinds: PinnedKind[] = [];
+    const kinds: Exclude<PinnedKind, 'user'>[] = [];
     if (!hostNetwork) kinds.push('net', 'uts');
     if (spec.namespaces.ipc !== 'node') kinds.push('ipc');
     const hostname = spec.hostname || (hostNetwork ? '' : spec.name.slice(0, 63));
     let pins: SandboxRecord['pins'] = {};
     if (kinds.length) {
-      const made = await pinNamespaces({ dir: this.nsDir(), id, kinds, hostname: kinds.includes('uts') ? hostname : undefined, sysctls: checkSysctls(spec) });
-      pins = { net: made.net, ipc: made.ipc, uts: made.uts };
+      const made = await pinNamespaces({ dir: this.nsDir(), id, kinds, userns: spec.userns, hostname: kinds.includes('uts') ? hostname : undefined, sysctls: checkSysctls(spec) });
+      pins = { net: made.net, ipc: made.ipc, uts: made.uts, ...(made.user ? { user: made.user } : {}) };
       failpoint('pod.after-netns');
     }
 
@@ -291,6 +291,7 @@ export class PodService {
         const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
         await writeFileAtomic(path.join(names.stateDir, 'hostname'), hostnameFile(realHostname), 0o644);
         await writeFileAtomic(path.join(names.stateDir, 'resolv.conf'), resolvConf(spec.dns, hostResolv), 0o644);
+        await ownedByPodRoot(spec, [path.join(names.stateDir, 'hostname'), path.join(names.stateDir, 'resolv.conf')]);
       })());
       if (spec.namespaces.pid === 'pod') {
         const cgroupArgs = await timer.span('host.init-cgroup', this.cgroups.prepareInit(id, spec.cgroupParent));
@@ -307,6 +308,7 @@ export class PodService {
     if (failed) throw failed.reason;
     if (init) pins = { ...pins, pid: names.pins.pid };
     await writeFileAtomic(path.join(names.stateDir, 'hosts'), hostNetwork ? await fs.readFile('/etc/hosts', 'utf8') : hostsFile(realHostname, ips), 0o644);
+    await ownedByPodRoot(spec, [path.join(names.stateDir, 'hosts')]);
 
     return {
       ...intent,
@@ -403,6 +405,17 @@ export class PodService {
       return true;
     });
   }
+}
+
+/**
+ * In a pod with its own user namespace, the files berth makes for it belong to the pod's root (the host id
+ * that container id 0 maps to), as the host's root's files do to the host's: the pod's root may write
+ * its /etc/hosts as it may elsewhere.
+ */
+async function ownedByPodRoot(spec: SandboxSpec, files: string[]): Promise<void> {
+  if (!spec.userns) return;
+  const { uids, gids } = spec.userns;
+  for (const file of files) await fs.chown(file, uids.hostId, gids.hostId);
 }
 
 /**

@@ -6,6 +6,25 @@ import type { PortMapping } from '../network/cni-network';
 
 export type NamespaceMode = 'pod' | 'container' | 'node' | 'target';
 
+/** One range of a user namespace's map: container ids [containerId, containerId + length) are host ids from hostId. */
+export interface IdMapping {
+  containerId: number;
+  hostId: number;
+  length: number;
+}
+
+/** The pod's own user namespace (the CRI's NamespaceMode POD): one uid and one gid range, container id 0 mapped. */
+export interface UserNamespaceSpec {
+  uids: IdMapping;
+  gids: IdMapping;
+}
+
+const sameMapping = (a: IdMapping, b: IdMapping): boolean => a.containerId === b.containerId && a.hostId === b.hostId && a.length === b.length;
+
+/** Whether two user namespace specs are the same (undefined: the host's). */
+export const sameUserns = (a: UserNamespaceSpec | undefined, b: UserNamespaceSpec | undefined): boolean =>
+  a === undefined || b === undefined ? a === b : sameMapping(a.uids, b.uids) && sameMapping(a.gids, b.gids);
+
 export interface SandboxSpec {
   name: string;
   uid: string;
@@ -20,6 +39,8 @@ export interface SandboxSpec {
   cgroupParent: string;
   sysctls: Record<string, string>;
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
+  /** Absent: the host's user namespace (NODE). */
+  userns?: UserNamespaceSpec;
   runtimeHandler: string;
   /** Traffic shaping from the kubernetes.io/{ingress,egress}-bandwidth annotations, in bits per second. */
   bandwidth?: { ingressRate?: number; egressRate?: number };
@@ -58,7 +79,7 @@ export interface SandboxRecord {
   /** Nanoseconds since the epoch, as a decimal string. */
   createdAt: string;
   ips: string[];
-  pins: { net?: string; ipc?: string; uts?: string; pid?: string };
+  pins: { net?: string; ipc?: string; uts?: string; pid?: string; user?: string };
   /** The init of the pod's shared PID namespace, when its PID namespace mode is POD. */
   init?: { pid: number; startTime: string };
   cgroup: string;

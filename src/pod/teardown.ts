@@ -15,7 +15,7 @@ import { unpin } from './namespaces';
 import { stopPodInit } from './pod-init';
 import type { SandboxSpec } from './sandbox';
 
-export const NS_KINDS = ['net', 'uts', 'ipc', 'pid'] as const;
+export const NS_KINDS = ['net', 'uts', 'ipc', 'pid', 'user'] as const;
 export type NsKind = (typeof NS_KINDS)[number];
 
 /** The names of everything berth makes for pod `id` under the state dir. */
@@ -32,11 +32,11 @@ export function podNames(state: string, id: string): PodNames {
     stateDir,
     shm: path.join(stateDir, 'shm'),
     initPidFile: path.join(stateDir, 'init.pid'),
-    pins: { net: path.join(state, 'ns', 'net', id), uts: path.join(state, 'ns', 'uts', id), ipc: path.join(state, 'ns', 'ipc', id), pid: path.join(state, 'ns', 'pid', id) },
+    pins: Object.fromEntries(NS_KINDS.map((kind) => [kind, path.join(state, 'ns', kind, id)])) as Record<NsKind, string>,
   };
 }
 
-export const TEARDOWN_STEPS = ['kill-init', 'cni-del', 'unpin-net', 'unpin-uts-ipc-pid', 'unmount-shm', 'remove-state-dir', 'remove-cgroup'] as const;
+export const TEARDOWN_STEPS = ['kill-init', 'cni-del', 'unpin-net', 'unpin-others', 'unmount-shm', 'remove-state-dir', 'remove-cgroup'] as const;
 export type TeardownStep = (typeof TEARDOWN_STEPS)[number];
 /** What StopPodSandbox undoes: the pod's processes and its network. The rest goes with RemovePodSandbox. */
 export const STOP_STEPS: readonly TeardownStep[] = ['kill-init', 'cni-del', 'unpin-net'];
@@ -116,8 +116,9 @@ export class PodTeardown {
         });
       case 'unpin-net':
         return unpin(names.pins.net);
-      case 'unpin-uts-ipc-pid':
-        for (const kind of ['uts', 'ipc', 'pid'] as const) await unpin(names.pins[kind]);
+      case 'unpin-others':
+        // The user namespace last: the others belong to it (it outlives them anyway while they are pinned).
+        for (const kind of ['uts', 'ipc', 'pid', 'user'] as const) await unpin(names.pins[kind]);
         return;
       case 'unmount-shm':
         try {

@@ -4,7 +4,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, ResourceExhaustedError, messageOf } from '../errors';
-import { isNativeError, MNT_DETACH, mount, umount2 } from '../native';
+import { idmapMount, isNativeError, MNT_DETACH, mount, umount2 } from '../native';
 import { isNoSpace, makeDirs } from './disk';
 
 /** mount(2) copies at most one page of options. */
@@ -22,8 +22,26 @@ export function rootfsLayout(containerDir: string, bundleDir: string): RootfsLay
   return { upper: path.join(containerDir, 'fs', 'upper'), work: path.join(containerDir, 'fs', 'work'), target: path.join(bundleDir, 'rootfs') };
 }
 
+/**
+ * A container in a user namespace sees its image's files through idmapped lower layers: an image file of
+ * uid 0 is the pod's root (the host id that container id 0 maps to), as overlayfs (Linux 5.19) allows. The
+ * overlay itself cannot be idmapped, nor its upper dir (overlayfs makes its work dir with the mounter's
+ * ids, which such a mount does not map), so the writable layer holds host ids: its root belongs to the
+ * pod's root.
+ */
+export interface RootfsIdmap {
+  /** The pod's pinned user namespace. */
+  usernsPath: string;
+  /** The host ids of container id 0. */
+  uid: number;
+  gid: number;
+}
+
+/** Where the idmapped copies of the lower layers are attached while the overlay is mounted. */
+const idmappedDir = (layout: RootfsLayout) => path.join(path.dirname(layout.target), 'idmapped');
+
 /** Mounts the overlay. `lowerDirs` are the image's layer trees, the base layer first. */
-export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emptyDir: string): Promise<void> {
+export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emptyDir: string, idmap?: RootfsIdmap): Promise<void> {
   try {
     await makeDirs(layout.upper, 0o755);
     await makeDirs(layout.work, 0o700);
@@ -33,16 +51,21 @@ export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emp
   }
   await fs.mkdir(layout.target, { recursive: true, mode: 0o755 });
   // overlayfs lists the topmost lower dir first; an image without layers stacks on an empty dir.
-  const lower = lowerDirs.length ? [...lowerDirs].reverse() : [emptyDir];
-  const data = `lowerdir=${lower.join(':')},upperdir=${layout.upper},workdir=${layout.work}`;
-  if (data.length > MAX_MOUNT_DATA) {
-    throw new ResourceExhaustedError(`the image has too many layers (${lowerDirs.length}) for one overlay mount of ${data.length} option bytes`);
-  }
+  const layers = lowerDirs.length ? [...lowerDirs].reverse() : [emptyDir];
+  const lower = idmap ? await idmapLayers(layout, layers, idmap) : layers;
   try {
+    const data = `lowerdir=${lower.join(':')},upperdir=${layout.upper},workdir=${layout.work}`;
+    if (data.length > MAX_MOUNT_DATA) {
+      throw new ResourceExhaustedError(`the image has too many layers (${lowerDirs.length}) for one overlay mount of ${data.length} option bytes`);
+    }
+    if (idmap) await fs.chown(layout.upper, idmap.uid, idmap.gid);
     mount('overlay', layout.target, 'overlay', 0, data);
   } catch (err) {
     if (isNoSpace(err)) throw new ResourceExhaustedError(`no space left on device for the container's writable layer: ${messageOf(err)}`, { cause: err });
     throw err;
+  } finally {
+    // overlayfs keeps its own private copy of each lower layer's mount: the attached ones can go at once.
+    if (idmap) await unmountIdmappedLayers(layout);
   }
   // overlayfs that cannot make its work dir (work/work: a full disk) mounts read-only instead of failing;
   // the container would then fail obscurely (its runtime cannot even make /proc).
@@ -54,6 +77,46 @@ export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emp
     }
     throw new FailedPreconditionError(`overlayfs mounted the container's rootfs read-only (the kernel log says why): the filesystem of ${layout.upper} cannot hold a writable layer`);
   }
+}
+
+/** Read-only idmapped copies of the layers, attached under the bundle (named by position, top first). */
+async function idmapLayers(layout: RootfsLayout, layers: string[], idmap: RootfsIdmap): Promise<string[]> {
+  const dir = idmappedDir(layout);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const out: string[] = [];
+  try {
+    for (const [i, layer] of layers.entries()) {
+      const target = path.join(dir, String(i));
+      await fs.mkdir(target, { mode: 0o700 });
+      idmapMount(layer, target, idmap.usernsPath);
+      out.push(target);
+    }
+  } catch (err) {
+    await unmountIdmappedLayers(layout);
+    if (isNativeError(err, 'EINVAL')) throw new FailedPreconditionError(`the image's layers cannot be idmapped on this host (the kernel or the filesystem of ${layers[0]} refuses): ${messageOf(err)}`, { cause: err });
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * Detaches and removes the idmapped layer copies, if any: also after a crash between their mount and the
+ * overlay's, before anything removes the bundle dir recursively (they are read-only besides).
+ */
+export async function unmountIdmappedLayers(layout: RootfsLayout): Promise<void> {
+  const dir = idmappedDir(layout);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    try {
+      umount2(path.join(dir, name), MNT_DETACH);
+    } catch (err) {
+      if (!isNativeError(err, 'EINVAL') && !isNativeError(err, 'ENOENT')) throw err;
+    }
+    await fs.rmdir(path.join(dir, name));
+  }
+  await fs.rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
 
 /** Whether the filesystem at `dir` is read-only (access(2) answers EROFS for a write there). */

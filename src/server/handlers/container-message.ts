@@ -15,6 +15,7 @@ import { checkConfinement } from './confinement';
 import { seccompOf } from './seccomp-request';
 import { execSize, groupList, inRange, labelsAndAnnotations, listSize, metadataName, userId } from './field-rules';
 import { MODES } from './namespace-modes';
+import { usernsOf } from './userns-request';
 
 const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
   PROPAGATION_PRIVATE: 'private',
@@ -67,6 +68,13 @@ function recursiveReadOnly(i: number, m: { readonly: boolean; propagation: strin
   return true;
 }
 
+/** A mount's uidMappings and gidMappings (an idmapped mount): both or neither, one range each, as a pod's. */
+function mountIdmap(i: number, m: Pick<ContainerConfig__Output['mounts'][number], 'uidMappings' | 'gidMappings'>) {
+  if (!m.uidMappings.length && !m.gidMappings.length) return {};
+  const idmap = usernsOf(`mounts[${i}]`, { mode: 'POD', uids: m.uidMappings, gids: m.gidMappings });
+  return idmap ? { idmap } : {};
+}
+
 /** Paths inside the container (masked, read-only): absolute and clean, each. */
 const containerPaths = (field: string, paths: string[]): string[] => listSize(field, paths).map((p, i) => absoluteCleanPath(`${field}[${i}]`, p));
 
@@ -93,6 +101,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
       readonly: m.readonly,
       ...(m.recursive_read_only ? { recursiveReadOnly: recursiveReadOnly(i, m) } : {}),
       propagation: PROPAGATION[m.propagation] ?? 'private',
+      ...mountIdmap(i, m),
     })),
     tty: config.tty,
     stdin: config.stdin,
@@ -135,6 +144,8 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     })),
     pidTarget: ns?.target_id ?? '',
     seccompProfilePath: path,
+    // No options: the pod's user namespace; options: they must be the pod's (checked at create).
+    ...(ns?.userns_options ? { userns: usernsOf('linux.security_context.namespace_options.userns_options', ns.userns_options) ?? 'node' } : {}),
     process,
   };
 }

@@ -1,6 +1,7 @@
 import type { RunPodSandboxRequest__Output } from '../../generated/runtime/v1/RunPodSandboxRequest';
 import type { RunPodSandboxResponse } from '../../generated/runtime/v1/RunPodSandboxResponse';
-import { InvalidArgumentError } from '../../errors';
+import { FailedPreconditionError, InvalidArgumentError } from '../../errors';
+import { handlerFeatures } from '../../oci/handlers';
 import type { UnaryHandler } from '../instrument';
 import type { ServerDeps } from '../deps';
 import { sandboxSpec } from './sandbox-message';
@@ -12,6 +13,9 @@ export function runPodSandbox(deps: ServerDeps): UnaryHandler<RunPodSandboxReque
       throw new InvalidArgumentError(`unknown runtime handler ${JSON.stringify(request.runtime_handler)}: configured are ${Object.keys(deps.config.runtime.handlers).join(', ')}`);
     }
     const spec = sandboxSpec(request.config, request.runtime_handler);
+    if (spec.userns && !handlerFeatures(deps.config.runtime.handlers[handler].runtime_path).userNamespaces) {
+      throw new FailedPreconditionError(`runtime handler ${JSON.stringify(handler)} cannot run a pod in its own user namespace (Status lists what each handler can do)`);
+    }
     const id = await deps.pods.run(spec, JSON.stringify([request.config, request.runtime_handler]));
     return { pod_sandbox_id: id };
   };

@@ -13,6 +13,7 @@ import type { PodResources, SandboxRecord, SandboxSpec } from '../../pod/sandbox
 import type { LinuxContainerResources__Output } from '../../generated/runtime/v1/LinuxContainerResources';
 import { resourcesSpec } from './container-message';
 import { CRI_MODES, MODES } from './namespace-modes';
+import { criUserns, usernsOf } from './userns-request';
 
 
 const PROTOCOLS: ReadonlySet<unknown> = new Set(['TCP', 'UDP', 'SCTP']);
@@ -55,11 +56,26 @@ function bandwidthOf(annotations: Record<string, string>): SandboxSpec['bandwidt
   };
 }
 
+/**
+ * The pod's namespace modes. A pod with its own user namespace keeps its network, IPC and PID namespaces
+ * too (the kubelet's rule for hostUsers: false): the host's would be owned by the host's user namespace.
+ */
+function namespacesOf(config: PodSandboxConfig__Output): Pick<SandboxSpec, 'namespaces' | 'userns'> {
+  const ns = config.linux?.security_context?.namespace_options;
+  const namespaces = { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] };
+  const userns = usernsOf('linux.security_context.namespace_options.userns_options', ns?.userns_options);
+  if (userns) {
+    for (const [kind, mode] of Object.entries(namespaces)) {
+      if (mode === 'node') throw new InvalidArgumentError(`a pod with its own user namespace cannot use the host's ${kind} namespace`);
+    }
+  }
+  return { namespaces, ...(userns ? { userns } : {}) };
+}
+
 export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: string): SandboxSpec {
   if (!config) throw new InvalidArgumentError('RunPodSandbox: config is missing');
   const meta = config.metadata;
   if (!meta) throw new InvalidArgumentError('RunPodSandbox: config.metadata is missing');
-  const ns = config.linux?.security_context?.namespace_options;
   labelsAndAnnotations('pod', config.labels, config.annotations);
   checkConfinement('pod', { apparmor: config.linux?.security_context?.apparmor, selinux: config.linux?.security_context?.selinux_options });
   // The pod's seccomp profile is checked like a container's; it would confine only the pod's init, which
@@ -82,7 +98,7 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     annotations: config.annotations,
     cgroupParent: config.linux?.cgroup_parent ?? '',
     sysctls: Object.fromEntries(listSize('linux.sysctls', Object.entries(config.linux?.sysctls ?? {})).map(([k, v]) => [k, sysctlValue(k, v)])),
-    namespaces: { network: MODES[ns?.network ?? 'POD'], pid: MODES[ns?.pid ?? 'POD'], ipc: MODES[ns?.ipc ?? 'POD'] },
+    ...namespacesOf(config),
     runtimeHandler: handler,
     bandwidth: bandwidthOf(config.annotations),
     podResources: podResourcesOf(config.linux?.overhead, config.linux?.resources),
@@ -127,6 +143,7 @@ export function sandboxStatus(r: SandboxRecord): PodSandboxStatus {
           network: CRI_MODES[r.spec.namespaces.network],
           pid: CRI_MODES[r.spec.namespaces.pid],
           ipc: CRI_MODES[r.spec.namespaces.ipc],
+          userns_options: criUserns(r.spec.userns),
         },
       },
     },
