@@ -209,7 +209,7 @@ recursive_readonly (int top, const struct rt_mount *m, berth_error_t *err)
  * with the container's user namespace, then attached on target. A filesystem that cannot be idmapped is
  * an error, never a plain bind in its place. */
 static int
-bind_idmapped (const struct rt_mount *m, const char *target, int recursive, int userns_fd, berth_error_t *err)
+bind_idmapped (const struct rt_mount *m, int target_fd, int recursive, int userns_fd, berth_error_t *err)
 {
   if (userns_fd < 0)
     return berth_error (err, 0, "idmapped mount on %s without a user namespace", m->destination);
@@ -219,7 +219,7 @@ bind_idmapped (const struct rt_mount *m, const char *target, int recursive, int 
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) userns_fd };
   if (mount_setattr (tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof (attr)) < 0)
     return berth_error (err, errno, "idmap the mount of %s for %s (mount_setattr)", m->source, m->destination);
-  if (move_mount (tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+  if (move_mount (tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     return berth_error (err, errno, "attach the idmapped mount of %s on %s (move_mount)", m->source, m->destination);
   return 0;
 }
@@ -239,7 +239,7 @@ mount_bind (int rootfd, const struct rt_mount *m, const struct mount_opts *o, in
   fd_path (fd, target, sizeof (target));
   if (m->idmap)
     {
-      if (bind_idmapped (m, target, (o->flags & MS_REC) != 0, userns_fd, err) < 0)
+      if (bind_idmapped (m, fd, (o->flags & MS_REC) != 0, userns_fd, err) < 0)
         return -1;
     }
   else if (mount (m->source, target, NULL, MS_BIND | (o->flags & MS_REC), NULL) < 0)
