@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, ResourceExhaustedError, messageOf } from '../errors';
 import { idmapMount, isNativeError, MNT_DETACH, mount, umount2 } from '../native';
+import { failpoint } from '../state/failpoints';
 import { isNoSpace, makeDirs } from './disk';
 
 /** mount(2) copies at most one page of options. */
@@ -91,6 +92,7 @@ async function idmapLayers(layout: RootfsLayout, layers: string[], idmap: Rootfs
       idmapMount(layer, target, idmap.usernsPath);
       out.push(target);
     }
+    failpoint('container.after-idmap');
   } catch (err) {
     await unmountIdmappedLayers(layout);
     if (isNativeError(err, 'EINVAL')) throw new FailedPreconditionError(`the image's layers cannot be idmapped on this host (the kernel or the filesystem of ${layers[0]} refuses): ${messageOf(err)}`, { cause: err });

@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import type { UserNamespace } from '../../src/generated/runtime/v1/UserNamespace';
+import { exitOf, startBerthd, type BerthdHandle } from '../support/berthd';
 import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 import { until } from '../support/until';
 
@@ -21,10 +22,13 @@ const podUserns = (): UserNamespace => ({ mode: 'POD', uids: mapping(), gids: ma
 
 describe('user namespaces', () => {
   let env: PodDaemon;
+  /** The daemon now (the crash test restarts it on the same dirs). */
+  let berthd: BerthdHandle;
   let volume: string;
 
   beforeAll(async () => {
     env = await startPodDaemon('berth-userns', { name: `un-${tag}`, bridge: `bun${tag}`, subnet: `10.131.${process.pid % 250}` });
+    berthd = env.berthd;
     // A host dir as the host's root leaves it: mounted idmapped and plain.
     volume = path.join(env.dir, 'volume');
     fs.mkdirSync(volume);
@@ -32,7 +36,7 @@ describe('user namespaces', () => {
   });
 
   afterAll(async () => {
-    await stopPodDaemon(env);
+    await stopPodDaemon(env, berthd);
   });
 
   const podConfig = (name: string, userns: UserNamespace | undefined, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig => ({
@@ -42,14 +46,14 @@ describe('user namespaces', () => {
     linux: { security_context: { namespace_options: { ...(userns ? { userns_options: userns } : {}) } } },
     ...extra,
   });
-  const pinsOf = (kind: string) => fs.readdirSync(path.join(env.berthd.state, 'ns', kind), { withFileTypes: true }).map((d) => d.name).sort();
+  const pinsOf = (kind: string) => fs.readdirSync(path.join(berthd.state, 'ns', kind), { withFileTypes: true }).map((d) => d.name).sort();
   /** Mount points (mountinfo's 5th field) of idmapped layer copies under this berthd's state dir. */
   const idmappedMounts = () =>
-    fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(`${env.berthd.state}/`) && p.includes('/idmapped/'));
+    fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(`${berthd.state}/`) && p.includes('/idmapped/'));
   const uidOfProcess = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
   it("maps the containers' ids, shows the image and idmapped mounts as the pod root's, and leaves nothing after removal", async () => {
-    const rt = env.berthd.client.runtime;
+    const rt = berthd.client.runtime;
     const config = podConfig('mapped', podUserns());
     const podId = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
     expect(pinsOf('user')).toContain(podId);
@@ -105,7 +109,7 @@ describe('user namespaces', () => {
     expect(uidOfProcess(pid)).toBe(HOST_ID);
     // On the host: the container's new file holds the pod root's host id; the image's layers on disk keep 0.
     expect(fs.statSync(`/proc/${pid}/root/made`).uid).toBe(HOST_ID);
-    const layers = path.join(env.berthd.root, 'layers');
+    const layers = path.join(berthd.root, 'layers');
     const onDisk = fs.readdirSync(layers).map((l) => path.join(layers, l, 'diff', 'bin', 'busybox')).filter((f) => fs.existsSync(f));
     expect(onDisk.length).toBe(1);
     expect(fs.statSync(onDisk[0]).uid).toBe(0);
@@ -123,7 +127,7 @@ describe('user namespaces', () => {
   });
 
   it('refuses what the CRI does not allow, and makes nothing for it', async () => {
-    const rt = env.berthd.client.runtime;
+    const rt = berthd.client.runtime;
     const pinsBefore = ['user', 'net'].map(pinsOf);
     const refused: Array<[string, PodSandboxConfig, string, number]> = [
       ['two mappings', podConfig('two', { mode: 'POD', uids: [...mapping(), ...mapping(HOST_ID + 65536)], gids: mapping() }), 'exactly one mapping', grpc.status.INVALID_ARGUMENT],
@@ -170,8 +174,45 @@ describe('user namespaces', () => {
     expect(['user', 'net'].map(pinsOf)).toEqual(pinsBefore);
   });
 
+  it('repairs a CreateContainer and a RunPodSandbox cut by a crash in the user namespace steps', async () => {
+    const restart = async (failpoints: string) => {
+      await berthd.stop('SIGTERM');
+      berthd.client.close();
+      berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', env.network.confDir], env: failpoints ? { BERTH_FAILPOINTS: `${failpoints}=crash` } : {} });
+    };
+    const afterCrash = async () => {
+      await exitOf(berthd.process);
+      expect(berthd.process.signalCode).toBe('SIGKILL');
+      berthd.client.close();
+      berthd = await startBerthd({ dir: berthd.dir, args: ['--cni-conf-dir', env.network.confDir] });
+    };
+    // Between the idmapped layer copies and the overlay: the copies are detached at start-up.
+    await restart('container.after-idmap');
+    const config = podConfig('crash', podUserns());
+    const podId = (await berthd.client.runtime.RunPodSandbox({ config })).pod_sandbox_id;
+    const create = () =>
+      berthd.client.runtime.CreateContainer({ pod_sandbox_id: podId, sandbox_config: config, config: { metadata: { name: 'c', attempt: 0 }, image: { image: env.image }, command: ['sleep', '60'] } });
+    await expect(create()).rejects.toThrow();
+    expect(idmappedMounts().length).toBe(1);
+    await afterCrash();
+    expect(berthd.output()).toContain('"repair":"container-rolled-back"');
+    expect(idmappedMounts()).toEqual([]);
+    const id = (await create()).container_id;
+    await berthd.client.runtime.StartContainer({ container_id: id });
+    expect((await berthd.client.runtime.ContainerStatus({ container_id: id })).status?.state).toBe('CONTAINER_RUNNING');
+    await berthd.client.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    // Right after the namespaces are pinned: the pod is rolled back, its user namespace's pin with it.
+    await restart('pod.after-netns');
+    await expect(berthd.client.runtime.RunPodSandbox({ config: podConfig('crash2', podUserns()) })).rejects.toThrow();
+    expect(pinsOf('user').length).toBe(1);
+    await afterCrash();
+    expect(berthd.output()).toContain('"repair":"pod-rolled-back"');
+    expect(pinsOf('user')).toEqual([]);
+    expect((await berthd.client.runtime.ListPodSandbox({})).items).toEqual([]);
+  }, 60_000);
+
   it('advertises user namespaces for its own runtime only', async () => {
-    const status = await env.berthd.client.runtime.Status({});
+    const status = await berthd.client.runtime.Status({});
     const features = Object.fromEntries(status.runtime_handlers.map((h) => [h.name, h.features?.user_namespaces]));
     expect(features).toEqual({ '': true, berth: true, runc: false });
   });
