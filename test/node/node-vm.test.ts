@@ -121,6 +121,24 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
     expect((await rt().ListPodSandbox({})).items).toEqual([]);
   });
 
+  it("runs a pod in its own user namespace on the node's kernel: mapped ids, idmapped image layers", async () => {
+    const maps = [{ container_id: 0, host_id: 524288, length: 65536 }];
+    const base = podConfig('userns');
+    const config: PodSandboxConfig = { ...base, linux: { security_context: { namespace_options: { pid: 'CONTAINER', userns_options: { mode: 'POD', uids: maps, gids: maps } } } } };
+    const pod = (await rt().RunPodSandbox({ config })).pod_sandbox_id;
+    const script = 'cat /proc/self/uid_map; stat -c %u:%g /bin/busybox; touch /made && echo made; exec sleep 3600';
+    const id = (await rt().CreateContainer({ pod_sandbox_id: pod, config: ctrConfig('main', script), sandbox_config: config })).container_id;
+    await rt().StartContainer({ container_id: id });
+    const log = async () => (await vm.sshOk('cat /var/log/pods/userns/main.log')).split('\n').map((l) => l.split(' ').slice(3).join(' ').trim().replace(/\s+/g, ' ')).filter(Boolean);
+    await until('the script to run', async () => (await log()).includes('made'), 60_000);
+    expect(await log()).toEqual(['0 524288 65536', '0:0', 'made']);
+    const pid = (JSON.parse((await rt().ContainerStatus({ container_id: id, verbose: true })).info.info) as { pid: number }).pid;
+    expect((await vm.sshOk(`stat -c %u /proc/${pid}/root/made; awk '/^Uid:/ {print $2}' /proc/${pid}/status`)).trim().split('\n')).toEqual(['524288', '524288']);
+    await rt().StopPodSandbox({ pod_sandbox_id: pod });
+    await rt().RemovePodSandbox({ pod_sandbox_id: pod });
+    expect((await vm.sshOk('ls /run/berth/ns/user')).trim()).toBe('');
+  });
+
   it('keeps a container running across `systemctl restart berth`', async () => {
     const config = podConfig('survivor');
     const pod = (await rt().RunPodSandbox({ config })).pod_sandbox_id;
