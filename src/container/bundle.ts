@@ -5,7 +5,7 @@ import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors';
 import type { ImageConfigJson } from '../image/image-service';
 import type { SandboxRecord } from '../pod/sandbox';
-import { mountRootfs, rootfsLayout, type RootfsLayout } from '../storage/rootfs';
+import { mountImageVolume, mountRootfs, rootfsLayout, type RootfsIdmap, type RootfsLayout } from '../storage/rootfs';
 import { writeFileAtomic } from '../state/atomic-file';
 import { failpoint } from '../state/failpoints';
 import type { ContainerSpec } from './container';
@@ -13,7 +13,7 @@ import { parseSeccompProfile } from './seccomp-profile';
 import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
 import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
-import { readFileInRoot } from './rootfs-files';
+import { readFileInRoot, resolveInRoot } from './rootfs-files';
 import { parseGroup, parsePasswd, resolveUser } from './users';
 
 export interface BundleInput {
@@ -23,6 +23,8 @@ export interface BundleInput {
   imageConfig: ImageConfigJson;
   /** Layer trees, base layer first. */
   lowerDirs: string[];
+  /** The image volumes' layer trees (base first), by the index of their mount. */
+  imageVolumes: Array<{ mount: number; lowerDirs: string[] }>;
   emptyDir: string;
   containerDir: string;
   bundleDir: string;
@@ -75,10 +77,34 @@ async function hostDevices(spec: ContainerSpec): Promise<HostDevice[]> {
   return out;
 }
 
+/**
+ * Each image volume mounted read-only in the bundle; the source its mount binds is its sub path, resolved
+ * inside the image (a symlink in a hostile image cannot lead out of it), which must exist.
+ */
+async function mountImageVolumes(input: BundleInput, idmap: RootfsIdmap | undefined): Promise<Map<number, string>> {
+  const sources = new Map<number, string>();
+  for (const v of input.imageVolumes) {
+    const m = input.spec.process.mounts[v.mount];
+    const root = await mountImageVolume(input.bundleDir, v.mount, v.lowerDirs, input.emptyDir, idmap);
+    const source = m.image?.subPath ? await resolveInRoot(root, m.image.subPath) : root;
+    if (!(await fs.lstat(source).catch(() => undefined))) {
+      throw new InvalidArgumentError(`mounts[${v.mount}].image_sub_path ${JSON.stringify(m.image?.subPath)} does not exist in image ${JSON.stringify(m.image?.ref)}`);
+    }
+    sources.set(v.mount, source);
+  }
+  return sources;
+}
+
 /** CRI host paths: a symlink is resolved; a missing path is made as a directory (as containerd does). */
-async function resolveMountSources(spec: ContainerSpec): Promise<ContainerSpec['process']['mounts']> {
+async function resolveMountSources(spec: ContainerSpec, volumeSources: Map<number, string>): Promise<ContainerSpec['process']['mounts']> {
   const out: ContainerSpec['process']['mounts'] = [];
-  for (const m of spec.process.mounts) {
+  for (const [i, m] of spec.process.mounts.entries()) {
+    const volume = volumeSources.get(i);
+    if (m.image) {
+      if (volume === undefined) throw new Error(`image volume mounts[${i}] was not mounted`);
+      out.push({ ...m, hostPath: volume, readonly: true });
+      continue;
+    }
     if (!m.hostPath.startsWith('/')) throw new InvalidArgumentError(`mount host_path ${JSON.stringify(m.hostPath)} is not absolute`);
     let source = await fs.realpath(m.hostPath).catch(() => undefined);
     if (!source) {
@@ -114,15 +140,17 @@ export async function createBundle(input: BundleInput): Promise<Bundle> {
   await fs.mkdir(input.bundleDir, { recursive: true, mode: 0o711 });
   const rootfs = rootfsLayout(input.containerDir, input.bundleDir);
   const { userns } = podUserns(pod);
-  await mountRootfs(rootfs, input.lowerDirs, input.emptyDir, userns && { usernsPath: userns.path, uid: userns.maps.uids.hostId, gid: userns.maps.gids.hostId });
+  const idmap = userns && { usernsPath: userns.path, uid: userns.maps.uids.hostId, gid: userns.maps.gids.hostId };
+  await mountRootfs(rootfs, input.lowerDirs, input.emptyDir, idmap);
   failpoint('container.after-mount');
+  const volumeSources = await mountImageVolumes(input, idmap);
 
   const image = imageConfigBody(input.imageConfig);
   const [passwd, group] = await Promise.all([readFileInRoot(rootfs.target, '/etc/passwd'), readFileInRoot(rootfs.target, '/etc/group')]);
   const user = resolveUser({ imageUser: image.User ?? '', ...spec.user }, parsePasswd(passwd), parseGroup(group));
   const request = {
     ...spec.process,
-    mounts: await resolveMountSources(spec),
+    mounts: await resolveMountSources(spec, volumeSources),
     seccomp: await seccompProfile(spec),
     devices: await hostDevices(spec),
   };

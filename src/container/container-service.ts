@@ -20,7 +20,7 @@ import type { PodContainerHooks, PodService } from '../pod/pod-service';
 import { sameUserns, type SandboxRecord } from '../pod/sandbox';
 import { Repairs } from '../state/repairs';
 import { RecordStore } from '../state/record-store';
-import { mountsUnder, rootfsLayout, unmountIdmappedLayers, unmountRootfs } from '../storage/rootfs';
+import { mountsUnder, rootfsLayout, unmountIdmappedLayers, unmountImageVolumes, unmountRootfs } from '../storage/rootfs';
 import { KeyedMutex } from '../util/mutex';
 import { PhaseTimer } from '../util/phase-timer';
 import { isAlive, processStartTime, type ProcessIdentity } from '../util/process';
@@ -150,9 +150,12 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     return path.join(this.config.root, 'containers', id);
   }
 
-  /** Layers used by containers' root filesystems: image GC never frees them. */
+  /** Layers used by containers' root filesystems and image volumes: image GC never frees them. */
   *layersInUse(): Iterable<string> {
-    for (const record of this.store.list()) yield* record.image.layers;
+    for (const record of this.store.list()) {
+      yield* record.image.layers;
+      for (const v of record.imageVolumes ?? []) yield* v.layers;
+    }
   }
 
   /**
@@ -288,9 +291,11 @@ export class ContainerService implements UsageSource, PodContainerHooks {
 
   private async removeLeftovers(id: string, stateDir: string, containerDir: string, monitors: ProcessIdentity[]): Promise<void> {
     await Promise.all(monitors.map((m) => stopMonitor(m)));
-    const layout = rootfsLayout(containerDir, path.join(stateDir, 'bundle'));
+    const bundleDir = path.join(stateDir, 'bundle');
+    const layout = rootfsLayout(containerDir, bundleDir);
     unmountRootfs(layout);
     await unmountIdmappedLayers(layout);
+    await unmountImageVolumes(bundleDir);
     failpoint('container.remove.after-unmount');
     await Promise.all([
       fs.rm(stateDir, { recursive: true, force: true }),
@@ -484,6 +489,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     }
     const image = await this.images.find(spec.image);
     if (!image) throw new NotFoundError(`image ${JSON.stringify(spec.image)} not found: pull it first`);
+    const imageVolumes = await this.imageVolumesOf(spec);
     const imageConfig = await this.images.configOf(image);
     const missing = missingControllers(spec.process.resources);
     if (missing.length) {
@@ -513,8 +519,21 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       cgroup,
       stateDir: this.stateDirOf(id),
       containerDir: this.containerDirOf(id),
+      ...(imageVolumes.length ? { imageVolumes } : {}),
     };
     return { intent, image, imageConfig };
+  }
+
+  /** The images the container's image volumes name: each must have been pulled (the kubelet pulls first). */
+  private async imageVolumesOf(spec: ContainerSpec): Promise<NonNullable<ContainerRecord['imageVolumes']>> {
+    const out: NonNullable<ContainerRecord['imageVolumes']> = [];
+    for (const [mount, m] of spec.process.mounts.entries()) {
+      if (!m.image) continue;
+      const image = await this.images.find(m.image.ref);
+      if (!image) throw new NotFoundError(`image ${JSON.stringify(m.image.ref)} of the image volume at ${m.containerPath} not found: pull it first`);
+      out.push({ mount, id: image.id, layers: image.layers.map((l) => l.chainId) });
+    }
+    return out;
   }
 
   /** The side effects of CreateContainer, each named after the record it derives from; undone by teardownContainer. */
@@ -541,6 +560,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       {
         id, spec, pod, imageConfig,
         lowerDirs: image.layers.map((l) => this.images.layers.diffDir(l.chainId)),
+        imageVolumes: (intent.imageVolumes ?? []).map((v) => ({ mount: v.mount, lowerDirs: v.layers.map((c) => this.images.layers.diffDir(c)) })),
         emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
       },
     );

@@ -57,6 +57,8 @@ export interface ContainerRecord {
   requestKey: string;
   handler: string;
   image: { id: string; name: string; ref: string; layers: string[]; stopSignal: string };
+  /** The images of its image volumes, by the index of their mount: kept from image GC like the rootfs's. */
+  imageVolumes?: Array<{ mount: number; id: string; layers: string[] }>;
   state: ContainerState;
   /** Nanoseconds since the epoch, as decimal strings. */
   createdAt: string;

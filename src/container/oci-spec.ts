@@ -21,9 +21,20 @@ export interface ContainerRequest {
   env: Array<[string, string]>;
   /**
    * recursiveReadOnly: read-only down to every mount below it too (the "rro" option). idmap: the mappings
-   * the CRI gave the mount (an idmapped mount; berth allows only the pod's user namespace's).
+   * the CRI gave the mount (an idmapped mount; berth allows only the pod's user namespace's). An image
+   * volume is always read-only.
    */
-  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean; recursiveReadOnly?: boolean; propagation: Propagation; idmap?: UserNamespaceSpec }>;
+  mounts: Array<{
+    containerPath: string;
+    /** For an image volume: '' in the request, the volume's mounted dir (or the sub path in it) in the bundle. */
+    hostPath: string;
+    readonly: boolean;
+    recursiveReadOnly?: boolean;
+    propagation: Propagation;
+    idmap?: UserNamespaceSpec;
+    /** An image volume (the CRI's Mount.image): the image as the kubelet named it and the sub path in it. */
+    image?: { ref: string; subPath: string };
+  }>;
   tty: boolean;
   stdin: boolean;
   privileged: boolean;

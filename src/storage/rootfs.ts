@@ -4,7 +4,7 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, ResourceExhaustedError, messageOf } from '../errors';
-import { idmapMount, isNativeError, MNT_DETACH, mount, umount2 } from '../native';
+import { idmapMount, isNativeError, MNT_DETACH, MS_RDONLY, mount, umount2 } from '../native';
 import { failpoint } from '../state/failpoints';
 import { isNoSpace, makeDirs } from './disk';
 
@@ -38,8 +38,27 @@ export interface RootfsIdmap {
   gid: number;
 }
 
-/** Where the idmapped copies of the lower layers are attached while the overlay is mounted. */
+/** Where the idmapped copies of the rootfs's lower layers are attached while the overlay is mounted. */
 const idmappedDir = (layout: RootfsLayout) => path.join(path.dirname(layout.target), 'idmapped');
+
+/**
+ * Mounts an overlay of `layers` (topmost first) at `target`: with `upper` writable, else read-only. With
+ * `idmap`, over read-only idmapped copies of the layers attached under `idmapDir` for the mount's length.
+ */
+async function mountOverlay(target: string, layers: string[], opts: { upper?: { upper: string; work: string }; idmap?: RootfsIdmap; idmapDir: string }): Promise<void> {
+  const lower = opts.idmap ? await idmapLayers(opts.idmapDir, layers, opts.idmap) : layers;
+  try {
+    const data = `lowerdir=${lower.join(':')}${opts.upper ? `,upperdir=${opts.upper.upper},workdir=${opts.upper.work}` : ''}`;
+    if (data.length > MAX_MOUNT_DATA) {
+      throw new ResourceExhaustedError(`the image has too many layers (${layers.length}) for one overlay mount of ${data.length} option bytes`);
+    }
+    if (opts.idmap && opts.upper) await fs.chown(opts.upper.upper, opts.idmap.uid, opts.idmap.gid);
+    mount('overlay', target, 'overlay', opts.upper ? 0 : MS_RDONLY, data);
+  } finally {
+    // overlayfs keeps its own private copy of each lower layer's mount: the attached ones can go at once.
+    if (opts.idmap) await unmountEach(opts.idmapDir);
+  }
+}
 
 /** Mounts the overlay. `lowerDirs` are the image's layer trees, the base layer first. */
 export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emptyDir: string, idmap?: RootfsIdmap): Promise<void> {
@@ -53,20 +72,11 @@ export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emp
   await fs.mkdir(layout.target, { recursive: true, mode: 0o755 });
   // overlayfs lists the topmost lower dir first; an image without layers stacks on an empty dir.
   const layers = lowerDirs.length ? [...lowerDirs].reverse() : [emptyDir];
-  const lower = idmap ? await idmapLayers(layout, layers, idmap) : layers;
   try {
-    const data = `lowerdir=${lower.join(':')},upperdir=${layout.upper},workdir=${layout.work}`;
-    if (data.length > MAX_MOUNT_DATA) {
-      throw new ResourceExhaustedError(`the image has too many layers (${lowerDirs.length}) for one overlay mount of ${data.length} option bytes`);
-    }
-    if (idmap) await fs.chown(layout.upper, idmap.uid, idmap.gid);
-    mount('overlay', layout.target, 'overlay', 0, data);
+    await mountOverlay(layout.target, layers, { upper: layout, idmap, idmapDir: idmappedDir(layout) });
   } catch (err) {
     if (isNoSpace(err)) throw new ResourceExhaustedError(`no space left on device for the container's writable layer: ${messageOf(err)}`, { cause: err });
     throw err;
-  } finally {
-    // overlayfs keeps its own private copy of each lower layer's mount: the attached ones can go at once.
-    if (idmap) await unmountIdmappedLayers(layout);
   }
   // overlayfs that cannot make its work dir (work/work: a full disk) mounts read-only instead of failing;
   // the container would then fail obscurely (its runtime cannot even make /proc).
@@ -80,9 +90,8 @@ export async function mountRootfs(layout: RootfsLayout, lowerDirs: string[], emp
   }
 }
 
-/** Read-only idmapped copies of the layers, attached under the bundle (named by position, top first). */
-async function idmapLayers(layout: RootfsLayout, layers: string[], idmap: RootfsIdmap): Promise<string[]> {
-  const dir = idmappedDir(layout);
+/** Read-only idmapped copies of the layers, attached under `dir` (named by position, top first). */
+async function idmapLayers(dir: string, layers: string[], idmap: RootfsIdmap): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const out: string[] = [];
   try {
@@ -94,7 +103,7 @@ async function idmapLayers(layout: RootfsLayout, layers: string[], idmap: Rootfs
     }
     failpoint('container.after-idmap');
   } catch (err) {
-    await unmountIdmappedLayers(layout);
+    await unmountEach(dir);
     if (isNativeError(err, 'EINVAL')) throw new FailedPreconditionError(`the image's layers cannot be idmapped on this host (the kernel or the filesystem of ${layers[0]} refuses): ${messageOf(err)}`, { cause: err });
     throw err;
   }
@@ -102,11 +111,11 @@ async function idmapLayers(layout: RootfsLayout, layers: string[], idmap: Rootfs
 }
 
 /**
- * Detaches and removes the idmapped layer copies, if any: also after a crash between their mount and the
- * overlay's, before anything removes the bundle dir recursively (they are read-only besides).
+ * Detaches and removes every mount point directly in `dir`, then `dir`: nothing there is ever written
+ * through (idmapped copies and image volumes are read-only), and this runs before anything removes a
+ * bundle recursively, also after a crash between a mount and its use.
  */
-export async function unmountIdmappedLayers(layout: RootfsLayout): Promise<void> {
-  const dir = idmappedDir(layout);
+async function unmountEach(dir: string): Promise<void> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     try {
@@ -119,6 +128,33 @@ export async function unmountIdmappedLayers(layout: RootfsLayout): Promise<void>
   await fs.rmdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   });
+}
+
+/** The rootfs's idmapped layer copies, if a crash left them. */
+export const unmountIdmappedLayers = (layout: RootfsLayout): Promise<void> => unmountEach(idmappedDir(layout));
+
+/**
+ * Image volumes (the CRI's Mount.image): each image's layers as a read-only overlay at
+ * `<bundle>/image-volumes/<n>`, bound into the container by the runtime like any host path. An image of one
+ * layer stacks on the empty dir (a lower-only overlay needs two). In a pod with its own user namespace the
+ * layers are idmapped as the rootfs's are, their copies under `<bundle>/image-volumes-idmapped/<n>`.
+ */
+export const imageVolumeDir = (bundleDir: string, n: number): string => path.join(bundleDir, 'image-volumes', String(n));
+
+export async function mountImageVolume(bundleDir: string, n: number, lowerDirs: string[], emptyDir: string, idmap?: RootfsIdmap): Promise<string> {
+  const target = imageVolumeDir(bundleDir, n);
+  await fs.mkdir(target, { recursive: true, mode: 0o755 });
+  const layers = [...lowerDirs].reverse();
+  if (layers.length < 2) layers.push(emptyDir);
+  await mountOverlay(target, layers, { idmap, idmapDir: path.join(bundleDir, 'image-volumes-idmapped', String(n)) });
+  return target;
+}
+
+export async function unmountImageVolumes(bundleDir: string): Promise<void> {
+  const idmapped = path.join(bundleDir, 'image-volumes-idmapped');
+  for (const name of await fs.readdir(idmapped).catch(() => [] as string[])) await unmountEach(path.join(idmapped, name));
+  await unmountEach(idmapped);
+  await unmountEach(path.join(bundleDir, 'image-volumes'));
 }
 
 /** Whether the filesystem at `dir` is read-only (access(2) answers EROFS for a write there). */

@@ -49,7 +49,7 @@ describe('user namespaces', () => {
   const pinsOf = (kind: string) => fs.readdirSync(path.join(berthd.state, 'ns', kind), { withFileTypes: true }).map((d) => d.name).sort();
   /** Mount points (mountinfo's 5th field) of idmapped layer copies under this berthd's state dir. */
   const idmappedMounts = () =>
-    fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(`${berthd.state}/`) && p.includes('/idmapped/'));
+    fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(`${berthd.state}/`) && /\/(idmapped|image-volumes-idmapped\/\d+)\//.test(p));
   const uidOfProcess = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
   it("maps the containers' ids, shows the image and idmapped mounts as the pod root's, and leaves nothing after removal", async () => {
@@ -63,7 +63,7 @@ describe('user namespaces', () => {
     const script = [
       'cat /proc/self/uid_map /proc/self/gid_map',
       'id -u',
-      'stat -c "%u:%g" /bin/busybox /etc/hosts /vol/f /plain/f',
+      'stat -c "%u:%g" /bin/busybox /etc/hosts /vol/f /plain/f /img/bin/busybox',
       'touch /made && echo made',
       'echo "10.9.9.9 extra" >> /etc/hosts && echo hosts',
       'echo done; sleep 60',
@@ -80,6 +80,7 @@ describe('user namespaces', () => {
           mounts: [
             { container_path: '/vol', host_path: volume, uidMappings: mapping(), gidMappings: mapping() },
             { container_path: '/plain', host_path: volume, readonly: true },
+            { container_path: '/img', image: { image: env.image } },
           ],
           linux: { security_context: { namespace_options: { userns_options: podUserns() } } },
         },
@@ -100,6 +101,7 @@ describe('user namespaces', () => {
       '0:0', // the pod's /etc/hosts, owned by the pod's root
       '0:0', // host root's file through the idmapped mount
       '65534:65534', // the same file through a plain bind: host root is not mapped
+      '0:0', // an image volume's file: its layers are idmapped too
       'made',
       'hosts',
       'done',

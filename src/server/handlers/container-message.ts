@@ -68,6 +68,21 @@ function recursiveReadOnly(i: number, m: { readonly: boolean; propagation: strin
   return true;
 }
 
+/**
+ * A mount's source: a host path, or an image (an image volume, always read-only) with an optional sub
+ * path inside it; never both.
+ */
+function mountSource(i: number, m: ContainerConfig__Output['mounts'][number]): { hostPath: string; readonly: boolean; image?: { ref: string; subPath: string } } {
+  const ref = m.image?.image ?? '';
+  if (!ref) {
+    if (m.image_sub_path) throw new InvalidArgumentError(`mounts[${i}].image_sub_path is set but mounts[${i}].image is not`);
+    return { hostPath: absoluteCleanPath(`mounts[${i}].host_path`, m.host_path), readonly: m.readonly };
+  }
+  if (m.host_path) throw new InvalidArgumentError(`mounts[${i}]: host_path and image are exclusive`);
+  const subPath = m.image_sub_path ? relativeCleanPath(`mounts[${i}].image_sub_path`, m.image_sub_path) : '';
+  return { hostPath: '', readonly: true, image: { ref, subPath } };
+}
+
 /** A mount's uidMappings and gidMappings (an idmapped mount): both or neither, one range each, as a pod's. */
 function mountIdmap(i: number, m: Pick<ContainerConfig__Output['mounts'][number], 'uidMappings' | 'gidMappings'>) {
   if (!m.uidMappings.length && !m.gidMappings.length) return {};
@@ -97,8 +112,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     env: config.envs.map((kv) => [kv.key, Buffer.from(kv.value).toString('utf8')]),
     mounts: listSize('mounts', config.mounts).map((m, i) => ({
       containerPath: mountDestination(`mounts[${i}].container_path`, m.container_path),
-      hostPath: absoluteCleanPath(`mounts[${i}].host_path`, m.host_path),
-      readonly: m.readonly,
+      ...mountSource(i, m),
       ...(m.recursive_read_only ? { recursiveReadOnly: recursiveReadOnly(i, m) } : {}),
       propagation: PROPAGATION[m.propagation] ?? 'private',
       ...mountIdmap(i, m),
@@ -183,7 +197,14 @@ export function criResources(r: ContainerRequest['resources'], oomScoreAdj: numb
 }
 
 const criMounts = (r: ContainerRecord): Mount[] =>
-  r.spec.process.mounts.map((m) => ({ container_path: m.containerPath, host_path: m.hostPath, readonly: m.readonly, recursive_read_only: m.recursiveReadOnly ?? false, propagation: CRI_PROPAGATION[m.propagation] }));
+  r.spec.process.mounts.map((m) => ({
+    container_path: m.containerPath,
+    host_path: m.hostPath,
+    readonly: m.readonly,
+    recursive_read_only: m.recursiveReadOnly ?? false,
+    propagation: CRI_PROPAGATION[m.propagation],
+    ...(m.image ? { image: { image: m.image.ref }, image_sub_path: m.image.subPath } : {}),
+  }));
 
 /**
  * A record is never changed in place (each change is a new object), so its status message is built once
