@@ -7,7 +7,8 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, messageOf } from '../errors';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnimplementedError, messageOf } from '../errors';
+import { probeCriu } from './checkpoint';
 import { makeDirs } from '../storage/disk';
 import type { ImageService } from '../image/image-service';
 import type { UsageSource } from '../image/gc';
@@ -781,6 +782,19 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       throw new FailedPreconditionError(`container ${record.id} is not running: its log cannot be reopened`);
     }
     reopenLog(record.monitor);
+  }
+
+  /**
+   * CheckpointContainer: the container (NotFound), the archive's path (absolute), then CRIU's verdict on
+   * this host (checkpoint.ts). berth writes no checkpoint yet, so the answer is UNIMPLEMENTED with the reason.
+   */
+  async checkpoint(idOrPrefix: string, location: string): Promise<never> {
+    const record = await this.status(idOrPrefix);
+    if (!path.isAbsolute(location)) throw new InvalidArgumentError(`CheckpointContainer: location ${JSON.stringify(location)} is not an absolute path`);
+    if (record.state !== 'running') throw new FailedPreconditionError(`container ${record.id} is not running (${record.state}): only a running container can be checkpointed`);
+    const criu = await probeCriu();
+    if (!criu.usable) throw new UnimplementedError(`CheckpointContainer needs CRIU, and ${criu.detail}`);
+    throw new UnimplementedError(`CheckpointContainer: berth does not write checkpoints yet (${criu.detail} works on this host)`);
   }
 
   async execSync(idOrPrefix: string, cmd: string[], timeoutSeconds: number): Promise<ExecResult> {

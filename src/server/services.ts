@@ -21,6 +21,7 @@ import { containerStatus } from './handlers/container-status';
 import { listContainers } from './handlers/list-containers';
 import { updateContainerResources } from './handlers/update-container-resources';
 import { reopenContainerLog } from './handlers/reopen-container-log';
+import { checkpointContainer } from './handlers/checkpoint-container';
 import { execSync } from './handlers/exec-sync';
 import { containerStats } from './handlers/container-stats';
 import { listContainerStats } from './handlers/list-container-stats';
@@ -67,6 +68,7 @@ export function runtimeHandlers(deps: ServerDeps): Handlers<RuntimeServiceHandle
     ListContainers: listContainers(deps),
     UpdateContainerResources: updateContainerResources(deps),
     ReopenContainerLog: reopenContainerLog(deps),
+    CheckpointContainer: checkpointContainer(deps),
     ExecSync: execSync(deps),
     ContainerStats: containerStats(deps),
     ListContainerStats: listContainerStats(deps),
