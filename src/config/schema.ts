@@ -55,6 +55,10 @@ export const configSchema = table('berth configuration', {
       { oneOf: ['cgroupfs', 'systemd'] },
     ),
     default_handler: str('Handler used when a pod names no RuntimeClass handler.', 'berth'),
+    cdi_spec_dirs: strList(
+      'Directories of CDI spec files (JSON or YAML) that define the devices a container may name (CDI_devices, cdi.k8s.io/ annotations); a later directory wins over an earlier one.',
+      ['/etc/cdi', '/var/run/cdi'],
+    ),
     handlers: mapOf('OCI runtime handlers by name.', handler, {
       berth: { runtime_path: 'builtin' },
       runc: { runtime_path: '/usr/bin/runc' },

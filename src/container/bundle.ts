@@ -12,7 +12,8 @@ import type { ContainerSpec } from './container';
 import { parseSeccompProfile } from './seccomp-profile';
 import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
-import { buildOciSpec, type HostDevice, type ImageConfigView, type OciSpec, type PodView } from './oci-spec';
+import { buildOciSpec, type HostDevice, type ImageConfigView, type OciMount, type OciSpec, type PodView } from './oci-spec';
+import type { CdiEdits } from './cdi';
 import { readFileInRoot, resolveInRoot } from './rootfs-files';
 import { parseGroup, parsePasswd, resolveUser } from './users';
 
@@ -33,6 +34,8 @@ export interface BundleInput {
   minOomScoreAdj: number;
   /** The init of the target container of a TARGET PID namespace. */
   targetPid?: number;
+  /** What the container's CDI devices add (resolved before the intent record). */
+  cdi: CdiEdits;
 }
 
 export interface Bundle {
@@ -61,15 +64,49 @@ function podView(pod: SandboxRecord, cgroupsPath: string, minOomScoreAdj: number
   };
 }
 
+/** CDI device nodes: their numbers as the spec gives them, else from the host's node (which must be a device). */
+async function cdiDeviceNodes(cdi: CdiEdits): Promise<HostDevice[]> {
+  const out: HostDevice[] = [];
+  for (const n of cdi.deviceNodes) {
+    const given = n.type !== undefined && n.major !== undefined && n.minor !== undefined;
+    const st = given ? undefined : await fs.stat(n.hostPath).catch(() => undefined);
+    if (!given && !(st && (st.isCharacterDevice() || st.isBlockDevice()))) {
+      throw new FailedPreconditionError(`CDI device node ${n.path}: ${n.hostPath} is not a device on this host`);
+    }
+    const numbers = st ? deviceNumbers(st.rdev) : { major: n.major as number, minor: n.minor as number };
+    out.push({
+      path: n.path,
+      type: n.type ?? (st?.isCharacterDevice() ? 'c' : 'b'),
+      ...numbers,
+      fileMode: n.fileMode ?? (st ? st.mode & 0o7777 : 0o666),
+      permissions: n.permissions,
+      ...(n.uid !== undefined ? { uid: n.uid } : {}),
+      ...(n.gid !== undefined ? { gid: n.gid } : {}),
+    });
+  }
+  return out;
+}
+
+/** A CDI mount as an OCI mount: a bind unless the spec names another type. */
+function cdiMount(m: CdiEdits['mounts'][number]): OciMount {
+  const type = m.type ?? 'bind';
+  const options = type === 'bind' && !m.options.some((o) => o === 'bind' || o === 'rbind') ? ['rbind', ...m.options] : m.options;
+  return { destination: m.containerPath, type, source: m.hostPath, options };
+}
+
+/** The major and minor numbers of a device's st_rdev (glibc's gnu_dev_major/minor). */
+function deviceNumbers(rdevNumber: number): { major: number; minor: number } {
+  const rdev = BigInt(rdevNumber);
+  return { major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)), minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)) };
+}
+
 /** Resolves the CRI's host devices to their numbers (a symlinked host path is followed). */
 async function hostDevices(spec: ContainerSpec): Promise<HostDevice[]> {
   const out: HostDevice[] = [];
   for (const d of spec.devices) {
     const st = await fs.stat(d.hostPath).catch(() => undefined);
     if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} is not a device on this host`);
-    const rdev = BigInt(st.rdev);
-    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    const { major, minor } = deviceNumbers(st.rdev);
     const permissions = d.permissions || 'rwm';
     if (!/^[rwm]+$/.test(permissions)) throw new InvalidArgumentError(`device ${d.hostPath}: permissions ${JSON.stringify(d.permissions)} are not of "rwm"`);
     out.push({ path: d.containerPath || d.hostPath, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o7777, permissions });
@@ -147,12 +184,15 @@ export async function createBundle(input: BundleInput): Promise<Bundle> {
 
   const image = imageConfigBody(input.imageConfig);
   const [passwd, group] = await Promise.all([readFileInRoot(rootfs.target, '/etc/passwd'), readFileInRoot(rootfs.target, '/etc/group')]);
-  const user = resolveUser({ imageUser: image.User ?? '', ...spec.user }, parsePasswd(passwd), parseGroup(group));
+  const resolved = resolveUser({ imageUser: image.User ?? '', ...spec.user }, parsePasswd(passwd), parseGroup(group));
+  const user = { ...resolved, additionalGids: [...new Set([...resolved.additionalGids, ...input.cdi.additionalGids])] };
   const request = {
     ...spec.process,
+    env: [...spec.process.env, ...input.cdi.env],
     mounts: await resolveMountSources(spec, volumeSources),
     seccomp: await seccompProfile(spec),
-    devices: await hostDevices(spec),
+    devices: [...(await hostDevices(spec)), ...(await cdiDeviceNodes(input.cdi))],
+    extraMounts: input.cdi.mounts.map(cdiMount),
   };
   const view = podView(pod, input.cgroupsPath, input.minOomScoreAdj);
   // A pod without a PID namespace of its own gives each container one (never the host's by accident).

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnimplementedError, messageOf } from '../errors';
 import { probeCriu } from './checkpoint';
+import { resolveCdiDevices, type CdiEdits } from './cdi';
 import { makeDirs } from '../storage/disk';
 import type { ImageService } from '../image/image-service';
 import type { UsageSource } from '../image/gc';
@@ -454,7 +455,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       await this.store.save(intent);
       failpoint('container.after-record');
       phases.mark('intent');
-      const record = await this.createOnce(intent, pod, resolved.image, resolved.imageConfig, phases);
+      const record = await this.createOnce(intent, pod, resolved.image, resolved.imageConfig, resolved.cdi, phases);
       failpoint('container.before-created');
       await this.store.save(record);
       phases.mark('record');
@@ -491,6 +492,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     const image = await this.images.find(spec.image);
     if (!image) throw new NotFoundError(`image ${JSON.stringify(spec.image)} not found: pull it first`);
     const imageVolumes = await this.imageVolumesOf(spec);
+    const cdi = await resolveCdiDevices(this.config.runtime.cdi_spec_dirs, spec.cdiDevices ?? []);
     const imageConfig = await this.images.configOf(image);
     const missing = missingControllers(spec.process.resources);
     if (missing.length) {
@@ -522,7 +524,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
       containerDir: this.containerDirOf(id),
       ...(imageVolumes.length ? { imageVolumes } : {}),
     };
-    return { intent, image, imageConfig };
+    return { intent, image, imageConfig, cdi };
   }
 
   /** The images the container's image volumes name: each must have been pulled (the kubelet pulls first). */
@@ -543,6 +545,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
     pod: SandboxRecord,
     image: NonNullable<Awaited<ReturnType<ImageService['find']>>>,
     imageConfig: Awaited<ReturnType<ImageService['configOf']>>,
+    cdi: CdiEdits,
     phases: PhaseTimer,
   ): Promise<ContainerRecord> {
     const { id, spec, stateDir, containerDir, logPath } = intent;
@@ -562,7 +565,7 @@ export class ContainerService implements UsageSource, PodContainerHooks {
         id, spec, pod, imageConfig,
         lowerDirs: image.layers.map((l) => this.images.layers.diffDir(l.chainId)),
         imageVolumes: (intent.imageVolumes ?? []).map((v) => ({ mount: v.mount, lowerDirs: v.layers.map((c) => this.images.layers.diffDir(c)) })),
-        emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target,
+        emptyDir, containerDir, bundleDir, cgroupsPath, minOomScoreAdj: this.minOomScoreAdj, targetPid: target, cdi,
       },
     );
     failpoint('container.after-bundle');

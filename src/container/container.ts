@@ -18,6 +18,8 @@ export interface ContainerSpec {
   stopSignal: string;
   user: { runAsUser?: number; runAsUsername?: string; runAsGroup?: number; supplementalGroups: number[]; supplementalGroupsPolicy?: 'merge' | 'strict' };
   devices: Array<{ containerPath: string; hostPath: string; permissions: string }>;
+  /** CDI devices by qualified name (CDI_devices and the cdi.k8s.io/ annotations). */
+  cdiDevices?: string[];
   /** The target container of a TARGET PID namespace. */
   pidTarget: string;
   /** A `localhost/<path>` seccomp profile's path (the profile itself is read at create). */

@@ -63,6 +63,8 @@ export interface ContainerRequest {
   rlimits?: Array<{ type: string; hard: number; soft: number }>;
   /** Host devices made available, already resolved to their numbers. */
   devices?: HostDevice[];
+  /** Mounts as the OCI spec gives them (from CDI devices), after the CRI's. */
+  extraMounts?: OciMount[];
 }
 
 export interface HostDevice {
@@ -73,6 +75,9 @@ export interface HostDevice {
   fileMode: number;
   /** cgroup access: some of "rwm". */
   permissions: string;
+  /** The node's owner in the container (default 0). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface ImageConfigView {
@@ -306,7 +311,7 @@ export function buildOciSpec(
     ...(req.privileged ? {} : { maskedPaths: req.maskedPaths ?? DEFAULT_MASKED_PATHS, readonlyPaths: req.readonlyPaths ?? DEFAULT_READONLY_PATHS }),
     ...(sec ? { seccomp: sec } : {}),
     ...(req.devices?.length
-      ? { devices: req.devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: 0, gid: 0 })) }
+      ? { devices: req.devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: d.uid ?? 0, gid: d.gid ?? 0 })) }
       : {}),
   };
   return {
@@ -325,7 +330,7 @@ export function buildOciSpec(
     root: { path: rootfs, readonly: req.readonlyRootfs },
     // Only a container with the pod's own UTS namespace has a hostname to set (runtimes refuse otherwise).
     ...(pod.utsns ? { hostname: pod.hostname } : {}),
-    mounts: mergeMounts(defaultMounts(pod, !req.privileged), criMounts(req)),
+    mounts: mergeMounts(defaultMounts(pod, !req.privileged), [...criMounts(req), ...(req.extraMounts ?? [])]),
     linux,
   };
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { parse as parseToml } from 'smol-toml';
+import { prefixed, rawGrpc } from '../support/grpc-raw';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTable } from '../../src/config/schema-kit';
 import { configSchema } from '../../src/config/schema';
@@ -114,11 +115,11 @@ describe('berthd serving', () => {
     expect(res.linux?.cgroup_driver).toBe('CGROUPFS');
   });
 
-  it('answers UNIMPLEMENTED naming the method for an RPC not built yet', async () => {
-    await expect(berthd.client.runtime.CheckpointContainer({ container_id: 'x' })).rejects.toMatchObject({
-      code: grpc.status.UNIMPLEMENTED,
-      details: expect.stringContaining('CheckpointContainer'),
-    });
+  it('answers UNIMPLEMENTED naming the method for a method it does not know', async () => {
+    const answer = await rawGrpc(berthd.socket, '/runtime.v1.RuntimeService/NoSuchMethod', {}, prefixed(Buffer.alloc(0)));
+    expect(answer).toMatchObject({ grpcStatus: String(grpc.status.UNIMPLEMENTED), message: expect.stringContaining('/runtime.v1.RuntimeService/NoSuchMethod') });
+    // Every method of the CRI is served: an unknown container is NOT_FOUND, counted below.
+    await expect(berthd.client.runtime.CheckpointContainer({ container_id: 'x' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
   it('serves the RPC latency histogram at /metrics', async () => {
@@ -130,7 +131,7 @@ describe('berthd serving', () => {
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/berth_grpc_request_duration_seconds_bucket\{le="0\.005",service="RuntimeService",method="Version",code="OK"\} \d+/);
-    expect(text).toMatch(/berth_grpc_request_errors_total\{service="RuntimeService",method="CheckpointContainer",code="UNIMPLEMENTED"\} 1/);
+    expect(text).toMatch(/berth_grpc_request_errors_total\{service="RuntimeService",method="CheckpointContainer",code="NOT_FOUND"\} 1/);
     expect(text).toMatch(/berth_process_resident_memory_bytes \d+/);
   });
 

@@ -24,13 +24,15 @@ export async function startPodDaemon(
   prefix: string,
   net: { name: string; bridge: string; subnet: string; portmap?: boolean },
   env?: NodeJS.ProcessEnv,
+  /** berth.toml for the daemon (else an empty one: the defaults). */
+  configToml?: string,
 ): Promise<PodDaemon> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
   const registry = await startRegistry();
   await pushImage({ host: registry.host, repository: 'busybox' }, busyboxImage(), ['latest']);
   const image = `${registry.host}/busybox:latest`;
   const network = bridgeNetwork(dir, net);
-  const berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir], env });
+  const berthd = await startBerthd({ args: ['--cni-conf-dir', network.confDir], env, configToml });
   await berthd.client.image.PullImage({ image: { image } });
   return { dir, registry, network, image, berthd };
 }

@@ -16,6 +16,7 @@ import { seccompOf } from './seccomp-request';
 import { execSize, groupList, inRange, labelsAndAnnotations, listSize, metadataName, userId } from './field-rules';
 import { MODES } from './namespace-modes';
 import { usernsOf } from './userns-request';
+import { cdiAnnotationDevices, checkCdiName } from '../../container/cdi';
 
 const PROPAGATION: Record<MountPropagation__Output, Propagation> = {
   PROPAGATION_PRIVATE: 'private',
@@ -81,6 +82,13 @@ function mountSource(i: number, m: ContainerConfig__Output['mounts'][number]): {
   if (m.host_path) throw new InvalidArgumentError(`mounts[${i}]: host_path and image are exclusive`);
   const subPath = m.image_sub_path ? relativeCleanPath(`mounts[${i}].image_sub_path`, m.image_sub_path) : '';
   return { hostPath: '', readonly: true, image: { ref, subPath } };
+}
+
+/** The CDI devices a container names: its CDI_devices field, then its cdi.k8s.io/ annotations. */
+function cdiDevicesOf(config: ContainerConfig__Output): { cdiDevices?: string[] } {
+  const named = listSize('CDI_devices', config.CDI_devices).map((d, i) => checkCdiName(`CDI_devices[${i}].name`, d.name));
+  const all = [...named, ...cdiAnnotationDevices(config.annotations)];
+  return all.length ? { cdiDevices: [...new Set(all)] } : {};
 }
 
 /** A mount's uidMappings and gidMappings (an idmapped mount): both or neither, one range each, as a pod's. */
@@ -156,6 +164,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
       hostPath: absoluteCleanPath(`devices[${i}].host_path`, d.host_path),
       permissions: d.permissions,
     })),
+    ...cdiDevicesOf(config),
     pidTarget: ns?.target_id ?? '',
     seccompProfilePath: path,
     // No options: the pod's user namespace; options: they must be the pod's (checked at create).
