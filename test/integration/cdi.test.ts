@@ -9,9 +9,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
-import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
-import { until } from '../support/until';
+import { logLines, podConfigOf, scriptContainer, startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
 const tag = `${process.pid % 10000}`;
 
@@ -70,18 +68,7 @@ describe('CDI devices', () => {
     await stopPodDaemon(env);
   });
 
-  const podConfig = (name: string): PodSandboxConfig => ({
-    metadata: { name, namespace: 'default', uid: `u-${name}-${tag}`, attempt: 0 },
-    hostname: name,
-    log_directory: path.join(env.dir, 'logs'),
-  });
-  const ctr = (name: string, script: string, extra: Partial<ContainerConfig>): ContainerConfig => ({
-    metadata: { name, attempt: 0 },
-    image: { image: env.image },
-    command: ['sh', '-c', script],
-    log_path: `${name}.log`,
-    ...extra,
-  });
+  const podConfig = (name: string) => podConfigOf(env, name, tag);
 
   it('gives a container its devices, mounts, environment and groups, from CDI_devices and the annotations', async () => {
     const rt = env.berthd.client.runtime;
@@ -101,13 +88,11 @@ describe('CDI devices', () => {
       await rt.CreateContainer({
         pod_sandbox_id: podId,
         sandbox_config: config,
-        config: ctr('cdi', script, { CDI_devices: [{ name: 'berth.test/dev=nul' }], annotations: { 'cdi.k8s.io/test': 'berth.test/dev=zero' } }),
+        config: scriptContainer(env, 'cdi', script, { CDI_devices: [{ name: 'berth.test/dev=nul' }], annotations: { 'cdi.k8s.io/test': 'berth.test/dev=zero' } }),
       })
     ).container_id;
     await rt.StartContainer({ container_id: id });
-    const logFile = path.join(env.dir, 'logs', 'cdi.log');
-    await until('the script to run', () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('done'), 15_000);
-    const out = fs.readFileSync(logFile, 'utf8').split('\n').map((l) => l.split(' ').slice(3).join(' ').trim()).filter(Boolean);
+    const out = await logLines(env, 'cdi');
     expect(out).toEqual([
       '1:3 character special file',
       '1:5 character special file',
@@ -128,7 +113,7 @@ describe('CDI devices', () => {
     const config = podConfig('cdibad');
     const podId = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
     const create = (extra: Partial<ContainerConfig>) =>
-      rt.CreateContainer({ pod_sandbox_id: podId, sandbox_config: config, config: ctr('bad', 'true', extra) }).then(() => undefined, (e: grpc.ServiceError) => e);
+      rt.CreateContainer({ pod_sandbox_id: podId, sandbox_config: config, config: scriptContainer(env, 'bad', 'true', extra) }).then(() => undefined, (e: grpc.ServiceError) => e);
     const cases: Array<[string, Partial<ContainerConfig>, number, string]> = [
       ['unknown', { CDI_devices: [{ name: 'berth.test/dev=missing' }] }, grpc.status.FAILED_PRECONDITION, 'broken.yaml'],
       ['bad name', { CDI_devices: [{ name: 'no-kind' }] }, grpc.status.INVALID_ARGUMENT, 'is not a CDI device name'],

@@ -7,11 +7,9 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
-import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { buildImage, layer } from '../support/oci/image';
 import { pushImage } from '../support/oci/push';
-import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
-import { until } from '../support/until';
+import { logLines, podConfigOf, scriptContainer, startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
 const tag = `${process.pid % 10000}`;
 
@@ -35,18 +33,8 @@ describe('image volumes', () => {
     await stopPodDaemon(env);
   });
 
-  const podConfig = (name: string): PodSandboxConfig => ({
-    metadata: { name, namespace: 'default', uid: `u-${name}-${tag}`, attempt: 0 },
-    hostname: name,
-    log_directory: path.join(env.dir, 'logs'),
-  });
-  const ctr = (name: string, script: string, mounts: ContainerConfig['mounts']): ContainerConfig => ({
-    metadata: { name, attempt: 0 },
-    image: { image: env.image },
-    command: ['sh', '-c', script],
-    log_path: `${name}.log`,
-    mounts,
-  });
+  const podConfig = (name: string) => podConfigOf(env, name, tag);
+  const ctr = (name: string, script: string, mounts: ContainerConfig['mounts']) => scriptContainer(env, name, script, { mounts });
   const volumeMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(`${env.berthd.state}/`) && p.includes('/image-volumes'));
 
   it('mounts an image read-only, whole or a sub path of it, and removes it with the container', async () => {
@@ -66,9 +54,7 @@ describe('image volumes', () => {
     ).container_id;
     expect(volumeMounts().length).toBe(2);
     await rt.StartContainer({ container_id: id });
-    const logFile = path.join(env.dir, 'logs', 'vol.log');
-    await until('the script to run', () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('done'), 15_000);
-    const out = fs.readFileSync(logFile, 'utf8').split('\n').map((l) => l.split(' ').slice(3).join(' ')).filter(Boolean);
+    const out = await logLines(env, 'vol');
     expect(out).toEqual(['new', 'data image', 'new', 'README', 'escape', 'models', 'read-only', 'done']);
     const status = (await rt.ContainerStatus({ container_id: id })).status!;
     expect(status.mounts.map((m) => [m.container_path, m.image?.image, m.image_sub_path, m.readonly])).toEqual([

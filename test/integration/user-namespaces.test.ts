@@ -11,8 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import type { UserNamespace } from '../../src/generated/runtime/v1/UserNamespace';
 import { exitOf, startBerthd, type BerthdHandle } from '../support/berthd';
-import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
-import { until } from '../support/until';
+import { logLines, podConfigOf, startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
 const tag = `${process.pid % 10000}`;
 /** A host range of the kubelet's kind (a multiple of 65536, never 0). */
@@ -40,9 +39,7 @@ describe('user namespaces', () => {
   });
 
   const podConfig = (name: string, userns: UserNamespace | undefined, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig => ({
-    metadata: { name, namespace: 'default', uid: `u-${name}-${tag}`, attempt: 0 },
-    hostname: name,
-    log_directory: path.join(env.dir, 'logs'),
+    ...podConfigOf(env, name, tag),
     linux: { security_context: { namespace_options: { ...(userns ? { userns_options: userns } : {}) } } },
     ...extra,
   });
@@ -89,10 +86,7 @@ describe('user namespaces', () => {
     // The idmapped copies of the layers are detached once the overlay has its own.
     expect(idmappedMounts()).toEqual([]);
     await rt.StartContainer({ container_id: id });
-    const logFile = path.join(env.dir, 'logs', 'mapped.log');
-    await until('the script to run', () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('done'), 15_000);
-    // CRI log lines: "<time> stdout F <text>"; the maps' columns are padded.
-    const out = fs.readFileSync(logFile, 'utf8').split('\n').map((l) => l.split(' ').slice(3).join(' ').trim().replace(/\s+/g, ' ')).filter(Boolean);
+    const out = await logLines(env, 'mapped');
     expect(out).toEqual([
       `0 ${HOST_ID} 65536`,
       `0 ${HOST_ID} 65536`,

@@ -5,10 +5,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { busyboxImage } from '../../hack/images/busybox';
+import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
+import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { startBerthd, type BerthdHandle } from './berthd';
 import { bridgeNetwork, type BridgeNetwork } from './bridge-network';
 import { pushImage } from './oci/push';
 import { startRegistry, type TestRegistry } from './registry';
+import { until } from './until';
 
 export interface PodDaemon {
   dir: string;
@@ -47,4 +50,24 @@ export async function stopPodDaemon(env: PodDaemon | undefined, berthd: BerthdHa
   await env.registry.stop();
   env.network.remove();
   fs.rmSync(env.dir, { recursive: true, force: true });
+}
+
+/** A pod of the daemon with its log directory under the daemon's dir; `tag` keeps uids apart between runs. */
+export function podConfigOf(env: PodDaemon, name: string, tag: string): PodSandboxConfig {
+  return { metadata: { name, namespace: 'default', uid: `u-${name}-${tag}`, attempt: 0 }, hostname: name, log_directory: path.join(env.dir, 'logs') };
+}
+
+/** A busybox container running `sh -c script`, logging to `<name>.log`. */
+export function scriptContainer(env: PodDaemon, name: string, script: string, extra: Partial<ContainerConfig> = {}): ContainerConfig {
+  return { metadata: { name, attempt: 0 }, image: { image: env.image }, command: ['sh', '-c', script], log_path: `${name}.log`, ...extra };
+}
+
+/**
+ * The text of each line a container wrote to `<dir>/logs/<name>.log` (the CRI's "<time> <stream> <tag> "
+ * prefix taken off, runs of blanks made one), once a line says `last`.
+ */
+export async function logLines(env: PodDaemon, name: string, last = 'done', ms = 15_000): Promise<string[]> {
+  const file = path.join(env.dir, 'logs', `${name}.log`);
+  const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '').split('\n').map((l) => l.split(' ').slice(3).join(' ').trim().replace(/\s+/g, ' ')).filter(Boolean);
+  return until(`${name}'s log to say ${last}`, () => { const lines = read(); return lines.includes(last) && lines; }, ms);
 }
