@@ -24,7 +24,7 @@ PACKAGES=(
   linux-image-cloud-amd64 initramfs-tools kmod
   openssh-server
   runc crun containernetworking-plugins iptables nftables iproute2 iputils-ping
-  procps util-linux mount e2fsprogs ca-certificates
+  procps util-linux mount e2fsprogs ca-certificates apparmor
   libstdc++6 libgcc-s1 libseccomp2 libcap2 libjansson4 zlib1g libzstd1 libssl3 libsystemd0
 )
 

@@ -98,8 +98,7 @@ exec_child (struct exec_run *r)
       close (r->console_fd);
     }
   if (process_set_oom_score_adj (&r->proc, &err) < 0 || process_set_rlimits (&r->proc, &err) < 0
-      || process_prepare (&r->proc, r->seccomp, &plan, &err) < 0 || ns_join_user (&r->userns_fd, &err) < 0
-      || process_exec (&plan, &err) < 0)
+      || process_prepare (&r->proc, r->seccomp, &plan, &err) < 0 || process_exec (&plan, &r->userns_fd, &err) < 0)
     sync_fail (r->sync[1], &err);
   _exit (127);
 }
@@ -175,11 +174,11 @@ wait_child (pid_t child)
     }
 }
 
-/* As runc: a process without capabilities (or no_new_privs) gets the container's. */
+/* As runc: a process without capabilities (or no_new_privs, or an AppArmor profile) gets the container's. */
 static void
 inherit_from_container (json_t *pj, const char *container_process)
 {
-  static const char *const keys[] = { "capabilities", "noNewPrivileges" };
+  static const char *const keys[] = { "capabilities", "noNewPrivileges", "apparmorProfile" };
   json_t *cp = container_process && json_is_object (pj) ? json_loads (container_process, 0, NULL) : NULL;
   if (cp == NULL)
     return;

@@ -12,7 +12,6 @@
 #include "../common/cleanup.h"
 #include "console.h"
 #include "mounts.h"
-#include "ns.h"
 #include "process.h"
 #include "runtime.h"
 #include "state.h"
@@ -70,10 +69,9 @@ container_init (const struct init_ctx *ctx)
     }
   close (fifo);
   close (ctx->state_dir_fd);
-  /* Last: from here on the process's privileges are only those of the container's user namespace. */
+  /* From the user namespace on, the process's privileges are only those of the container's. */
   int userns_fd = ctx->userns_fd;
-  if (ns_join_user (&userns_fd, &err) == 0)
-    process_exec (&plan, &err);
+  process_exec (&plan, &userns_fd, &err);
   fprintf (stderr, "berth-runtime: %s\n", err && err->msg ? err->msg : "exec failed");
   _exit (127);
 }

@@ -16,6 +16,7 @@
 #include "../common/cleanup.h"
 #include "../common/util.h"
 #include "caps.h"
+#include "ns.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -198,10 +199,33 @@ switch_user (const struct rt_process *p, berth_error_t *err)
   return 0;
 }
 
+/* The AppArmor profile the process takes on at execve, as aa_change_onexec sets it. Where the kernel has
+ * no AppArmor the write fails: an error, never a process that runs unconfined. */
+static int
+apparmor_onexec (const char *profile, berth_error_t *err)
+{
+  if (profile == NULL)
+    return 0;
+  cleanup_close int fd = open ("/proc/thread-self/attr/apparmor/exec", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    fd = open ("/proc/thread-self/attr/exec", O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_error (err, errno, "apply AppArmor profile %s: open the process's attr/exec", profile);
+  cleanup_free char *line = NULL;
+  if (asprintf (&line, "exec %s", profile) < 0)
+    return berth_error (err, ENOMEM, "AppArmor profile");
+  if (write (fd, line, strlen (line)) < 0)
+    return berth_error (err, errno, "apply AppArmor profile %s (is it loaded?)", profile);
+  return 0;
+}
+
 int
-process_exec (struct exec_plan *plan, berth_error_t *err)
+process_exec (struct exec_plan *plan, int *userns_fd, berth_error_t *err)
 {
   const struct rt_process *p = plan->p;
+  /* The profile is set while the process is still the host's root (before the user namespace). */
+  if (apparmor_onexec (p->apparmor_profile, err) < 0 || ns_join_user (userns_fd, err) < 0)
+    return -1;
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while it is still there. */
   if (!p->no_new_privileges && rt_seccomp_load (plan->seccomp, err) < 0)
     return -1;

@@ -27,8 +27,9 @@ int process_apply_sysctls (const struct rt_spec *spec, berth_error_t *err);
 /* In the container's root: finds the binary, HOME, compiles seccomp, and chdirs to cwd. */
 int process_prepare (const struct rt_process *p, json_t *seccomp, struct exec_plan *plan, berth_error_t *err);
 
-/* Seccomp, capabilities, user, no_new_privs, umask, then execve. Returns only on failure. */
-int process_exec (struct exec_plan *plan, berth_error_t *err);
+/* The AppArmor profile for execve, the user namespace (*userns_fd, -1 for none: ns_join_user), seccomp,
+ * capabilities, user, no_new_privs, umask, then execve. Returns only on failure. */
+int process_exec (struct exec_plan *plan, int *userns_fd, berth_error_t *err);
 
 void exec_plan_free (struct exec_plan *plan);
 

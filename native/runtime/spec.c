@@ -268,8 +268,11 @@ process_parse (json_t *obj, struct rt_process *p, berth_error_t *err)
     return -1;
   if (dup_strv (json_object_get (obj, "args"), "process.args", &p->args, err) < 0
       || dup_strv (json_object_get (obj, "env"), "process.env", &p->env, err) < 0
-      || dup_string (json_object_get (obj, "cwd"), "process.cwd", &p->cwd, err) < 0)
+      || dup_string (json_object_get (obj, "cwd"), "process.cwd", &p->cwd, err) < 0
+      || dup_string (json_object_get (obj, "apparmorProfile"), "process.apparmorProfile", &p->apparmor_profile, err) < 0)
     return -1;
+  if (p->apparmor_profile && (p->apparmor_profile[0] == '\0' || strpbrk (p->apparmor_profile, "\n")))
+    return berth_error (err, 0, "invalid spec: process.apparmorProfile must be one line, not empty");
   if (p->args[0] == NULL)
     return berth_error (err, 0, "invalid spec: process.args must not be empty");
   if (p->cwd == NULL || p->cwd[0] != '/')
@@ -297,6 +300,7 @@ process_free (struct rt_process *p)
   strv_free (p->args);
   strv_free (p->env);
   free (p->cwd);
+  free (p->apparmor_profile);
   for (size_t i = 0; i < p->n_rlimits; i++)
     free (p->rlimits[i].type);
   free (p->rlimits);

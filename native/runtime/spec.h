@@ -40,6 +40,7 @@ struct rt_process
   int no_new_privileges;
   int has_oom_score_adj;
   int oom_score_adj;
+  char *apparmor_profile; /* process.apparmorProfile: the profile the process execs into, or NULL */
 };
 
 struct rt_mount

@@ -14,6 +14,7 @@ import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
 import { buildOciSpec, type HostDevice, type ImageConfigView, type OciMount, type OciSpec, type PodView } from './oci-spec';
 import type { CdiEdits } from './cdi';
+import { appArmorProfileFor } from './apparmor';
 import { readFileInRoot, resolveInRoot } from './rootfs-files';
 import { parseGroup, parsePasswd, resolveUser } from './users';
 
@@ -192,6 +193,7 @@ export async function createBundle(input: BundleInput): Promise<Bundle> {
     mounts: await resolveMountSources(spec, volumeSources),
     seccomp: await seccompProfile(spec),
     devices: [...(await hostDevices(spec)), ...(await cdiDeviceNodes(input.cdi))],
+    appArmorProfile: await appArmorProfileFor(spec.process.appArmor ?? { kind: 'runtime-default' }, spec.process.privileged),
     extraMounts: input.cdi.mounts.map(cdiMount),
   };
   const view = podView(pod, input.cgroupsPath, input.minOomScoreAdj);

@@ -11,6 +11,7 @@ import {
 } from './defaults';
 import type { ResolvedUser } from './users';
 import type { IdMapping, UserNamespaceSpec } from '../pod/sandbox';
+import type { AppArmorRequest } from './apparmor';
 
 export type Propagation = 'private' | 'rslave' | 'rshared';
 
@@ -46,6 +47,10 @@ export interface ContainerRequest {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   seccomp: { kind: 'runtime-default' | 'unconfined' } | { kind: 'localhost'; profile: unknown };
+  /** What the request asks of AppArmor (records from before it was kept have none: the runtime default). */
+  appArmor?: AppArmorRequest;
+  /** The AppArmor profile the process execs into, as the bundle resolved it on this host. */
+  appArmorProfile?: string;
   pidNamespace: 'pod' | 'container' | 'node' | 'target';
   resources: {
     cpuPeriod?: number;
@@ -324,6 +329,7 @@ export function buildOciSpec(
       cwd: req.workingDir || image.WorkingDir || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps, ...ambientCaps(req, caps) },
       noNewPrivileges: req.noNewPrivs,
+      ...(req.appArmorProfile ? { apparmorProfile: req.appArmorProfile } : {}),
       ...(req.rlimits?.length ? { rlimits: req.rlimits.map((l) => ({ type: l.type, hard: l.hard, soft: l.soft })) } : {}),
       ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
     },

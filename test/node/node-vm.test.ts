@@ -139,6 +139,40 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
     expect((await vm.sshOk('ls /run/berth/ns/user')).trim()).toBe('');
   });
 
+  it('confines containers with AppArmor: berth-default by default, a profile of the node by name, none when unconfined', async () => {
+    expect((await vm.sshOk('cat /sys/module/apparmor/parameters/enabled')).trim()).toBe('Y');
+    // A profile of the node's own: anything but reading /etc/hostname.
+    const profile = ['profile berth-test-deny flags=(attach_disconnected) {', '  file,', '  capability,', '  network,', '  signal,', '  deny /etc/hostname r,', '}'];
+    await vm.sshOk(`printf '%s\\n' ${profile.map((l) => `'${l}'`).join(' ')} | apparmor_parser -r`);
+    const config = podConfig('aa');
+    const pod = (await rt().RunPodSandbox({ config })).pod_sandbox_id;
+    const script = 'cat /proc/self/attr/current; cat /etc/hostname >/dev/null 2>&1 && echo read || echo denied; echo done; exec sleep 3600';
+    const run = async (name: string, apparmor: NonNullable<ContainerConfig['linux']>['security_context']) => {
+      const id = (await rt().CreateContainer({ pod_sandbox_id: pod, config: { ...ctrConfig(name, script), linux: { security_context: apparmor } }, sandbox_config: config })).container_id;
+      await rt().StartContainer({ container_id: id });
+      return id;
+    };
+    const ids = {
+      plain: await run('plain', {}),
+      named: await run('named', { apparmor: { profile_type: 'Localhost', localhost_ref: 'berth-test-deny' } }),
+      unconfined: await run('unconfined', { apparmor: { profile_type: 'Unconfined' } }),
+    };
+    const log = async (name: string) => (await vm.sshOk(`cat /var/log/pods/aa/${name}.log`)).split('\n').map((l) => l.split(' ').slice(3).join(' ').trim()).filter(Boolean);
+    await until('the scripts to run', async () => (await Promise.all(Object.keys(ids).map(log))).every((l) => l.includes('done')), 60_000);
+    expect(await log('plain')).toEqual(['berth-default (enforce)', 'read', 'done']);
+    expect(await log('named')).toEqual(['berth-test-deny (enforce)', 'denied', 'done']);
+    expect(await log('unconfined')).toEqual(['unconfined', 'read', 'done']);
+    // An exec'd process is confined as its container is.
+    const exec = await rt().ExecSync({ container_id: ids.named, cmd: ['cat', '/proc/self/attr/current'], timeout: '30' });
+    expect(exec.stdout.toString().trim()).toBe('berth-test-deny (enforce)');
+    const missing = await rt()
+      .CreateContainer({ pod_sandbox_id: pod, config: { ...ctrConfig('missing', 'true'), linux: { security_context: { apparmor: { profile_type: 'Localhost', localhost_ref: 'no-such-profile' } } } }, sandbox_config: config })
+      .then(() => undefined, (e: { code: number; details: string }) => e);
+    expect(missing).toMatchObject({ code: 9, details: expect.stringContaining('not loaded') });
+    await rt().StopPodSandbox({ pod_sandbox_id: pod });
+    await rt().RemovePodSandbox({ pod_sandbox_id: pod });
+  });
+
   it('keeps a container running across `systemctl restart berth`', async () => {
     const config = podConfig('survivor');
     const pod = (await rt().RunPodSandbox({ config })).pod_sandbox_id;

@@ -1,12 +1,14 @@
-// AppArmor and SELinux requests (issue 14): a confinement berth cannot apply is an error, never a container
-// that silently runs unconfined. RuntimeDefault and Unconfined need nothing (on a host without AppArmor the
-// runtime default is no profile, as with containerd and CRI-O); a named profile or an SELinux label fails
-// with FAILED_PRECONDITION on a host without the module, and UNIMPLEMENTED where it is enabled, as berth
-// does not apply either yet.
+// AppArmor and SELinux requests: a confinement berth cannot apply is an error, never a container that
+// silently runs unconfined. AppArmor: the runtime default (or no request), Unconfined, or a profile by
+// name, applied where the host runs AppArmor (src/container/apparmor.ts); a named profile on a host without
+// it is FAILED_PRECONDITION, and the runtime default there is no profile (as with containerd and CRI-O).
+// SELinux: a label fails with FAILED_PRECONDITION on a host without it, and UNIMPLEMENTED where it is
+// enabled, as berth does not apply labels yet.
 import type { SecurityProfile__Output } from '../../generated/runtime/v1/SecurityProfile';
 import type { SELinuxOption__Output } from '../../generated/runtime/v1/SELinuxOption';
 import { FailedPreconditionError, InvalidArgumentError, UnimplementedError } from '../../errors';
 import { hostLsms } from '../../util/host-lsm';
+import type { AppArmorRequest } from '../../container/apparmor';
 
 export interface ConfinementRequest {
   apparmor?: SecurityProfile__Output | null;
@@ -15,20 +17,27 @@ export interface ConfinementRequest {
   selinux?: SELinuxOption__Output | null;
 }
 
-/** The AppArmor profile asked for by name, from either field; undefined for the runtime default or none. */
-function namedAppArmorProfile(what: string, req: ConfinementRequest): string | undefined {
-  if (req.apparmor?.profile_type === 'Localhost') return req.apparmor.localhost_ref || '(empty)';
+/** The AppArmor request of either field (the structured one first); nothing asked is the runtime default. */
+function appArmorRequest(what: string, req: ConfinementRequest): AppArmorRequest {
+  if (req.apparmor?.profile_type === 'Localhost') {
+    if (!req.apparmor.localhost_ref || /[\s\0]/.test(req.apparmor.localhost_ref)) throw new InvalidArgumentError(`${what}: apparmor.localhost_ref ${JSON.stringify(req.apparmor.localhost_ref)} is not a profile name`);
+    return { kind: 'localhost', profile: req.apparmor.localhost_ref };
+  }
+  if (req.apparmor?.profile_type === 'Unconfined') return { kind: 'unconfined' };
+  if (req.apparmor?.profile_type === 'RuntimeDefault') return { kind: 'runtime-default' };
   const legacy = req.apparmorProfile ?? '';
-  if (legacy === '' || legacy === 'runtime/default' || legacy === 'unconfined') return undefined;
-  if (legacy.startsWith('localhost/')) return legacy.slice('localhost/'.length);
+  if (legacy === '' || legacy === 'runtime/default') return { kind: 'runtime-default' };
+  if (legacy === 'unconfined') return { kind: 'unconfined' };
+  const name = legacy.startsWith('localhost/') ? legacy.slice('localhost/'.length) : undefined;
+  if (name && !/[\s\0]/.test(name)) return { kind: 'localhost', profile: name };
   throw new InvalidArgumentError(`${what}: apparmor_profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<profile>`);
 }
 
-export function checkConfinement(what: string, req: ConfinementRequest): void {
-  const profile = namedAppArmorProfile(what, req);
-  if (profile !== undefined) {
-    if (!hostLsms().apparmor) throw new FailedPreconditionError(`${what}: AppArmor profile ${JSON.stringify(profile)} requested, but AppArmor is not enabled on this host`);
-    throw new UnimplementedError(`${what}: AppArmor profile ${JSON.stringify(profile)} requested; berth does not apply AppArmor profiles yet`);
+/** Checks the request's confinement and returns its AppArmor part (applied by the container's bundle). */
+export function checkConfinement(what: string, req: ConfinementRequest): AppArmorRequest {
+  const apparmor = appArmorRequest(what, req);
+  if (apparmor.kind === 'localhost' && !hostLsms().apparmor) {
+    throw new FailedPreconditionError(`${what}: AppArmor profile ${JSON.stringify(apparmor.profile)} requested, but AppArmor is not enabled on this host`);
   }
   const s = req.selinux;
   if (s && (s.user || s.role || s.type || s.level)) {
@@ -36,4 +45,5 @@ export function checkConfinement(what: string, req: ConfinementRequest): void {
     if (!hostLsms().selinux) throw new FailedPreconditionError(`${what}: SELinux label ${JSON.stringify(label)} requested, but SELinux is not enabled on this host`);
     throw new UnimplementedError(`${what}: SELinux label ${JSON.stringify(label)} requested; berth does not apply SELinux labels yet`);
   }
+  return apparmor;
 }

@@ -112,7 +112,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
   const sc = config.linux?.security_context;
   const ns = sc?.namespace_options;
   const { seccomp, path } = seccompOf(sc);
-  checkConfinement(`container ${meta.name}`, { apparmor: sc?.apparmor, apparmorProfile: sc?.apparmor_profile, selinux: sc?.selinux_options });
+  const appArmor = checkConfinement(`container ${meta.name}`, { apparmor: sc?.apparmor, apparmorProfile: sc?.apparmor_profile, selinux: sc?.selinux_options });
   const process: ContainerRequest = {
     command: config.command,
     args: config.args,
@@ -138,6 +138,7 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
     maskedPaths: sc?.masked_paths?.length ? containerPaths('masked_paths', sc.masked_paths) : undefined,
     readonlyPaths: sc?.readonly_paths?.length ? containerPaths('readonly_paths', sc.readonly_paths) : undefined,
     seccomp,
+    appArmor,
     pidNamespace: MODES[ns?.pid ?? 'POD'],
     resources: resourcesSpec(config.linux?.resources),
     oomScoreAdj: config.linux?.resources ? inRange('resources.oom_score_adj', Number(config.linux.resources.oom_score_adj), -1000, 1000) : undefined,
