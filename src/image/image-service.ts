@@ -95,8 +95,9 @@ export class ImageService {
   }
 
   /** Pulls an image from its registry (or a mirror); joins a pull of the same image in progress. */
-  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal): Promise<ImageRecord> {
-    return this.puller.pull(text, credentials, signal);
+  /** `pod` (namespace/name) names who asked, in the log: a pull shared by several pods is one pull. */
+  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: string): Promise<ImageRecord> {
+    return this.puller.pull(text, credentials, signal, pod);
   }
 
   /** Loads the images of an OCI layout or docker save archive into the store. */

@@ -160,9 +160,10 @@ export class Puller {
   }
 
   /** Pulls an image by reference. The result is the stored record; its ID is the config digest. */
-  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal): Promise<ImageRecord> {
+  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: string): Promise<ImageRecord> {
     const ref = parseReference(text);
     const key = formatReference(ref);
+    if (pod) this.deps.log.info({ image: key, pod, joined: this.pulls.running(key) !== undefined }, 'pull requested for a pod');
     const shared = this.pulls.do(key, () => this.run(ref, key, credentials));
     if (!signal) return shared;
     // A caller that gives up stops waiting; the shared pull goes on for the others (and the next retry).

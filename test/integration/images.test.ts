@@ -62,6 +62,22 @@ mirrors = ["http://${registry.host}"]
     expect(res.image_ref).toBe(busyboxImage().config.digest);
   });
 
+  it("pulls for a pod (sandbox_config: the pod is named in the log) and refuses a runtime handler it does not know", async () => {
+    const before = berthd.output().length;
+    const sandbox_config = { metadata: { name: 'web', namespace: 'shop', uid: 'u-web', attempt: 0 } };
+    const res = await berthd.client.image.PullImage({ image: { image: `${registry.host}/busybox:latest`, runtime_handler: 'runc' }, sandbox_config });
+    expect(res.image_ref).toBe(busyboxImage().config.digest);
+    const asked = berthd.output().slice(before).split('\n').filter((l) => l.includes('"pull requested for a pod"'));
+    expect(asked.map((l) => (JSON.parse(l) as { pod: string; image: string }).pod)).toEqual(['shop/web']);
+    await expect(berthd.client.image.PullImage({ image: { image: `${registry.host}/busybox:latest`, runtime_handler: 'kata' } })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('unknown runtime handler "kata"'),
+    });
+    await expect(berthd.client.image.PullImage({ image: { image: `${registry.host}/busybox:latest` }, sandbox_config: { metadata: { name: 'a/b', namespace: 'shop', uid: 'u', attempt: 0 } } })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+  });
+
   it('finds the same image by ID, bare hex, tag, digest and ID prefix', async () => {
     const id = busyboxImage().config.digest;
     const byId = (await status(id)).image;

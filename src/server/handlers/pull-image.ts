@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../../errors';
 import type { Credentials } from '../../image/registry/client';
 import type { UnaryHandler } from '../instrument';
 import type { ServerDeps } from '../deps';
+import { metadataName } from './field-rules';
 
 function credentialsOf(auth: AuthConfig__Output | null): Credentials | undefined {
   if (!auth) return undefined;
@@ -18,12 +19,27 @@ function credentialsOf(auth: AuthConfig__Output | null): Credentials | undefined
   return Object.values(creds).some((v) => v !== undefined) ? creds : undefined;
 }
 
+/**
+ * The pod a pull is for (sandbox_config: "pull the image in the PodSandbox context"), as namespace/name, for
+ * the pull's log lines; its metadata is checked as RunPodSandbox checks it.
+ */
+function requesterOf(config: PullImageRequest__Output['sandbox_config']): string | undefined {
+  const meta = config?.metadata;
+  if (!meta) return undefined;
+  return `${metadataName('sandbox_config.metadata.namespace', meta.namespace)}/${metadataName('sandbox_config.metadata.name', meta.name)}`;
+}
+
 /** image_ref is the image ID (the config digest), as containerd and CRI-O return. */
 export function pullImage(deps: ServerDeps): UnaryHandler<PullImageRequest__Output, PullImageResponse> {
   return async (request, ctx) => {
     const name = request.image?.image;
     if (!name) throw new InvalidArgumentError('PullImage: image.image is empty');
-    const image = await deps.images.pull(name, credentialsOf(request.auth), ctx.signal);
+    // The CRI: a pull for a runtime handler berth does not know is refused.
+    const handler = request.image?.runtime_handler ?? '';
+    if (handler && !(handler in deps.config.runtime.handlers)) {
+      throw new InvalidArgumentError(`PullImage: unknown runtime handler ${JSON.stringify(handler)}: configured are ${Object.keys(deps.config.runtime.handlers).join(', ')}`);
+    }
+    const image = await deps.images.pull(name, credentialsOf(request.auth), ctx.signal, requesterOf(request.sandbox_config));
     return { image_ref: image.id };
   };
 }
