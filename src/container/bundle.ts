@@ -12,8 +12,9 @@ import type { ContainerSpec } from './container';
 import { parseSeccompProfile } from './seccomp-profile';
 import { cgroupLayout } from '../cgroups/layout';
 import { hostCapabilities } from './defaults';
-import { buildOciSpec, type HostDevice, type ImageConfigView, type OciMount, type OciSpec, type PodView } from './oci-spec';
+import { buildOciSpec, type ImageConfigView, type OciMount, type OciSpec, type PodView } from './oci-spec';
 import type { CdiEdits } from './cdi';
+import { containerDevices } from './devices';
 import { appArmorProfileFor } from './apparmor';
 import { readFileInRoot, resolveInRoot } from './rootfs-files';
 import { parseGroup, parsePasswd, resolveUser } from './users';
@@ -65,54 +66,11 @@ function podView(pod: SandboxRecord, cgroupsPath: string, minOomScoreAdj: number
   };
 }
 
-/** CDI device nodes: their numbers as the spec gives them, else from the host's node (which must be a device). */
-async function cdiDeviceNodes(cdi: CdiEdits): Promise<HostDevice[]> {
-  const out: HostDevice[] = [];
-  for (const n of cdi.deviceNodes) {
-    const given = n.type !== undefined && n.major !== undefined && n.minor !== undefined;
-    const st = given ? undefined : await fs.stat(n.hostPath).catch(() => undefined);
-    if (!given && !(st && (st.isCharacterDevice() || st.isBlockDevice()))) {
-      throw new FailedPreconditionError(`CDI device node ${n.path}: ${n.hostPath} is not a device on this host`);
-    }
-    const numbers = st ? deviceNumbers(st.rdev) : { major: n.major as number, minor: n.minor as number };
-    out.push({
-      path: n.path,
-      type: n.type ?? (st?.isCharacterDevice() ? 'c' : 'b'),
-      ...numbers,
-      fileMode: n.fileMode ?? (st ? st.mode & 0o7777 : 0o666),
-      permissions: n.permissions,
-      ...(n.uid !== undefined ? { uid: n.uid } : {}),
-      ...(n.gid !== undefined ? { gid: n.gid } : {}),
-    });
-  }
-  return out;
-}
-
 /** A CDI mount as an OCI mount: a bind unless the spec names another type. */
 function cdiMount(m: CdiEdits['mounts'][number]): OciMount {
   const type = m.type ?? 'bind';
   const options = type === 'bind' && !m.options.some((o) => o === 'bind' || o === 'rbind') ? ['rbind', ...m.options] : m.options;
   return { destination: m.containerPath, type, source: m.hostPath, options };
-}
-
-/** The major and minor numbers of a device's st_rdev (glibc's gnu_dev_major/minor). */
-function deviceNumbers(rdevNumber: number): { major: number; minor: number } {
-  const rdev = BigInt(rdevNumber);
-  return { major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)), minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)) };
-}
-
-/** Resolves the CRI's host devices to their numbers (a symlinked host path is followed). */
-async function hostDevices(spec: ContainerSpec): Promise<HostDevice[]> {
-  const out: HostDevice[] = [];
-  for (const d of spec.devices) {
-    const st = await fs.stat(d.hostPath).catch(() => undefined);
-    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} is not a device on this host`);
-    const { major, minor } = deviceNumbers(st.rdev);
-    const permissions = d.permissions || 'rwm';
-    if (!/^[rwm]+$/.test(permissions)) throw new InvalidArgumentError(`device ${d.hostPath}: permissions ${JSON.stringify(d.permissions)} are not of "rwm"`);
-    out.push({ path: d.containerPath || d.hostPath, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o7777, permissions });
-  }
-  return out;
 }
 
 /**
@@ -192,7 +150,7 @@ export async function createBundle(input: BundleInput): Promise<Bundle> {
     env: [...spec.process.env, ...input.cdi.env],
     mounts: await resolveMountSources(spec, volumeSources),
     seccomp: await seccompProfile(spec),
-    devices: [...(await hostDevices(spec)), ...(await cdiDeviceNodes(input.cdi))],
+    devices: await containerDevices(spec, input.cdi),
     appArmorProfile: await appArmorProfileFor(spec.process.appArmor ?? { kind: 'runtime-default' }, spec.process.privileged),
     extraMounts: input.cdi.mounts.map(cdiMount),
   };

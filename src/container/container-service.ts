@@ -486,6 +486,10 @@ export class ContainerService implements UsageSource, PodContainerHooks {
   private async intentOf(id: string, fullName: string, pod: SandboxRecord, spec: ContainerSpec, requestKey: string) {
     const runtime = this.runtimes.get(pod.spec.runtimeHandler);
     checkUserns(spec, pod);
+    // As containerd and CRI-O: a privileged container only in a pod the kubelet made privileged.
+    if (spec.process.privileged && pod.spec.privileged === false) {
+      throw new InvalidArgumentError(`container ${spec.name} is privileged but its pod is not (linux.security_context.privileged of the pod sandbox)`);
+    }
     if (spec.process.mounts.some((m) => m.recursiveReadOnly) && !runtime.features.recursiveReadOnlyMounts) {
       throw new FailedPreconditionError(`runtime handler ${JSON.stringify(runtime.handler)} cannot make recursive read-only mounts (Status lists what each handler can do)`);
     }

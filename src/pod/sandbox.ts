@@ -41,6 +41,8 @@ export interface SandboxSpec {
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
   /** Absent: the host's user namespace (NODE). */
   userns?: UserNamespaceSpec;
+  /** The pod may hold privileged containers (the kubelet sets it when one of them is); absent in records from before it was kept. */
+  privileged?: boolean;
   runtimeHandler: string;
   /** Traffic shaping from the kubernetes.io/{ingress,egress}-bandwidth annotations, in bits per second. */
   bandwidth?: { ingressRate?: number; egressRate?: number };

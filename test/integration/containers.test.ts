@@ -93,6 +93,17 @@ describe.each(HANDLERS)('containers (%s runtime)', (handler) => {
 
   afterAll(() => stopPodDaemon(env, berthd));
 
+  it("runs a privileged container only in a privileged pod: the host's capabilities and devices", async () => {
+    const plain = await runPod('unpriv');
+    const refused = await create(plain, ctrConfig('priv', 'true', { linux: { security_context: { privileged: true } } })).then(() => undefined, (e: grpc.ServiceError) => e);
+    expect(refused).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('its pod is not') });
+    const pod = await runPod('priv', { linux: { security_context: { privileged: true } } });
+    await run(pod, ctrConfig('priv', 'grep CapEff /proc/self/status; test -c /dev/kmsg && echo host-devices; echo done', { linux: { security_context: { privileged: true } } }));
+    await until('the privileged container to finish', () => (logged(pod, 'priv') || '').includes('done'));
+    const hostBounding = /^CapBnd:\s+(\w+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1];
+    expect(stdoutOf(pod, 'priv').split('\n').map((l) => l.replace(/\s+/g, ' '))).toEqual([`CapEff: ${hostBounding}`, 'host-devices', 'done']);
+  });
+
   it('runs a container: created, running, exited with its code, logs in the CRI format', async () => {
     const pod = await runPod('life');
     const id = await create(pod, ctrConfig('main', 'echo hello; echo oops >&2; sleep 0.3; exit 3'));

@@ -9,7 +9,8 @@ import type { Mount } from '../../generated/runtime/v1/Mount';
 import type { MountPropagation__Output } from '../../generated/runtime/v1/MountPropagation';
 import { stopSignalOf, type ContainerRecord, type ContainerSpec, type ContainerState } from '../../container/container';
 import type { ContainerRequest, Propagation } from '../../container/oci-spec';
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError, UnimplementedError } from '../../errors';
+import { hostLsms } from '../../util/host-lsm';
 import { absoluteCleanPath, mountDestination, relativeCleanPath } from '../../util/path-rules';
 import { checkConfinement } from './confinement';
 import { seccompOf } from './seccomp-request';
@@ -113,6 +114,10 @@ export function containerSpec(config: ContainerConfig__Output | null): Container
   const ns = sc?.namespace_options;
   const { seccomp, path } = seccompOf(sc);
   const appArmor = checkConfinement(`container ${meta.name}`, { apparmor: sc?.apparmor, apparmorProfile: sc?.apparmor_profile, selinux: sc?.selinux_options });
+  // Relabelling is for SELinux: nothing to do without it, and not done yet with it.
+  if (config.mounts.some((m) => m.selinux_relabel) && hostLsms().selinux) {
+    throw new UnimplementedError(`container ${meta.name}: a mount asks for SELinux relabelling; berth does not relabel yet`);
+  }
   const process: ContainerRequest = {
     command: config.command,
     args: config.args,

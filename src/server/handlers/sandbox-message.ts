@@ -99,6 +99,7 @@ export function sandboxSpec(config: PodSandboxConfig__Output | null, handler: st
     cgroupParent: config.linux?.cgroup_parent ?? '',
     sysctls: Object.fromEntries(listSize('linux.sysctls', Object.entries(config.linux?.sysctls ?? {})).map(([k, v]) => [k, sysctlValue(k, v)])),
     ...namespacesOf(config),
+    privileged: config.linux?.security_context?.privileged ?? false,
     runtimeHandler: handler,
     bandwidth: bandwidthOf(config.annotations),
     podResources: podResourcesOf(config.linux?.overhead, config.linux?.resources),
