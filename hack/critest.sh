@@ -71,7 +71,7 @@ trap 'exit 130' INT TERM
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 registry=127.0.0.1:$port
 log "pushing the critest images to a registry at $registry"
-node dist/hack/critest-images.js --registry "$registry" --start >"$tmp/registry.log" 2>&1 &
+node_modules/.bin/node dist/hack/critest-images.js --registry "$registry" --start >"$tmp/registry.log" 2>&1 &
 registry_pid=$!
 until grep -q '^registry running at' "$tmp/registry.log" 2>/dev/null; do
   if ! kill -0 "$registry_pid" 2>/dev/null; then
@@ -97,7 +97,7 @@ mirrors = ["http://$registry"]
 EOF
 
 log "starting berthd (handler $handler) in $tmp"
-setsid node --max-semi-space-size=1 "$repo/dist/src/main.js" serve --config "$tmp/berth.toml" --listen "$sock" \
+setsid "$repo/node_modules/.bin/node" --max-semi-space-size=1 "$repo/dist/src/main.js" serve --config "$tmp/berth.toml" --listen "$sock" \
   --root "$tmp/root" --state "$tmp/state" --cni-conf-dir "$tmp/cni" --log-format json \
   >"$tmp/berthd.log" 2>&1 </dev/null &
 berthd_pid=$!

