@@ -8,7 +8,7 @@ import { ConfigError } from './config/schema-kit';
 import { BerthError } from './errors';
 import { startDaemon } from './daemon';
 import { createLogger } from './log';
-import { packageJson } from './util/package-root';
+import { versionReport } from './util/version-report';
 import { ImageService } from './image/image-service';
 import { createMetrics } from './metrics/registry';
 
@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<void> {
     case 'images':
       return imagesCommand(configFrom(args), rest);
     case 'version':
-      process.stdout.write(`berth ${packageJson().version}\n`);
+      process.stdout.write(versionReport());
       return;
     case 'help':
       process.stdout.write(usage());

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/version.h"
 #include "../common/cgroup.h"
 #include "../common/cleanup.h"
 #include "../common/error.h"
@@ -184,6 +185,8 @@ fail (berth_error_t *err)
 int
 main (int argc, char **argv)
 {
+  if (berth_print_version (argc, argv, "berth-init"))
+    return 0;
   struct init_opts o;
   memset (&o, 0, sizeof (o));
   if (parse_args (argc, argv, &o) < 0)

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/version.h"
 #include "../common/cleanup.h"
 #include "../common/error.h"
 #include "../common/util.h"
@@ -834,6 +835,8 @@ run (const struct options *o, berth_error_t *err)
 int
 main (int argc, char **argv)
 {
+  if (berth_print_version (argc, argv, "berth-monitor"))
+    return 0;
   struct options o;
   memset (&o, 0, sizeof (o));
   if (parse_options (argc, argv, &o) < 0)

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/version.h"
 #include "../common/cleanup.h"
 #include "../common/error.h"
 #include "../common/util.h"
@@ -344,6 +345,8 @@ usage (FILE *f)
 int
 main (int argc, char **argv)
 {
+  if (berth_print_version (argc, argv, "berth-pinns"))
+    return 0;
   static const struct option longopts[] = {
     { "dir", required_argument, NULL, 'd' },     { "id", required_argument, NULL, 'i' },
     { "net", no_argument, NULL, 'n' },           { "ipc", no_argument, NULL, 'p' },

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/version.h"
 #include "../common/cleanup.h"
 #include "rtlog.h"
 #include "runtime.h"
@@ -59,7 +60,7 @@ main (int argc, char **argv)
         case 's': systemd = 1; break;
         case 'd': break;
         case 'h': usage (stdout); return 0;
-        case 'v': printf ("berth-runtime version 0.1.0\nspec: 1.0.2\n"); return 0;
+        case 'v': printf ("berth-runtime version %s\nspec: 1.0.2\n", BERTH_VERSION); return 0;
         default: usage (stderr); return 2;
         }
     }

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/version.h"
 #include "../common/cleanup.h"
 #include "../common/util.h"
 #include "unpack.h"
@@ -372,6 +373,8 @@ run_jobs (const struct options *o)
 int
 main (int argc, char **argv)
 {
+  if (berth_print_version (argc, argv, "berth-unpack"))
+    return 0;
   struct options o;
   if (parse_options (argc, argv, &o) < 0 || die_with_parent () < 0)
     return 1;

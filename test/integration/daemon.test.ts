@@ -10,7 +10,7 @@ import { prefixed, rawGrpc } from '../support/grpc-raw';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTable } from '../../src/config/schema-kit';
 import { configSchema } from '../../src/config/schema';
-import { packageJson } from '../../src/util/package-root';
+import { packageJson, packageRoot } from '../../src/util/package-root';
 import { exitOf, runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
 import { until } from '../support/until';
 
@@ -198,6 +198,23 @@ describe('berthd start-up and shutdown', () => {
     } finally {
       await berthd.cleanup();
     }
+  });
+
+  // (Version over the CRI reports the same version: "answers Version" above.)
+  it("prints its version, the commit dist/ was built from, its Node and each helper's version", async () => {
+    const res = await runBerthd(['version']);
+    expect(res.code).toBe(0);
+    const pkg = packageJson() as unknown as { version: string; engines: { node: string } };
+    const built = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'dist', 'build-info.json'), 'utf8')) as { commit: string; dirty: boolean };
+    expect(built.commit).toMatch(/^[0-9a-f]{40}$|^unknown$/);
+    expect(res.stdout.split('\n')).toEqual([
+      `berth ${pkg.version}`,
+      `commit: ${built.commit}${built.dirty ? ' (with uncommitted changes)' : ''}`,
+      // berth runs on the Node it pins, whatever the machine has.
+      `node: v${pkg.engines.node}`,
+      ...['runtime', 'monitor', 'init', 'pinns', 'unpack'].map((h) => `berth-${h}: ${pkg.version}`),
+      '',
+    ]);
   });
 
   it('stops with a non-zero exit and names the key for a bad config file', async () => {
