@@ -19,6 +19,7 @@ import { StatsCollector } from './container/stats-collector';
 import { RuntimeRegistry } from './oci/runtime';
 import { createCgroupDriver, type CgroupDriverName } from './cgroups/driver';
 import { Repairs } from './state/repairs';
+import { openStateFormat } from './state/state-format';
 import { useCaptureDir } from './util/spawn';
 import { ContainerStreams } from './container/container-streams';
 import { StreamingServer } from './streaming/server';
@@ -42,6 +43,7 @@ async function recover(config: BerthConfig, log: Logger, metrics: Metrics): Prom
   for (const dir of [config.root, config.state]) {
     await fs.mkdir(dir, { recursive: true, mode: 0o711 });
   }
+  await openStateFormat(config.root, packageJson().version, log);
   // Helpers' output files: a crash leaves them behind, so the directory starts empty.
   await useCaptureDir(path.join(config.state, 'cmd'));
   const images = await ImageService.open(config.root, config.image, log, metrics.pull);

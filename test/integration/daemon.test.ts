@@ -183,6 +183,36 @@ describe('berthd start-up and shutdown', () => {
     }
   });
 
+  it("writes its state format, and refuses state a newer berth wrote, touching nothing", async () => {
+    const first = await startBerthd();
+    const formatFile = path.join(first.root, 'state-format');
+    try {
+      expect(JSON.parse(fs.readFileSync(formatFile, 'utf8'))).toEqual({ format: 1, writtenBy: `berth ${packageJson().version}` });
+    } finally {
+      await first.stop('SIGTERM');
+    }
+    const args = ['--config', first.configPath, '--listen', first.socket, '--root', first.root, '--state', first.state, '--log-format', 'json'];
+    try {
+      // What a downgrade past a format change finds.
+      const newer = '{"format":2,"writtenBy":"berth 9.0.0"}\n';
+      fs.writeFileSync(formatFile, newer);
+      const refused = await runBerthd(args);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`the state in ${first.root} has format 2, written by berth 9.0.0; this berth (${packageJson().version}) reads formats up to 1`);
+      expect(fs.readFileSync(formatFile, 'utf8')).toBe(newer);
+      expect(fs.existsSync(first.socket)).toBe(false);
+      fs.writeFileSync(formatFile, 'garbage');
+      expect((await runBerthd(args)).stderr).toContain('does not hold a state format');
+      // State from before the file existed is format 1, and gets the file.
+      fs.rmSync(formatFile);
+      const again = await startBerthd({ dir: first.dir });
+      expect(JSON.parse(fs.readFileSync(formatFile, 'utf8')).format).toBe(1);
+      await again.stop('SIGTERM');
+    } finally {
+      await first.cleanup();
+    }
+  });
+
   it('lets a call in flight finish on SIGTERM, then exits 0', async () => {
     const berthd = await startBerthd();
     try {
