@@ -17,6 +17,13 @@ function deviceNumbers(rdevNumber: number): { major: number; minor: number } {
   return { major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)), minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)) };
 }
 
+/** The node at `file` (a symlink followed) as a device, or undefined when it is none. */
+async function statDevice(file: string): Promise<Pick<HostDevice, 'type' | 'major' | 'minor' | 'fileMode'> & { uid: number; gid: number } | undefined> {
+  const st = await fs.stat(file).catch(() => undefined);
+  if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) return undefined;
+  return { type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+}
+
 /** Every character and block device under the host's /dev, as a privileged container sees them. */
 async function privilegedDevices(dir = '/dev'): Promise<HostDevice[]> {
   const out: HostDevice[] = [];
@@ -29,9 +36,8 @@ async function privilegedDevices(dir = '/dev'): Promise<HostDevice[]> {
     if (!entry.isCharacterDevice() && !entry.isBlockDevice()) continue;
     // /dev/console is the container's own terminal, or none.
     if (file === '/dev/console') continue;
-    const st = await fs.stat(file).catch(() => undefined);
-    if (!st) continue;
-    out.push({ path: file, type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o7777, permissions: 'rwm', uid: st.uid, gid: st.gid });
+    const dev = await statDevice(file);
+    if (dev) out.push({ path: file, ...dev, permissions: 'rwm' });
   }
   return out;
 }
@@ -40,12 +46,12 @@ async function privilegedDevices(dir = '/dev'): Promise<HostDevice[]> {
 async function hostDevices(spec: ContainerSpec): Promise<HostDevice[]> {
   const out: HostDevice[] = [];
   for (const d of spec.devices) {
-    const st = await fs.stat(d.hostPath).catch(() => undefined);
-    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} is not a device on this host`);
-    const { major, minor } = deviceNumbers(st.rdev);
+    const dev = await statDevice(d.hostPath);
+    if (!dev) throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} is not a device on this host`);
     const permissions = d.permissions || 'rwm';
     if (!/^[rwm]+$/.test(permissions)) throw new InvalidArgumentError(`device ${d.hostPath}: permissions ${JSON.stringify(d.permissions)} are not of "rwm"`);
-    out.push({ path: d.containerPath || d.hostPath, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o7777, permissions });
+    // The node is root's in the container, whoever owns it on the host.
+    out.push({ path: d.containerPath || d.hostPath, type: dev.type, major: dev.major, minor: dev.minor, fileMode: dev.fileMode, permissions });
   }
   return out;
 }
@@ -55,16 +61,14 @@ async function cdiDeviceNodes(cdi: CdiEdits): Promise<HostDevice[]> {
   const out: HostDevice[] = [];
   for (const n of cdi.deviceNodes) {
     const given = n.type !== undefined && n.major !== undefined && n.minor !== undefined;
-    const st = given ? undefined : await fs.stat(n.hostPath).catch(() => undefined);
-    if (!given && !(st && (st.isCharacterDevice() || st.isBlockDevice()))) {
-      throw new FailedPreconditionError(`CDI device node ${n.path}: ${n.hostPath} is not a device on this host`);
-    }
-    const numbers = st ? deviceNumbers(st.rdev) : { major: n.major as number, minor: n.minor as number };
+    const dev = given ? undefined : await statDevice(n.hostPath);
+    if (!given && !dev) throw new FailedPreconditionError(`CDI device node ${n.path}: ${n.hostPath} is not a device on this host`);
     out.push({
       path: n.path,
-      type: n.type ?? (st?.isCharacterDevice() ? 'c' : 'b'),
-      ...numbers,
-      fileMode: n.fileMode ?? (st ? st.mode & 0o7777 : 0o666),
+      type: n.type ?? (dev?.type as HostDevice['type']),
+      major: dev?.major ?? (n.major as number),
+      minor: dev?.minor ?? (n.minor as number),
+      fileMode: n.fileMode ?? dev?.fileMode ?? 0o666,
       permissions: n.permissions,
       ...(n.uid !== undefined ? { uid: n.uid } : {}),
       ...(n.gid !== undefined ? { gid: n.gid } : {}),
