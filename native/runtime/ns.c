@@ -28,6 +28,14 @@ close_all (int *fds, size_t n)
       close (fds[i]);
 }
 
+/* Closes *fd if open and marks it closed. */
+static void
+drop_fd (int *fd)
+{
+  close_all (fd, 1);
+  *fd = -1;
+}
+
 /* setns on every fd, the mount namespace last: joining it changes how later paths resolve. */
 static int
 join_all (int *fds, const int *flags, const char *const *names, size_t n, berth_error_t *err)
@@ -65,8 +73,7 @@ ns_enter_for_init (const struct rt_spec *spec, int *userns_fd, berth_error_t *er
         {
           int saved = errno;
           close_all (fds, n);
-          close_all (userns_fd, 1);
-          *userns_fd = -1;
+          drop_fd (userns_fd);
           return berth_error (err, saved, "open %s namespace %s", ns_type_name (ns->flag), ns->path);
         }
       if (ns->flag == CLONE_NEWUSER)
@@ -83,12 +90,15 @@ ns_enter_for_init (const struct rt_spec *spec, int *userns_fd, berth_error_t *er
   close_all (fds, n);
   if (r < 0)
     {
-      close_all (userns_fd, 1);
-      *userns_fd = -1;
+      drop_fd (userns_fd);
       return -1;
     }
   if (new_flags && unshare (new_flags) < 0)
-    return berth_error (err, errno, "unshare namespaces (flags 0x%x)", (unsigned) new_flags);
+    {
+      int saved = errno;
+      drop_fd (userns_fd);
+      return berth_error (err, saved, "unshare namespaces (flags 0x%x)", (unsigned) new_flags);
+    }
   return 0;
 }
 
@@ -118,8 +128,7 @@ ns_join_process (pid_t pid, int flags, int *userns_fd, berth_error_t *err)
         {
           int saved = errno;
           close_all (fds, n);
-          close_all (userns_fd, 1);
-          *userns_fd = -1;
+          drop_fd (userns_fd);
           return berth_error (err, saved, "open %s", paths[n]);
         }
       fds[n] = fd;
@@ -131,8 +140,7 @@ ns_join_process (pid_t pid, int flags, int *userns_fd, berth_error_t *err)
   close_all (fds, n);
   if (r < 0)
     {
-      close_all (userns_fd, 1);
-      *userns_fd = -1;
+      drop_fd (userns_fd);
     }
   return r;
 }
@@ -144,8 +152,7 @@ ns_join_user (int *userns_fd, berth_error_t *err)
     return 0;
   int r = setns (*userns_fd, CLONE_NEWUSER);
   int saved = errno;
-  close (*userns_fd);
-  *userns_fd = -1;
+  drop_fd (userns_fd);
   if (r < 0)
     return berth_error (err, saved, "setns user namespace");
   return 0;
