@@ -117,7 +117,7 @@ export class PodTeardown {
       case 'unpin-net':
         return unpin(names.pins.net);
       case 'unpin-others':
-        // The user namespace last: the others belong to it (it outlives them anyway while they are pinned).
+        // The user namespace last: the others belong to it.
         for (const kind of ['uts', 'ipc', 'pid', 'user'] as const) await unpin(names.pins[kind]);
         return;
       case 'unmount-shm':

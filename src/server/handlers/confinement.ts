@@ -17,10 +17,13 @@ export interface ConfinementRequest {
   selinux?: SELinuxOption__Output | null;
 }
 
+/** A profile name as AppArmor's exec attribute takes it: not empty, no blank or NUL. */
+const isProfileName = (name: string | undefined): name is string => Boolean(name) && !/[\s\0]/.test(name as string);
+
 /** The AppArmor request of either field (the structured one first); nothing asked is the runtime default. */
 function appArmorRequest(what: string, req: ConfinementRequest): AppArmorRequest {
   if (req.apparmor?.profile_type === 'Localhost') {
-    if (!req.apparmor.localhost_ref || /[\s\0]/.test(req.apparmor.localhost_ref)) throw new InvalidArgumentError(`${what}: apparmor.localhost_ref ${JSON.stringify(req.apparmor.localhost_ref)} is not a profile name`);
+    if (!isProfileName(req.apparmor.localhost_ref)) throw new InvalidArgumentError(`${what}: apparmor.localhost_ref ${JSON.stringify(req.apparmor.localhost_ref)} is not a profile name`);
     return { kind: 'localhost', profile: req.apparmor.localhost_ref };
   }
   if (req.apparmor?.profile_type === 'Unconfined') return { kind: 'unconfined' };
@@ -29,7 +32,7 @@ function appArmorRequest(what: string, req: ConfinementRequest): AppArmorRequest
   if (legacy === '' || legacy === 'runtime/default') return { kind: 'runtime-default' };
   if (legacy === 'unconfined') return { kind: 'unconfined' };
   const name = legacy.startsWith('localhost/') ? legacy.slice('localhost/'.length) : undefined;
-  if (name && !/[\s\0]/.test(name)) return { kind: 'localhost', profile: name };
+  if (isProfileName(name)) return { kind: 'localhost', profile: name };
   throw new InvalidArgumentError(`${what}: apparmor_profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<profile>`);
 }
 
