@@ -6,8 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
+import { podConfigOf, startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
 const tag = `${process.pid % 10000}`;
 
@@ -37,7 +36,7 @@ describe('CheckpointContainer', () => {
 
   it("answers NotFound, INVALID_ARGUMENT, or UNIMPLEMENTED with CRIU's verdict on this host", async () => {
     const rt = env.berthd.client.runtime;
-    const config: PodSandboxConfig = { metadata: { name: 'ck', namespace: 'default', uid: `u-ck-${tag}`, attempt: 0 }, hostname: 'ck', log_directory: path.join(env.dir, 'logs') };
+    const config = podConfigOf(env, 'ck', tag);
     const podId = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
     const id = (await rt.CreateContainer({ pod_sandbox_id: podId, sandbox_config: config, config: { metadata: { name: 'c', attempt: 0 }, image: { image: env.image }, command: ['sleep', '60'] } })).container_id;
     const checkpoint = (containerId: string, location: string) => rt.CheckpointContainer({ container_id: containerId, location }).then(() => undefined, (e: grpc.ServiceError) => e);

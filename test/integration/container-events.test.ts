@@ -2,12 +2,10 @@
 // sandbox's and container's CREATED, STARTED, STOPPED and DELETED in order, each with the pod's status
 // and its containers' statuses as they are then; a container's exit arrives by itself (from its
 // monitor's exit file), with no call asking for it; a client that goes away is dropped.
-import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerEventResponse__Output } from '../../src/generated/runtime/v1/ContainerEventResponse';
-import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
+import { podConfigOf, startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 import { until } from '../support/until';
 
 const tag = `${process.pid % 10000}`;
@@ -51,7 +49,7 @@ describe('GetContainerEvents', () => {
     const b = subscribe();
     await Promise.all([a.open, b.open]);
     const rt = env.berthd.client.runtime;
-    const config: PodSandboxConfig = { metadata: { name: 'ev', namespace: 'default', uid: `u-ev-${tag}`, attempt: 0 }, hostname: 'ev', log_directory: path.join(env.dir, 'logs') };
+    const config = podConfigOf(env, 'ev', tag);
     const podId = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
     const id = (
       await rt.CreateContainer({
@@ -92,7 +90,7 @@ describe('GetContainerEvents', () => {
     gone.stream.cancel();
     await gone.ended;
     const rt = env.berthd.client.runtime;
-    const config: PodSandboxConfig = { metadata: { name: 'ev2', namespace: 'default', uid: `u-ev2-${tag}`, attempt: 0 }, hostname: 'ev2', log_directory: path.join(env.dir, 'logs') };
+    const config = podConfigOf(env, 'ev2', tag);
     const podId = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
     const id = (
       await rt.CreateContainer({

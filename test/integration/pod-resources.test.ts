@@ -1,11 +1,10 @@
 // The pod-level resources (issue 15): RunPodSandbox's overhead and resources and UpdatePodSandboxResources
 // are checked like a container's and kept as the pod's configuration (the kubelet sets the pod cgroup's
 // limits itself, before it calls UpdatePodSandboxResources); PodSandboxStatus' verbose info shows them.
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
+import { podConfigOf, startPodDaemon, stopPodDaemon, type PodDaemon } from '../support/pod-daemon';
 
 const tag = `${process.pid % 10000}`;
 
@@ -23,9 +22,7 @@ describe('pod-level resources', () => {
   it('keeps RunPodSandbox\'s overhead and resources, updates them, and refuses bad ones', async () => {
     const rt = env.berthd.client.runtime;
     const config: PodSandboxConfig = {
-      metadata: { name: 'res', namespace: 'default', uid: `u-res-${tag}`, attempt: 0 },
-      hostname: 'res',
-      log_directory: path.join(env.dir, 'logs'),
+      ...podConfigOf(env, 'res', tag),
       linux: { overhead: { cpu_shares: '10', memory_limit_in_bytes: '1048576' }, resources: { cpu_shares: '512', cpu_quota: '50000', cpu_period: '100000', memory_limit_in_bytes: '67108864' } },
     };
     const podId = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
