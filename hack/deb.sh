@@ -5,19 +5,31 @@
 #   /usr/bin/berthd       the command
 #   /lib/systemd/system/berth.service
 #   /etc/berth/berth.toml, /etc/cni/net.d/10-berth.conflist   conffiles: an operator's edits survive upgrades
-# Depends names what berth needs at run time, nothing it needs only to build.
+# Depends names what berth needs at run time, nothing it needs only to build. The preinst refuses to
+# install a berth older than the state on the node (hack/deb/preinst).
 #
-#   bash hack/deb.sh BUNDLE.tar.gz OUT_DIR
+#   bash hack/deb.sh [--fast] BUNDLE OUT_DIR
+#
+# BUNDLE is the release tarball or its tree (hack/bundle-tree.sh's berth-<version>/). --fast compresses
+# with gzip -1 rather than xz (a package built to be installed right away, as hack/install.sh does).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-bundle=${1:?usage: deb.sh BUNDLE.tar.gz OUT_DIR}
-out=${2:?usage: deb.sh BUNDLE.tar.gz OUT_DIR}
+compress=(-Zxz)
+if [ "${1:-}" = "--fast" ]; then compress=(-Zgzip -z1); shift; fi
+bundle=${1:?usage: deb.sh [--fast] BUNDLE OUT_DIR}
+out=${2:?usage: deb.sh [--fast] BUNDLE OUT_DIR}
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tar -xzf "$bundle" -C "$work"
+if [ -d "$bundle" ]; then
+  cp -a "$bundle" "$work/"
+else
+  tar -xzf "$bundle" -C "$work"
+fi
 src=$(echo "$work"/berth-*)
 version=${src##*/berth-}
+# The newest state format this berth reads: the preinst refuses a node whose state is newer.
+state_format=$("$src/node/bin/node" -p 'require(process.argv[1]).STATE_FORMAT' "$src/dist/src/state/state-format.js")
 epoch=$(stat -c %Y "$src/package.json")
 pkg=$work/pkg
 
@@ -67,11 +79,15 @@ install -d "$pkg/usr/share/man/man8"
 gzip -9 -n < "$repo/hack/deb/berthd.8" > "$pkg/usr/share/man/man8/berthd.8.gz"
 install -d "$pkg/usr/share/lintian/overrides"
 install -m 644 "$repo/hack/deb/lintian-overrides" "$pkg/usr/share/lintian/overrides/berth"
-for script in postinst prerm postrm; do install -m 755 "$repo/hack/deb/$script" "$pkg/DEBIAN/$script"; done
+for script in preinst postinst prerm postrm; do install -m 755 "$repo/hack/deb/$script" "$pkg/DEBIAN/$script"; done
+sed -i -e "s/@STATE_FORMAT@/$state_format/" -e "s/@VERSION@/$version/" "$pkg/DEBIAN/preinst"
+# crictl's endpoints: the postinst writes /etc/crictl.yaml from it where there is none (not a conffile:
+# the file is crictl's, and an operator's own stays untouched).
+install -D -m 644 "$src/crictl.yaml" "$pkg/usr/share/berth/crictl.yaml"
 printf '/etc/berth/berth.toml\n/etc/cni/net.d/10-berth.conflist\n' > "$pkg/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" "$repo/hack/deb/control" > "$pkg/DEBIAN/control"
 find "$pkg" -exec touch -h -d "@$epoch" {} +
 deb=$out/berth_${version}_amd64.deb
-SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null
+SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group "${compress[@]}" --build "$pkg" "$deb" >/dev/null
 echo "$deb $(stat -c %s "$deb") bytes"

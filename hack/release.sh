@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the release bundle berth-<version>-linux-amd64.tar.gz from a clean checkout of a commit (HEAD by
-# default): the pinned node, the compiled daemon with production dependencies only, the addon, the native
-# helpers, the systemd unit, the default config and CNI network, crictl.yaml, the install script and a
-# SHA256SUMS manifest, all under berth-<version>/. Built twice from the same commit the bundle is the same
-# bytes: a fixed build directory whose path is mapped out of the binaries, sorted entries, the commit's
-# time as every mtime, root as every owner, gzip without a name or time.
+# default): hack/bundle-tree.sh's berth-<version>/ (the pinned node, the compiled daemon with production
+# dependencies only, the addon, the native helpers, the systemd unit, the default config and CNI network,
+# crictl.yaml, the install script and a SHA256SUMS manifest), tarred. Built twice from the same commit
+# the bundle is the same bytes: a fixed build directory whose path is mapped out of the binaries, sorted
+# entries, the commit's time as every mtime, root as every owner, gzip without a name or time.
 #
 #   bash hack/release.sh [--ref REF] OUT_DIR
 #
@@ -33,24 +33,8 @@ map="-ffile-prefix-map=$work/src=."
 npm ci --no-audit --no-fund --loglevel=error
 CFLAGS="-O2 -g $map" CXXFLAGS="-O2 -g $map" npm run -s build >/dev/null
 
-stage=$work/stage
-bash hack/node-vm/stage-berth.sh "$stage" >/dev/null
+bash hack/bundle-tree.sh "$work" >/dev/null
 root=$work/$name
-mv "$stage/opt/berth" "$root"
-# What an operator needs beside the daemon: the default config, crictl's, and a command to install.
-node_modules/.bin/node dist/src/main.js config --config /dev/null > "$root/berth.toml"
-printf 'runtime-endpoint: unix:///run/berth/berth.sock\nimage-endpoint: unix:///run/berth/berth.sock\ntimeout: 10\n' > "$root/crictl.yaml"
-cat > "$root/install" <<'EOF'
-#!/bin/sh
-# Configures berth where this bundle is (move it to /opt/berth first, say) and starts berthd: the Debian
-# packages berth needs at run time if one is missing, then the systemd unit where systemd runs, else
-# berthd detached.
-set -e
-cd "$(dirname "$0")"
-exec bash hack/install.sh --prebuilt "$@"
-EOF
-chmod 755 "$root/install"
-(cd "$root" && find . -type f ! -name SHA256SUMS -print0 | LC_ALL=C sort -z | xargs -0 sha256sum > SHA256SUMS)
 
 tarball=$out/$name-linux-amd64.tar.gz
 (cd "$work" && LC_ALL=C tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \

@@ -120,7 +120,7 @@ done
 # Kernel logs on the serial console only when they matter.
 mkdir -p "$root/etc/sysctl.d" && echo 'kernel.printk = 4 4 1 7' > "$root/etc/sysctl.d/10-console.conf"
 
-# The harness's second disk (/dev/vdb, see hack/node-vm/stage-berth.sh and test/support/node-vm.ts): when it
+# The harness's second disk (/dev/vdb, see test/support/node-vm.ts): when it
 # appears, mount it read-only on /mnt/stage and run its setup.sh, in parallel with the rest of the boot.
 cat > "$root/etc/systemd/system/node-vm-stage.service" <<'UNIT'
 [Unit]

@@ -4,7 +4,7 @@
 // the node in it: `version` names the commit and the pinned Node, and it serves the CRI. hack/deb.sh makes
 // berth_<version>_amd64.deb of it, which lintian passes at warning level and which installs, upgrades
 // (an operator's edit of a conffile kept), removes and purges as Debian's tools expect.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -94,10 +94,14 @@ describe('release bundle', { timeout: 600_000 }, () => {
     expect(lintian.stdout.trim()).toBe('');
   });
 
-  it('installs the package, keeps an operator\'s edit across an upgrade, and removes and purges it', async () => {
+  it('installs the package, keeps an operator\'s edit across a reinstall, and removes and purges it', async () => {
     const deb = path.join(dir, 'deb', `berth_${version}_amd64.deb`);
-    // This machine's own berth config (install.sh's) is put back afterwards.
-    const saved = ['/etc/berth/berth.toml', '/etc/cni/net.d/10-berth.conflist'].map((f) => [f, fs.existsSync(f) ? fs.readFileSync(f) : undefined] as const);
+    // This machine's own berth (hack/install.sh installs the package it builds in build/package) and its
+    // configuration are put back afterwards. (The upgrade over running containers, with systemd, is the
+    // node VM's: test/node/node-vm.test.ts.)
+    const saved = ['/etc/berth/berth.toml', '/etc/cni/net.d/10-berth.conflist', '/etc/crictl.yaml'].map((f) => [f, fs.existsSync(f) ? fs.readFileSync(f) : undefined] as const);
+    // "VERSION ii" when installed; dpkg-query fails for a package it never saw.
+    const installedBefore = spawnSync('dpkg-query', ['-W', '-f=${Version} ${db:Status-Abbrev}', 'berth'], { encoding: 'utf8' }).stdout.trim();
     const dpkg = (...args: string[]) => promisify(execFile)('dpkg', ['--force-confold', ...args], { encoding: 'utf8' });
     try {
       await dpkg('-i', deb);
@@ -105,7 +109,7 @@ describe('release bundle', { timeout: 600_000 }, () => {
       expect(report[2]).toBe(`node: v${(packageJson() as unknown as { engines: { node: string } }).engines.node}`);
       expect(report.slice(3).filter(Boolean)).toEqual(['runtime', 'monitor', 'init', 'pinns', 'unpack'].map((h) => `berth-${h}: ${version}`));
       expect(await versionOfServing(['/usr/bin/berthd', '--config', '/etc/berth/berth.toml'], 'deb')).toMatchObject({ runtime_name: 'berth', runtime_version: version });
-      // An upgrade (the same package again here) keeps the operator's edit of a conffile.
+      // A reinstall keeps the operator's edit of a conffile.
       fs.appendFileSync('/etc/berth/berth.toml', '# edited by the operator\n');
       await dpkg('-i', deb);
       expect(fs.readFileSync('/etc/berth/berth.toml', 'utf8')).toContain('# edited by the operator');
@@ -115,7 +119,9 @@ describe('release bundle', { timeout: 600_000 }, () => {
       await dpkg('--purge', 'berth');
       expect(fs.existsSync('/etc/berth')).toBe(false);
     } finally {
-      await dpkg('--purge', 'berth').catch(() => undefined);
+      const own = path.join(repo, 'build', 'package', `berth_${installedBefore.split(' ')[0]}_amd64.deb`);
+      if (installedBefore.endsWith(' ii') && fs.existsSync(own)) await dpkg('-i', own);
+      else await dpkg('--purge', 'berth').catch(() => undefined);
       for (const [file, bytes] of saved) {
         if (bytes === undefined) continue;
         fs.mkdirSync(path.dirname(file), { recursive: true });

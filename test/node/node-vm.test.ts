@@ -1,6 +1,7 @@
 // The node VM (test/support/node-vm.ts): a real Debian 12 node with systemd as PID 1 on pure cgroup v2,
-// berth installed by hack/install.sh --prebuilt and running as berth.service; driven from the host over
-// loopback-only forwards. One boot for the whole file.
+// berth installed from its Debian package and running as berth.service; driven from the host over
+// loopback-only forwards. One boot for the whole file; its last tests upgrade, downgrade, remove and purge
+// the package, then install the release bundle in its place.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerConfig } from '../../src/generated/runtime/v1/ContainerConfig';
 import type { LinuxContainerResources } from '../../src/generated/runtime/v1/LinuxContainerResources';
@@ -71,8 +72,9 @@ describe('node VM: systemd, cgroup v2, berth.service', { timeout: 180_000 }, () 
     expect(props).toMatch(/^OOMScoreAdjust=-999$/m);
     expect(props).toMatch(/^TasksMax=infinity$/m);
     expect(props).toMatch(/^LimitNOFILE=1048576$/m);
-    expect(props).toContain('/opt/berth/node/bin/node --max-semi-space-size=1 /opt/berth/dist/src/main.js --log-format json');
-    const verify = await vm.ssh('systemd-analyze verify /etc/systemd/system/berth.service');
+    expect(props).toContain('/usr/bin/berthd --log-format json');
+    expect((await vm.sshOk('systemctl is-enabled berth')).trim()).toBe('enabled');
+    const verify = await vm.ssh('systemd-analyze verify /lib/systemd/system/berth.service');
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stderr.trim()).toBe('');
     expect(await vm.sshOk('cat /etc/crictl.yaml')).toContain('runtime-endpoint: unix:///run/berth/berth.sock');
@@ -419,4 +421,133 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
     if (podCgroup && podCgroup.includes('berth')) expect((await vm.ssh(`test -e /sys/fs/cgroup${podCgroup}`)).code).toBe(1);
     expect((await vm.sshOk(`systemctl list-units --all --plain --no-legend 'berth-*' | grep -v '^berth-cri-proxy' || true`)).trim()).toBe('');
   }
+});
+
+// Issue 21: the package's life on a systemd node, with a container running through all of it. Runs last:
+// it ends with berth purged and the release bundle installed in its place.
+describe('node VM: the Debian package and the release bundle', { timeout: 300_000 }, () => {
+  const rt = () => vm.cri.runtime;
+  const logFile = '/var/log/pods/pkg/main.log';
+  let podId: string;
+  let id: string;
+  let pid: number;
+
+  const podConfig: PodSandboxConfig = {
+    metadata: { name: 'pkg', namespace: 'default', uid: 'uid-pkg', attempt: 0 },
+    hostname: 'pkg',
+    log_directory: '/var/log/pods/pkg',
+    linux: { security_context: { namespace_options: { pid: 'CONTAINER' } } },
+  };
+  const containerPid = async () => (JSON.parse((await rt().ContainerStatus({ container_id: id, verbose: true })).info.info) as { pid: number }).pid;
+  const ticks = async () => Number((await vm.sshOk(`grep -c ' stdout F tick$' ${logFile} || true`)).trim());
+  /** Resolves once the container has logged more ticks than it had when called. */
+  const logGoesOn = async () => {
+    const before = await ticks();
+    await until('the container to log on', async () => ((await ticks()) > before + 2 ? true : undefined), 60_000);
+  };
+  const installed = async () => (await vm.ssh("dpkg-query -W -f='${Version} ${db:Status-Abbrev}' berth")).stdout.trim();
+  const monitors = async () => (await vm.sshOk('pgrep -x berth-monitor | sort -n || true')).trim();
+  /** The same container, the same process, logging on, and exec works. */
+  const expectContainerUntouched = async () => {
+    expect((await rt().ContainerStatus({ container_id: id })).status!.state).toBe('CONTAINER_RUNNING');
+    expect(await containerPid()).toBe(pid);
+    await logGoesOn();
+    const exec = await rt().ExecSync({ container_id: id, cmd: ['sh', '-c', 'echo exec in $(hostname)'], timeout: '30' });
+    expect({ code: exec.exit_code, out: exec.stdout.toString().trim() }).toEqual({ code: 0, out: 'exec in pkg' });
+  };
+
+  beforeAll(async () => {
+    // The default configuration again (the driver tests above added a drop-in).
+    await vm.sshOk('rm -f /etc/berth/berth.d/50-driver.toml');
+    await vm.restartBerth();
+    podId = (await rt().RunPodSandbox({ config: podConfig })).pod_sandbox_id;
+    const config: ContainerConfig = { metadata: { name: 'main', attempt: 0 }, image: { image }, command: ['sh', '-c', 'while :; do echo tick; sleep 1; done'], log_path: 'main.log' };
+    id = (await rt().CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: podConfig })).container_id;
+    await rt().StartContainer({ container_id: id });
+    pid = await containerPid();
+    await logGoesOn();
+  }, 300_000);
+
+  it('upgrades to a newer package: berthd alone restarts; the container keeps its PID, its log and exec', async () => {
+    const { installed: old, newer } = vm.debs;
+    expect(await installed()).toBe(`${old.version} ii`);
+    const berthd = await vm.berthdPid();
+    const helpers = await monitors();
+    expect(helpers).not.toBe('');
+
+    await vm.sshOk(`dpkg --force-confold -i ${newer.path}`);
+    await vm.waitCri();
+
+    expect(await installed()).toBe(`${newer.version} ii`);
+    expect(await vm.berthdPid()).not.toBe(berthd);
+    expect((await rt().Version({ version: 'v1' })).runtime_version).toBe(newer.version);
+    const report = (await vm.sshOk('berthd version')).split('\n');
+    expect(report[0]).toBe(`berth ${newer.version}`);
+    expect(report).toContain(`berth-runtime: ${newer.version}`);
+    // The monitors run on from the old package's files (dpkg replaced them beside the running processes).
+    expect(await monitors()).toBe(helpers);
+    await expectContainerUntouched();
+    // A new container in the same pod runs on the new helpers.
+    const config: ContainerConfig = { metadata: { name: 'after', attempt: 0 }, image: { image }, command: ['sleep', '3600'], log_path: 'after.log' };
+    const after = (await rt().CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: podConfig })).container_id;
+    await rt().StartContainer({ container_id: after });
+    expect((await rt().ContainerStatus({ container_id: after })).status!.state).toBe('CONTAINER_RUNNING');
+  });
+
+  it('downgrades where the state allows it, and refuses, before touching anything, a berth older than the state', async () => {
+    const { installed: old, newer } = vm.debs;
+    await vm.sshOk(`dpkg --force-confold -i ${old.path}`);
+    await vm.waitCri();
+    expect(await installed()).toBe(`${old.version} ii`);
+    expect((await rt().Version({ version: 'v1' })).runtime_version).toBe(old.version);
+    await expectContainerUntouched();
+
+    // State as a berth with a newer format leaves it: no package that cannot read it goes in.
+    const format = (await vm.sshOk('cat /var/lib/berth/state-format')).trim();
+    expect(JSON.parse(format)).toEqual({ format: 1, writtenBy: `berth ${old.version}` });
+    const berthd = await vm.berthdPid();
+    await vm.sshOk(`printf '%s\\n' '{"format":2,"writtenBy":"berth 9.0.0"}' > /var/lib/berth/state-format`);
+    try {
+      const refused = await vm.ssh(`dpkg --force-confold -i ${newer.path}`);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`berth ${newer.version} cannot be installed: the state in /var/lib/berth has format 2, written by berth 9.0.0;`);
+      expect(refused.stderr).toContain(`berth ${newer.version} reads formats up to 1.`);
+    } finally {
+      await vm.sshOk(`printf '%s\\n' '${format}' > /var/lib/berth/state-format`);
+    }
+    expect(await installed()).toBe(`${old.version} ii`);
+    expect(await vm.berthdPid()).toBe(berthd);
+    await expectContainerUntouched();
+  });
+
+  it('apt-get remove stops berthd alone and keeps the configuration; purge removes it; the containers run on', async () => {
+    await vm.sshOk('apt-get remove -y -q berth');
+    expect((await vm.ssh('systemctl is-active berth')).stdout.trim()).toBe('inactive');
+    expect((await vm.ssh('systemctl is-enabled berth')).code).not.toBe(0);
+    expect(await installed()).toBe(`${vm.debs.installed.version} rc`);
+    expect((await vm.ssh('test -e /usr/bin/berthd')).code).toBe(1);
+    expect((await vm.sshOk('ls /etc/berth')).split('\n')).toContain('berth.toml');
+    expect((await vm.ssh(`kill -0 ${pid}`)).code).toBe(0);
+
+    await vm.sshOk('apt-get purge -y -q berth');
+    expect(await installed()).toBe('');
+    expect((await vm.ssh('test -e /etc/berth || test -e /etc/crictl.yaml || test -e /etc/cni/net.d/10-berth.conflist')).code).toBe(1);
+    // What berth made stays for the operator: the state, and the running container, still logging.
+    expect((await vm.ssh('test -s /var/lib/berth/state-format')).code).toBe(0);
+    expect((await vm.ssh(`kill -0 ${pid}`)).code).toBe(0);
+    const before = await ticks();
+    await until('the container to log on without berthd', async () => ((await ticks()) > before + 2 ? true : undefined), 60_000);
+  });
+
+  it("the release bundle's install takes over: berthd from /opt/berth adopts the running container", async () => {
+    const out = await vm.sshOk('mkdir -p /opt/berth && mount --bind /mnt/stage/opt/berth /opt/berth && /opt/berth/install', { timeoutMs: 300_000 });
+    expect(out).toContain('berth.service is running');
+    await vm.waitCri();
+    expect((await vm.sshOk('systemctl show -p ExecStart --value berth'))).toContain('/opt/berth/node/bin/node');
+    expect((await rt().Version({ version: 'v1' })).runtime_version).toBe(vm.debs.installed.version);
+    await expectContainerUntouched();
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    expect((await rt().ListContainers({})).containers).toEqual([]);
+    expect((await vm.ssh(`kill -0 ${pid}`)).code).not.toBe(0);
+  });
 });

@@ -1,7 +1,8 @@
 // The node VM: a Debian 12 root with systemd as PID 1 on pure cgroup v2 (hack/node-vm/build-image.sh,
 // cached under /var/cache/berth/node-vm), booted by qemu under TCG with a throw-away qcow2 overlay, and
-// berth installed into it by hack/install.sh --prebuilt from a staged copy on a second disk
-// (hack/node-vm/stage-berth.sh), running as berth.service. The host reaches the guest only through
+// berth installed into it from its Debian package (hack/bundle-tree.sh, hack/deb.sh: built from this
+// checkout) on a second disk, running as berth.service. The disk also holds a newer package (the same build
+// as the next version) and the bundle's tree, for the upgrade and install tests. The host reaches the guest only through
 // forwards bound to 127.0.0.1: ssh (port 22) and the CRI (a test-only systemd-socket-proxyd on guest port
 // 10010 in front of /run/berth/berth.sock). The guest reaches nothing but, optionally, one registry on the
 // host's loopback, which it sees as GUEST_REGISTRY_HOST. See docs/node-vm.md.
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { busyboxImage } from '../../hack/images/busybox';
 import { connectCri, type CriClient } from '../../src/client/cri-client';
-import { packageRoot } from '../../src/util/package-root';
+import { packageJson, packageRoot } from '../../src/util/package-root';
 import { pushImage } from './oci/push';
 import { freePort } from './ports';
 import { startRegistry, type TestRegistry } from './registry';
@@ -67,6 +68,8 @@ export interface NodeVm {
   consoleLog: string;
   qemuPid: number;
   timings: NodeVmTimings;
+  /** berth's Debian packages on the guest's staged disk: the one installed at boot, and a newer one. */
+  debs: { installed: GuestPackage; newer: GuestPackage };
   /** Runs a shell command as root in the guest. */
   ssh(cmd: string, opts?: SshOptions): Promise<SshResult>;
   /** As ssh, but throws (with stderr) unless the command exits 0; resolves to its stdout. */
@@ -81,7 +84,38 @@ export interface NodeVm {
   stop(): Promise<void>;
 }
 
+export interface GuestPackage {
+  version: string;
+  /** Its path in the guest. */
+  path: string;
+}
+
 const root = packageRoot();
+
+/**
+ * Packages this checkout's build twice (hack/bundle-tree.sh, hack/deb.sh --fast) into `dest`: as its
+ * own version, and as the next patch version (the same build, its helpers recompiled to report it) for
+ * the upgrade tests. The first's bundle tree is left in dest/opt/berth.
+ */
+async function buildPackages(work: string, dest: string): Promise<{ installed: { version: string; path: string }; newer: { version: string; path: string } }> {
+  const version = packageJson().version;
+  const [major, minor, patch] = version.split(/[.+-]/).map(Number);
+  const newer = `${major}.${minor}.${patch + 1}`;
+  fs.mkdirSync(dest, { recursive: true });
+  const build = async (v: string) => {
+    const args = v === version ? [work] : ['--version', v, work];
+    const tree = (await runOk('bash', [path.join(root, 'hack/bundle-tree.sh'), ...args], { timeoutMs: 180_000 })).trim().split('\n').pop()!;
+    const deb = (await runOk('bash', [path.join(root, 'hack/deb.sh'), '--fast', tree, dest], { timeoutMs: 180_000 })).trim().split(' ')[0];
+    return { version: v, path: deb, tree };
+  };
+  const installed = await build(version);
+  const upgrade = await build(newer);
+  fs.rmSync(upgrade.tree, { recursive: true, force: true });
+  // The release bundle's tree, as an operator unpacks it into /opt/berth.
+  fs.mkdirSync(path.join(dest, 'opt'));
+  fs.renameSync(installed.tree, path.join(dest, 'opt', 'berth'));
+  return { installed, newer: upgrade };
+}
 const live = new Set<ChildProcess>();
 let exitHook = false;
 
@@ -155,12 +189,12 @@ export async function buildNodeVmImage(): Promise<string> {
 }
 
 /** The setup the guest runs at boot from the staged disk (node-vm-stage.service in the image). */
-function setupScript(berthToml: string): string {
+function setupScript(berthToml: string, deb: string): string {
   return `#!/bin/sh
-# Run by node-vm-stage.service from /mnt/stage (this disk, read-only): installs berth as an operator does.
+# Run by node-vm-stage.service from /mnt/stage (this disk, read-only): installs berth as an operator does,
+# from its Debian package, with the operator's configuration written first (and kept: --force-confold).
 set -eu
-mkdir -p /opt/berth /etc/berth
-mount --bind /mnt/stage/opt/berth /opt/berth
+mkdir -p /etc/berth
 cat > /etc/berth/berth.toml <<'TOML'
 ${berthToml}
 TOML
@@ -181,7 +215,7 @@ After=berth-cri-proxy.socket
 [Service]
 ExecStart=/lib/systemd/systemd-socket-proxyd /run/berth/berth.sock
 UNIT
-bash /opt/berth/hack/install.sh --prebuilt
+dpkg --force-confold -i /mnt/stage/${deb}
 systemctl enable --now berth-cri-proxy.socket
 `;
 }
@@ -226,9 +260,9 @@ export async function startNodeVm(opts: NodeVmOptions = {}): Promise<NodeVm> {
   const key = path.join(cache, 'id_ed25519');
   const t1 = Date.now();
   const stage = path.join(dir, 'stage');
-  await runOk('bash', [path.join(root, 'hack/node-vm/stage-berth.sh'), stage], { timeoutMs: 120_000 });
+  const debs = await buildPackages(path.join(dir, 'pkg'), stage);
   const toml = `[image.registries."${GUEST_REGISTRY_HOST}"]\ninsecure = true\n${opts.berthConfig ?? ''}`;
-  fs.writeFileSync(path.join(stage, 'setup.sh'), setupScript(toml), { mode: 0o755 });
+  fs.writeFileSync(path.join(stage, 'setup.sh'), setupScript(toml, path.basename(debs.installed.path)), { mode: 0o755 });
   fs.writeFileSync(path.join(dir, 'forward.js'), FORWARDER);
   const stageMb = Number((await runOk('du', ['-sm', stage])).split('\t')[0]);
   await runOk('mkfs.ext4', ['-q', '-F', '-L', 'berth-stage', '-d', stage, path.join(dir, 'berth.img'), `${stageMb * 2 + 64}M`]);
@@ -366,6 +400,10 @@ export async function startNodeVm(opts: NodeVmOptions = {}): Promise<NodeVm> {
       consoleLog,
       qemuPid: qemu.pid!,
       timings: { imageMs, stageMs, sshMs, readyMs },
+      debs: {
+        installed: { version: debs.installed.version, path: `/mnt/stage/${path.basename(debs.installed.path)}` },
+        newer: { version: debs.newer.version, path: `/mnt/stage/${path.basename(debs.newer.path)}` },
+      },
       ssh,
       sshOk,
       berthdPid,
