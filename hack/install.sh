@@ -35,14 +35,15 @@ fi
 # Debian packages: the C toolchain and libraries of native/, the CNI plugins, CRIU (asked whether it can
 # checkpoint on this kernel), the test registry,
 # test-image sources, and the tools the tests drive (clang with libFuzzer and the sanitizer runtimes: the
-# helpers' ASan/UBSan build and the fuzz targets; lintian for the Debian package).
+# helpers' ASan/UBSan build and the fuzz targets; lintian for the Debian package; skopeo and gnupg, which
+# sign test images and judge them as the oracle of berth's trust policy).
 PACKAGES=(
   build-essential pkg-config python3 make g++ musl-tools clang-14 libclang-rt-14-dev
   libseccomp-dev libcap-dev libjansson-dev zlib1g-dev libzstd-dev libssl-dev libsystemd-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc criu openssl ca-certificates
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
-  qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client lintian
+  qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client lintian skopeo gnupg
 )
 # What berth needs at run time: all a staged or bundled berth (--prebuilt) installs, where one is missing.
 RUNTIME_PACKAGES=(

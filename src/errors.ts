@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'UNIMPLEMENTED'
   | 'UNAUTHENTICATED'
   | 'RESOURCE_EXHAUSTED'
+  | 'UNKNOWN'
   | 'INTERNAL';
 
 export class BerthError extends Error {
@@ -74,6 +75,17 @@ export class UnauthenticatedError extends BerthError {
 export class ResourceExhaustedError extends BerthError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('RESOURCE_EXHAUSTED', message, options);
+  }
+}
+
+/**
+ * An image the trust policy refuses. The message starts with the CRI's well-known "SignatureValidationFailed"
+ * and the code is UNKNOWN: the kubelet recognises the error only so (it strips an UNKNOWN status to its
+ * message and matches that prefix), and shows SignatureValidationFailed in the pod's status and events.
+ */
+export class SignatureValidationError extends BerthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNKNOWN', `SignatureValidationFailed: ${message}`, options);
   }
 }
 

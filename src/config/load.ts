@@ -101,4 +101,9 @@ export function checkConsistency(config: BerthConfig): void {
       throw new ConfigError(`runtime.handlers.${name}.runtime_path`, `expected "builtin" or an absolute path`);
     }
   }
+  for (const [host, r] of Object.entries(config.image.registries)) {
+    if (r.mirror_only && r.mirrors.length === 0) {
+      throw new ConfigError(`image.registries."${host}".mirror_only`, 'a mirror-only registry needs mirrors (image.registries."<host>".mirrors)');
+    }
+  }
 }

@@ -25,6 +25,11 @@ const registry = table('Settings for one registry host (e.g. "docker.io", "regis
   ca_file: str('PEM file of CA certificates to trust for this registry, in addition to the system ones.', '', {
     allowEmpty: true,
   }),
+  mirror_only: bool(
+    'Pull only through the mirrors: the registry\'s own host is never contacted (an air-gapped node). Needs mirrors.',
+    false,
+  ),
+  blocked: bool('Refuse every pull of an image of this registry, through mirrors too.', false),
 });
 
 export const configSchema = table('berth configuration', {
@@ -90,6 +95,23 @@ export const configSchema = table('berth configuration', {
     }),
     pinned_images: strList('Images reported as pinned, so the kubelet never garbage-collects them.', []),
     registries: mapOf('Per-registry settings, keyed by registry host.', registry, {}, 'docker.io'),
+    trust: table('Image signature verification at pull (docs/signed-images.md).', {
+      policy: str(
+        'The node\'s trust policy, a containers-policy.json(5) file (as CRI-O, podman and skopeo read it); empty accepts every image unverified.',
+        '',
+        { allowEmpty: true, absolutePath: true },
+      ),
+      namespace_policy_dir: str(
+        'Directory of per-namespace policies: <dir>/<namespace>.json, if present, replaces the node\'s policy for pulls of pods in that Kubernetes namespace; empty for none.',
+        '',
+        { allowEmpty: true, absolutePath: true },
+      ),
+      registries_d: str(
+        'Directory of registries.d(5) YAML files: where each registry\'s signatures are (lookaside, use-sigstore-attachments).',
+        '/etc/containers/registries.d',
+        { absolutePath: true },
+      ),
+    }),
   }),
 
   streaming: table('The streaming server Exec, Attach and PortForward point clients to.', {

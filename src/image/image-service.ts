@@ -11,7 +11,8 @@ import { ContentStore } from './content-store';
 import { collectGarbage, type GcResult, type UsageSource } from './gc';
 import { ImageStore, type ImageRecord } from './image-store';
 import type { PullMetrics } from '../metrics/registry';
-import { Puller } from './pull';
+import { Puller, type PullRequester } from './pull';
+import { TrustVerifier } from './trust/verifier';
 import { importArchive } from './import';
 import { RegistryClient, type Credentials } from './registry/client';
 
@@ -40,7 +41,8 @@ export class ImageService {
     metrics: PullMetrics,
   ) {
     const client = new RegistryClient(config, this.log);
-    this.puller = new Puller({ client, content, layers, images, config, log: this.log, metrics, freeUnused: async () => void (await this.freeUnused()) });
+    const trust = new TrustVerifier(config.trust, client, this.log, metrics);
+    this.puller = new Puller({ client, content, layers, images, config, log: this.log, metrics, trust, freeUnused: async () => void (await this.freeUnused()) });
     this.usageSources.push(this.puller);
   }
 
@@ -95,8 +97,8 @@ export class ImageService {
   }
 
   /** Pulls an image from its registry (or a mirror); joins a pull of the same image in progress. */
-  /** `pod` (namespace/name) names who asked, in the log: a pull shared by several pods is one pull. */
-  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: string): Promise<ImageRecord> {
+  /** `pod` names who asked (in the log), and its namespace the trust policy (a namespace's own, if any). */
+  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: PullRequester): Promise<ImageRecord> {
     return this.puller.pull(text, credentials, signal, pod);
   }
 

@@ -7,6 +7,7 @@ import { writeJsonAtomic } from '../state/atomic-file';
 import { ChangeWatch } from '../util/change-watch';
 import { Mutex } from '../util/mutex';
 import { formatReference, parseReference, type ImageReference } from './reference';
+import type { Admission } from './trust/verifier';
 
 export interface ImageLayer {
   /** Digest of the layer blob as stored in the registry (compressed). */
@@ -34,6 +35,8 @@ export interface ImageRecord {
   user: string;
   /** When berth first stored the image (RFC 3339). */
   storedAt: string;
+  /** What the trust policy admitted it by, at its last pull (absent for imports and older records). */
+  trust?: Admission;
 }
 
 const ID_RE = /^sha256:[a-f0-9]{64}$/;
@@ -157,6 +160,7 @@ export class ImageStore {
             repoTags: union(existing.repoTags, record.repoTags),
             repoDigests: union(existing.repoDigests, record.repoDigests),
             manifestDigests: union(existing.manifestDigests, record.manifestDigests),
+            ...(record.trust ? { trust: record.trust } : {}),
           }
         : record;
       for (const tag of record.repoTags) {

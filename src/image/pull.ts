@@ -33,6 +33,7 @@ import {
   type UnpackOptions,
   type UnpackResult,
 } from './unpack/unpack-layer';
+import type { Admission, TrustVerifier } from './trust/verifier';
 import { UnpackWorkers } from './unpack/unpack-workers';
 
 /** Where missing blobs come from during a pull; an import has none (every blob must be in the store). */
@@ -112,6 +113,14 @@ export interface PullerDeps {
   metrics: PullMetrics;
   /** Frees what nothing uses (the image GC, with every usage source): run after a pull that ran out of space. */
   freeUnused?: () => Promise<void>;
+  /** The trust policy's judge: every pulled manifest passes it before anything of the image is stored. */
+  trust: TrustVerifier;
+}
+
+/** Who asked for a pull: the pod of PullImage's sandbox_config. Its namespace picks the trust policy. */
+export interface PullRequester {
+  namespace: string;
+  name: string;
 }
 
 /** Milliseconds rounded to 0.1, for the debug timings. */
@@ -159,12 +168,18 @@ export class Puller {
     return this.pinnedBlobs.keys();
   }
 
-  /** Pulls an image by reference. The result is the stored record; its ID is the config digest. */
-  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: string): Promise<ImageRecord> {
+  /**
+   * Pulls an image by reference. The result is the stored record; its ID is the config digest. Pulls of
+   * one image under one trust policy are one pull; under different policies (pods of namespaces with
+   * policies of their own), each is judged by its own.
+   */
+  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: PullRequester): Promise<ImageRecord> {
     const ref = parseReference(text);
-    const key = formatReference(ref);
-    if (pod) this.deps.log.info({ image: key, pod, joined: this.pulls.running(key) !== undefined }, 'pull requested for a pod');
-    const shared = this.pulls.do(key, () => this.run(ref, key, credentials));
+    const name = formatReference(ref);
+    const policy = this.deps.trust.policyFileFor(pod?.namespace);
+    const key = `${name}\0${policy}`;
+    if (pod) this.deps.log.info({ image: name, pod: `${pod.namespace}/${pod.name}`, policy: policy || undefined, joined: this.pulls.running(key) !== undefined }, 'pull requested for a pod');
+    const shared = this.pulls.do(key, () => this.run(ref, name, policy, credentials));
     if (!signal) return shared;
     // A caller that gives up stops waiting; the shared pull goes on for the others (and the next retry).
     return new Promise((resolve, reject) => {
@@ -174,7 +189,7 @@ export class Puller {
     });
   }
 
-  private async run(ref: ImageReference, name: string, credentials: Credentials | undefined): Promise<ImageRecord> {
+  private async run(ref: ImageReference, name: string, policy: string, credentials: Credentials | undefined): Promise<ImageRecord> {
     const { log, metrics, config } = this.deps;
     const abort = new AbortController();
     const progress = new PullProgress({
@@ -190,7 +205,7 @@ export class Puller {
     log.info({ image: name }, 'pull started');
     let outcome = 'error';
     try {
-      const record = await this.fetchImage(ref, name, credentials, abort.signal, progress);
+      const record = await this.fetchImage(ref, name, policy, credentials, abort.signal, progress);
       outcome = 'ok';
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       log.info({ image: name, id: record.id, bytes: progress.totalBytes(), seconds }, 'pull done');
@@ -221,32 +236,35 @@ export class Puller {
   private async fetchImage(
     ref: ImageReference,
     name: string,
+    policy: string,
     credentials: Credentials | undefined,
     signal: AbortSignal,
     progress: PullProgress,
   ): Promise<ImageRecord> {
     const { client, content } = this.deps;
     const manifestDigests: string[] = [];
-    // Pinned from their write until the record names them: the garbage collector must not free them.
-    const storeManifest = async (body: Buffer) => {
-      const digest = await content.writeBlob(body);
-      this.pin([digest], []);
-      manifestDigests.push(digest);
-    };
     try {
       const t0 = performance.now();
-      let top = await client.getManifest(ref, { credentials, signal });
+      const top = await client.getManifest(ref, { credentials, signal });
       this.deps.log.debug({ image: name, manifestMs: ms(performance.now() - t0) }, 'pull: manifest fetched');
       const repoDigest = `${nameOf(ref)}@${top.digest}`;
-      await storeManifest(top.body);
+      let image = top;
       if (manifestKind(top.mediaType, top.body) === 'index') {
         const chosen = selectPlatform(parseIndex(top.body), this.deps.config.platform, name);
-        top = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
-        expectImageManifest(top.mediaType, top.body, chosen.digest);
-        await storeManifest(top.body);
+        image = await client.getManifestByDigest(ref, chosen.digest, { credentials, signal });
+        expectImageManifest(image.mediaType, image.body, chosen.digest);
+      }
+      // The manifest that runs is judged before anything of the image is written, as containers/image
+      // judges it (a platform's manifest of an index): its bytes are the ones stored below.
+      const trust = await this.deps.trust.verify(ref, image.digest, policy, { credentials, signal });
+      // Pinned from their write until the record names them: the garbage collector must not free them.
+      for (const m of image === top ? [top] : [top, image]) {
+        const digest = await content.writeBlob(m.body);
+        this.pin([digest], []);
+        manifestDigests.push(digest);
       }
       const names = { repoTags: ref.tag ? [formatReference({ ...ref, digest: undefined })] : [], repoDigests: [repoDigest] };
-      return await this.storeImage(top.body, manifestDigests, names, { ref, credentials, signal, progress });
+      return await this.storeImage(image.body, manifestDigests, names, { ref, credentials, signal, progress }, trust);
     } finally {
       this.unpin(manifestDigests, []);
     }
@@ -256,7 +274,7 @@ export class Puller {
    * Stores the image a manifest describes: its config and layers (downloaded when a download is given,
    * else they must be in the content store already, as after an import), then its record.
    */
-  async storeImage(manifestBody: Buffer, manifestDigests: string[], names: ImageNames, download?: Download): Promise<ImageRecord> {
+  async storeImage(manifestBody: Buffer, manifestDigests: string[], names: ImageNames, download?: Download, trust?: Admission): Promise<ImageRecord> {
     const { content } = this.deps;
     const manifest = parseManifest(manifestBody);
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
@@ -300,6 +318,7 @@ export class Puller {
         size: manifest.config.size + layers.reduce((sum, l) => sum + l.size, 0),
         user: imageConfig.config?.User ?? '',
         storedAt: new Date().toISOString(),
+        ...(trust ? { trust } : {}),
       });
       // Where a pull's time goes (debug): the config, the layers (and how many workers), the record.
       this.deps.log.debug(

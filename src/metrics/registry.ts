@@ -34,6 +34,8 @@ export interface PullMetrics {
   bytes: CounterLike;
   duration: HistogramLike<'outcome'>;
   inFlight: GaugeLike;
+  /** Trust policy verifications by result (accepted, rejected) and the requirement or reason that decided. */
+  verifications: CounterLike<'result' | 'reason'>;
 }
 
 /** The metrics with a registry: what createMetrics() gives with metrics on. */
@@ -47,7 +49,7 @@ const NOOP = { inc: nothing, dec: nothing, observe: nothing };
 
 /** Metrics that record nothing: what berthd uses with metrics off. */
 export function noMetrics(): Metrics {
-  return { rpcDuration: NOOP, rpcErrors: NOOP, pull: { bytes: NOOP, duration: NOOP, inFlight: NOOP }, repairs: NOOP, loopDelay: { begin: () => nothing } };
+  return { rpcDuration: NOOP, rpcErrors: NOOP, pull: { bytes: NOOP, duration: NOOP, inFlight: NOOP, verifications: NOOP }, repairs: NOOP, loopDelay: { begin: () => nothing } };
 }
 
 /** prom-client's default collector that keeps a timer running (monitorEventLoopDelay at 10 ms: 100
@@ -115,6 +117,12 @@ export function createMetrics(enabled = true): Metrics {
     inFlight: new Gauge({
       name: 'berth_image_pulls_in_flight',
       help: 'Image pulls in progress.',
+      registers: [registry],
+    }),
+    verifications: new Counter({
+      name: 'berth_image_signature_verifications_total',
+      help: 'Image trust policy verifications at pull, by result (accepted, rejected) and the requirement types that decided (or policy-error).',
+      labelNames: ['result', 'reason'] as const,
       registers: [registry],
     }),
   };

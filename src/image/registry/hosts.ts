@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { BerthConfig } from '../../config/schema';
+import { FailedPreconditionError } from '../../errors';
 
 export interface Endpoint {
   /** scheme://host[:port] */
@@ -35,13 +36,20 @@ function endpoint(text: string, insecure: boolean, caFile: string | undefined, m
   return { url, insecureTls: insecure, ...(caFile ? { ca: fs.readFileSync(caFile), caFile } : {}), mirror };
 }
 
+/**
+ * The endpoints of a registry: its mirrors, then itself unless it is mirror_only. A blocked registry has
+ * none: its every pull is refused.
+ */
 export function endpointsFor(registry: string, registries: RegistriesConfig): Endpoint[] {
   const conf = registries[registry];
+  if (conf?.blocked) throw new FailedPreconditionError(`registry ${registry} is blocked by berth's configuration (image.registries."${registry}".blocked): no image of it is pulled, through mirrors either`);
   const insecure = conf?.insecure ?? false;
   const mirrors = (conf?.mirrors ?? []).map((m) => {
     const mirrorHost = m.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
     const mirrorConf = registries[mirrorHost];
     return endpoint(m, mirrorConf?.insecure ?? false, mirrorConf?.ca_file, true);
   });
+  // mirror_only: the registry's own host is never contacted (configuration checks it has mirrors).
+  if (conf?.mirror_only) return mirrors;
   return [...mirrors, endpoint(UPSTREAM_HOST[registry] ?? registry, insecure, conf?.ca_file, false)];
 }

@@ -20,6 +20,8 @@ export function imageStatus(deps: ServerDeps): UnaryHandler<ImageStatusRequest__
         chainIds: image.layers.map((l) => l.chainId),
         manifestDigests: image.manifestDigests,
         imageSpec: await images.configOf(image),
+        // What the trust policy admitted the image by at its last pull (none for an import).
+        ...(image.trust ? { trust: image.trust } : {}),
       });
     }
     return { image: imageMessage(image, images), info };

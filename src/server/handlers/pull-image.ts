@@ -2,6 +2,7 @@ import type { PullImageRequest__Output } from '../../generated/runtime/v1/PullIm
 import type { PullImageResponse } from '../../generated/runtime/v1/PullImageResponse';
 import type { AuthConfig__Output } from '../../generated/runtime/v1/AuthConfig';
 import { InvalidArgumentError } from '../../errors';
+import type { PullRequester } from '../../image/pull';
 import type { Credentials } from '../../image/registry/client';
 import type { UnaryHandler } from '../instrument';
 import type { ServerDeps } from '../deps';
@@ -20,13 +21,14 @@ function credentialsOf(auth: AuthConfig__Output | null): Credentials | undefined
 }
 
 /**
- * The pod a pull is for (sandbox_config: "pull the image in the PodSandbox context"), as namespace/name, for
- * the pull's log lines; its metadata is checked as RunPodSandbox checks it.
+ * The pod a pull is for (sandbox_config: "pull the image in the PodSandbox context"): its namespace picks
+ * the trust policy, and it is named in the pull's log lines. Its metadata is checked as RunPodSandbox
+ * checks it.
  */
-function requesterOf(config: PullImageRequest__Output['sandbox_config']): string | undefined {
+function requesterOf(config: PullImageRequest__Output['sandbox_config']): PullRequester | undefined {
   const meta = config?.metadata;
   if (!meta) return undefined;
-  return `${metadataName('sandbox_config.metadata.namespace', meta.namespace)}/${metadataName('sandbox_config.metadata.name', meta.name)}`;
+  return { namespace: metadataName('sandbox_config.metadata.namespace', meta.namespace), name: metadataName('sandbox_config.metadata.name', meta.name) };
 }
 
 /** image_ref is the image ID (the config digest), as containerd and CRI-O return. */

@@ -1,0 +1,288 @@
+// Image trust (issue 22): berthd judges pulls by a containers-policy.json(5) policy, and its judgement
+// equals that of Debian's skopeo (containers/image, which CRI-O and podman use) on the same policy and
+// registries.d, for a table of images x policies. The GPG signatures are made by skopeo itself
+// (`copy --sign-by`, simple signing, written to a lookaside directory the test serves over loopback HTTP).
+// Sigstore signatures are made here exactly as cosign lays them out (Debian's skopeo has sigstore off),
+// cross-checked with `openssl dgst -verify`, and judged against the published format.
+import { execFile, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
+import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { buildImage, jsonBlob, layer, MEDIA, type BuiltImage } from '../support/oci/image';
+import { pushBlob, pushImage, pushManifest } from '../support/oci/push';
+import { startRegistry, type TestRegistry } from '../support/registry';
+
+const run = promisify(execFile);
+
+/** The images of the table: what each is and how it is signed (set up in beforeAll). */
+const IMAGES = ['unsigned', 'signed', 'other-key', 'moved', 'tampered', 'unreachable', 'rejected'] as const;
+type ImageName = (typeof IMAGES)[number];
+
+/** The policies of the table, by name (each also a namespace with that policy of its own). */
+const POLICIES = ['signed-by-a', 'signed-by-b', 'remap-moved', 'accept-all'] as const;
+type PolicyName = (typeof POLICIES)[number];
+
+/** What the policies are written to mean (the oracle's answer must agree). */
+const EXPECTED: Record<PolicyName, Record<ImageName, boolean>> = {
+  'signed-by-a': { unsigned: false, signed: true, 'other-key': false, moved: false, tampered: false, unreachable: false, rejected: false },
+  'signed-by-b': { unsigned: false, signed: false, 'other-key': true, moved: false, tampered: false, unreachable: false, rejected: false },
+  'remap-moved': { unsigned: false, signed: true, 'other-key': false, moved: true, tampered: false, unreachable: false, rejected: true },
+  'accept-all': { unsigned: true, signed: true, 'other-key': true, moved: true, tampered: true, unreachable: true, rejected: true },
+};
+
+describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
+  let dir: string;
+  let registry: TestRegistry;
+  let lookasideServer: http.Server;
+  let berthd: BerthdHandle;
+  let host: string;
+  const fingerprints: Record<'a' | 'b', string> = { a: '', b: '' };
+  const env = () => ({ ...process.env, GNUPGHOME: path.join(dir, 'gnupg') });
+  const ref = (image: string) => `${host}/trust/${image}:1`;
+  const policyFile = (name: string) => path.join(dir, 'policies', `${name}.json`);
+  const registriesD = () => path.join(dir, 'registries.d');
+
+  /** A small image of its own per name: distinct digests. */
+  const imageOf = (name: string, env: string[] = []): BuiltImage => buildImage([layer([{ type: 'file', path: 'hello', content: `${name}\n` }])], { Cmd: ['/hello'], Env: env });
+
+  async function gpgKey(name: string): Promise<string> {
+    await run('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', `berth test ${name} <${name}@berth.test>`, 'default', 'default', 'never'], { env: env() });
+    const out = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys', `${name}@berth.test`], { env: env(), encoding: 'utf8' });
+    const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(out)![1];
+    fs.writeFileSync(path.join(dir, `key-${name}.gpg`), execFileSync('gpg', ['--batch', '--export', fpr], { env: env() }));
+    return fpr;
+  }
+
+  /** skopeo signs the image in place with the key (simple signing, to the lookaside staging dir). */
+  async function sign(image: string, fpr: string): Promise<void> {
+    // prettier-ignore
+    await run('skopeo', ['--policy', policyFile('accept-all'), '--registries.d', registriesD(), 'copy', '--quiet',
+      '--src-tls-verify=false', '--dest-tls-verify=false', '--sign-by', fpr, `docker://${ref(image)}`, `docker://${ref(image)}`], { env: env() });
+  }
+
+  const lookasideDirOf = (image: string, digest: string) => path.join(dir, 'lookaside', 'trust', `${image}@${digest.replace(':', '=')}`);
+
+  function writePolicy(name: string, docker: Record<string, unknown[]>, defaults: unknown[] = [{ type: 'reject' }]): void {
+    fs.writeFileSync(policyFile(name), JSON.stringify({ default: defaults, transports: { docker } }, null, 2));
+  }
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-trust-test-'));
+    for (const d of ['gnupg', 'policies', 'registries.d', 'lookaside', 'oracle']) fs.mkdirSync(path.join(dir, d), { mode: 0o700 });
+    registry = await startRegistry();
+    host = registry.host;
+    // The lookaside over loopback HTTP, as a web server would serve it.
+    lookasideServer = http.createServer((req, res) => {
+      const file = path.join(dir, 'lookaside', decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+      if (!file.startsWith(path.join(dir, 'lookaside')) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fs.readFileSync(file));
+    });
+    await new Promise<void>((resolve) => lookasideServer.listen(0, '127.0.0.1', resolve));
+    const lookaside = `http://127.0.0.1:${(lookasideServer.address() as AddressInfo).port}`;
+    // Where signatures are; the unreachable image's lookaside is set once it is signed (signing reads it).
+    const writeRegistriesD = (unreachable: boolean) =>
+      fs.writeFileSync(
+        path.join(registriesD(), 'berth-test.yaml'),
+        [
+          'default-docker:',
+          `  lookaside: ${lookaside}`,
+          `  lookaside-staging: file://${path.join(dir, 'lookaside')}`,
+          '  use-sigstore-attachments: true',
+          ...(unreachable ? ['docker:', `  ${host}/trust/unreachable:`, '    lookaside: http://127.0.0.1:1'] : []),
+          '',
+        ].join('\n'),
+      );
+    writeRegistriesD(false);
+    writePolicy('accept-all', {}, [{ type: 'insecureAcceptAnything' }]);
+
+    fingerprints.a = await gpgKey('a');
+    fingerprints.b = await gpgKey('b');
+    const signedBy = (key: 'a' | 'b', signedIdentity?: unknown) => ({ type: 'signedBy', keyType: 'GPGKeys', keyPath: path.join(dir, `key-${key}.gpg`), ...(signedIdentity ? { signedIdentity } : {}) });
+    writePolicy('signed-by-a', { [host]: [signedBy('a')], [`${host}/trust/rejected`]: [{ type: 'reject' }] });
+    writePolicy('signed-by-b', { [host]: [signedBy('b')] });
+    writePolicy('remap-moved', {
+      [host]: [signedBy('a')],
+      [`${host}/trust/moved`]: [signedBy('a', { type: 'remapIdentity', prefix: `${host}/trust/moved`, signedPrefix: `${host}/trust/signed` })],
+    });
+
+    const digests = new Map<string, string>();
+    for (const name of IMAGES) digests.set(name, await pushImage({ host, repository: `trust/${name}` }, imageOf(name), ['1']));
+    for (const name of ['signed', 'unreachable', 'rejected'] as const) await sign(name, fingerprints.a);
+    await sign('other-key', fingerprints.b);
+    // moved: the signed image's manifest and signature under another repository (the signature names trust/signed).
+    const signed = imageOf('signed');
+    await pushImage({ host, repository: 'trust/moved' }, signed, ['1']);
+    fs.cpSync(lookasideDirOf('signed', signed.manifest.digest), lookasideDirOf('moved', signed.manifest.digest), { recursive: true });
+    // tampered: the manifest changed after signing (another config), the signature of the original kept.
+    await sign('tampered', fingerprints.a);
+    const tampered = imageOf('tampered', ['TAMPERED=1']);
+    await pushImage({ host, repository: 'trust/tampered' }, tampered, ['1']);
+    fs.cpSync(lookasideDirOf('tampered', digests.get('tampered')!), lookasideDirOf('tampered', tampered.manifest.digest), { recursive: true });
+    writeRegistriesD(true);
+
+    berthd = await startBerthd({
+      configToml: `[image.trust]\npolicy = "${policyFile('signed-by-a')}"\nnamespace_policy_dir = "${path.join(dir, 'policies')}"\nregistries_d = "${registriesD()}"\n`,
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    await berthd?.cleanup();
+    await registry?.stop();
+    lookasideServer?.close();
+    execFileSync('gpgconf', ['--kill', 'all'], { env: env() });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const podIn = (namespace: string): PodSandboxConfig => ({ metadata: { name: 'p', namespace, uid: `uid-${namespace}`, attempt: 0 } });
+
+  /** berth's decision: pulled, or refused (with the error). */
+  async function berthPull(image: string, namespace?: string): Promise<{ ok: true } | { ok: false; code: number; details: string }> {
+    try {
+      await berthd.client.image.PullImage({ image: { image: ref(image) }, ...(namespace ? { sandbox_config: podIn(namespace) } : {}) });
+      return { ok: true };
+    } catch (err) {
+      const e = err as { code: number; details: string };
+      return { ok: false, code: e.code, details: e.details };
+    }
+  }
+
+  /**
+   * skopeo's decision, with the same policy and registries.d. --remove-signatures: the copy itself must
+   * not read signatures (it would fail on an unreachable lookaside under any policy); the policy still
+   * reads them where a requirement needs them.
+   */
+  async function skopeoPull(image: string, policy: PolicyName): Promise<boolean> {
+    const out = path.join(dir, 'oracle', `${policy}-${image}`);
+    fs.rmSync(out, { recursive: true, force: true });
+    // prettier-ignore
+    const r = await run('skopeo', ['--policy', policyFile(policy), '--registries.d', registriesD(), 'copy', '--quiet', '--remove-signatures', '--src-tls-verify=false', `docker://${ref(image)}`, `dir:${out}`], { env: env() })
+      .then(() => true, () => false);
+    return r;
+  }
+
+  it.each(POLICIES)("decides as skopeo (containers/image) does for every image under the %s policy", async (policy) => {
+    const decisions: Record<string, { berth: boolean; skopeo: boolean }> = {};
+    for (const image of IMAGES) {
+      const berth = await berthPull(image, policy);
+      decisions[image] = { berth: berth.ok, skopeo: await skopeoPull(image, policy) };
+      if (!berth.ok) expect(berth, image).toMatchObject({ code: 2, details: expect.stringMatching(/^SignatureValidationFailed: image /) });
+      // Pulled images go, so that the next pull of it is judged from nothing.
+      if (berth.ok) await berthd.client.image.RemoveImage({ image: { image: ref(image) } });
+    }
+    const expected = Object.fromEntries(IMAGES.map((i) => [i, { berth: EXPECTED[policy][i], skopeo: EXPECTED[policy][i] }]));
+    expect(decisions).toEqual(expected);
+  });
+
+  it('refuses with SignatureValidationFailed naming the image, the policy, the scope and the reason, and leaves nothing behind', async () => {
+    const before = execFileSync('find', [berthd.root, '-type', 'f'], { encoding: 'utf8' }).split('\n').sort();
+    const refused = await berthPull('unsigned');
+    expect(refused).toMatchObject({ ok: false, code: 2 });
+    const details = (refused as { details: string }).details;
+    expect(details).toMatch(new RegExp(`^SignatureValidationFailed: image ${ref('unsigned').replace(/[.]/g, '\\.')} \\(sha256:[a-f0-9]{64}\\) refused by ${policyFile('signed-by-a')}, scope "${host}": A signature was required, but no GPG signature exists$`));
+    expect((await berthd.client.image.ImageStatus({ image: { image: ref('unsigned') } })).image).toBeNull();
+    expect(execFileSync('find', [berthd.root, '-type', 'f'], { encoding: 'utf8' }).split('\n').sort()).toEqual(before);
+
+    const rejected = await berthPull('rejected');
+    expect((rejected as { details: string }).details).toContain(`scope "${host}/trust/rejected": Running image docker://${ref('rejected')} is rejected by policy.`);
+    const unreachable = await berthPull('unreachable');
+    expect((unreachable as { details: string }).details).toContain('reading signature from http://127.0.0.1:1/trust/unreachable@sha256=');
+    const tampered = await berthPull('tampered');
+    expect((tampered as { details: string }).details).toMatch(/Signature for digest sha256:[a-f0-9]{64} does not match$/);
+    const moved = await berthPull('moved');
+    expect((moved as { details: string }).details).toContain(`Signature for identity ${ref('signed')} is not accepted`);
+  });
+
+  it("admits a signed image, runs what it verified, and shows what admitted it in ImageStatus verbose", async () => {
+    const t0 = performance.now();
+    expect(await berthPull('signed')).toEqual({ ok: true });
+    const ms = performance.now() - t0;
+    console.log(`[trust] a verified pull of a one-layer image: ${ms.toFixed(0)} ms`);
+    const status = await berthd.client.image.ImageStatus({ image: { image: ref('signed') }, verbose: true });
+    const info = JSON.parse(status.info.info) as { manifestDigests: string[]; trust: { policy: string; scope: string; admittedBy: string[]; digest: string } };
+    expect(info.trust).toMatchObject({ policy: policyFile('signed-by-a'), scope: host, admittedBy: [`signedBy: GPG key ${fingerprints.a}, identity ${ref('signed')}`] });
+    expect(status.image!.repo_digests).toEqual([`${host}/trust/signed@${info.trust.digest}`]);
+    expect(info.manifestDigests).toEqual([info.trust.digest]);
+  });
+
+  it("judges a pod's pull by its namespace's own policy, over the node's", async () => {
+    // The node's policy refuses the unsigned image; the namespace accept-all admits it for its pods.
+    expect(await berthPull('unsigned')).toMatchObject({ ok: false, code: 2 });
+    expect(await berthPull('unsigned', 'accept-all')).toEqual({ ok: true });
+    const info = JSON.parse((await berthd.client.image.ImageStatus({ image: { image: ref('unsigned') }, verbose: true })).info.info) as { trust: { policy: string; admittedBy: string[] } };
+    expect(info.trust).toMatchObject({ policy: policyFile('accept-all'), admittedBy: ['insecureAcceptAnything'] });
+    // A namespace without a file of its own is judged by the node's policy.
+    expect(await berthPull('other-key', 'no-policy-here')).toMatchObject({ ok: false, code: 2 });
+    await berthd.client.image.RemoveImage({ image: { image: ref('unsigned') } });
+  });
+
+  describe('sigstore signatures (cosign attachments)', () => {
+    let keys: Record<'right' | 'wrong', crypto.KeyPairKeyObjectResult>;
+
+    /** Attaches a cosign signature to the image: the sha256-<hex>.sig tag, one simple-signing layer. */
+    async function attach(repository: string, digest: string, claims: { reference: string; digest: string }, key: crypto.KeyObject): Promise<void> {
+      const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': claims.reference }, image: { 'docker-manifest-digest': claims.digest }, type: 'cosign container image signature' }, optional: null }));
+      const signature = crypto.sign('sha256', payload, key);
+      // Cross-checked with OpenSSL, which no one here wrote.
+      const pub = path.join(dir, `${repository.replace('/', '-')}.pem`);
+      fs.writeFileSync(pub, crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }));
+      fs.writeFileSync(`${pub}.payload`, payload);
+      fs.writeFileSync(`${pub}.sig`, signature);
+      expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', `${pub}.sig`, `${pub}.payload`], { encoding: 'utf8' }).trim()).toBe('Verified OK');
+      const layerBlob = { ...jsonBlob('application/vnd.dev.cosign.simplesigning.v1+json', {}), data: payload, digest: `sha256:${crypto.createHash('sha256').update(payload).digest('hex')}`, size: payload.length };
+      const config = jsonBlob(MEDIA.ociConfig, { architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [] } });
+      const target = { host, repository };
+      await pushBlob(target, layerBlob);
+      await pushBlob(target, config);
+      const manifest = jsonBlob(MEDIA.ociManifest, {
+        schemaVersion: 2,
+        mediaType: MEDIA.ociManifest,
+        config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+        layers: [{ mediaType: layerBlob.mediaType, digest: layerBlob.digest, size: layerBlob.size, annotations: { 'dev.cosignproject.cosign/signature': signature.toString('base64') } }],
+      });
+      await pushManifest(target, `${digest.replace(':', '-')}.sig`, manifest);
+    }
+
+    beforeAll(async () => {
+      keys = { right: crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }), wrong: crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }) };
+      fs.writeFileSync(path.join(dir, 'cosign.pub'), keys.right.publicKey.export({ type: 'spki', format: 'pem' }));
+      writePolicy('sigstore', { [host]: [{ type: 'sigstoreSigned', keyPath: path.join(dir, 'cosign.pub') }] });
+      const push = async (name: string) => pushImage({ host, repository: `trust/${name}` }, imageOf(name), ['1']);
+      const good = await push('cosigned');
+      await attach('trust/cosigned', good, { reference: ref('cosigned'), digest: good }, keys.right.privateKey);
+      const wrongKey = await push('cosigned-wrong-key');
+      await attach('trust/cosigned-wrong-key', wrongKey, { reference: ref('cosigned-wrong-key'), digest: wrongKey }, keys.wrong.privateKey);
+      const wrongDigest = await push('cosigned-wrong-digest');
+      await attach('trust/cosigned-wrong-digest', wrongDigest, { reference: ref('cosigned-wrong-digest'), digest: good }, keys.right.privateKey);
+      const wrongIdentity = await push('cosigned-wrong-identity');
+      await attach('trust/cosigned-wrong-identity', wrongIdentity, { reference: ref('cosigned'), digest: wrongIdentity }, keys.right.privateKey);
+      await push('cosign-unsigned');
+    });
+
+    it.each([
+      ['cosigned', true, ''],
+      ['cosigned-wrong-key', false, 'cryptographic signature verification failed'],
+      ['cosigned-wrong-digest', false, 'does not match'],
+      ['cosigned-wrong-identity', false, 'Signature for identity'],
+      ['cosign-unsigned', false, 'A signature was required, but no sigstore signature exists'],
+    ] as const)('%s: admitted %s', async (image, admitted, reason) => {
+      const result = await berthPull(image, 'sigstore');
+      if (admitted) {
+        expect(result).toEqual({ ok: true });
+        const info = JSON.parse((await berthd.client.image.ImageStatus({ image: { image: ref(image) }, verbose: true })).info.info) as { trust: { admittedBy: string[] } };
+        expect(info.trust.admittedBy).toEqual([`sigstoreSigned: sigstore key 1, identity ${ref(image)}`]);
+      } else {
+        expect(result).toMatchObject({ ok: false, code: 2, details: expect.stringContaining(reason) });
+      }
+    });
+  });
+});
