@@ -3,6 +3,7 @@
 import { loadConfig } from './config/load';
 import { parseArgs, usage, UsageError, type ParsedArgs } from './config/flags';
 import { printConfig } from './config/print';
+import { describeTrust } from './image/trust/describe';
 import { configSchema, type BerthConfig } from './config/schema';
 import { ConfigError } from './config/schema-kit';
 import { BerthError } from './errors';
@@ -63,9 +64,13 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(configFrom(args));
-    case 'config':
-      process.stdout.write(printConfig(configSchema, configFrom(args)));
+    case 'config': {
+      const config = configFrom(args);
+      process.stdout.write(printConfig(configSchema, config));
+      // The trust policy is read at each pull, not at start-up: shown (and checked) here.
+      process.stdout.write(await describeTrust(config.image.trust));
       return;
+    }
     case 'images':
       return imagesCommand(configFrom(args), rest);
     case 'version':

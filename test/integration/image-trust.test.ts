@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
-import { startBerthd, type BerthdHandle } from '../support/berthd';
+import { runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
 import { buildImage, jsonBlob, layer, MEDIA, type BuiltImage } from '../support/oci/image';
 import { pushBlob, pushImage, pushManifest } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
@@ -130,12 +130,33 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     fs.cpSync(lookasideDirOf('tampered', digests.get('tampered')!), lookasideDirOf('tampered', tampered.manifest.digest), { recursive: true });
     writeRegistriesD(true);
 
+    // upstream.test is served only by its mirror (this registry); blocked.test by nothing.
+    writePolicy('mirror-identity', { 'upstream.test': [signedBy('a')] });
+    writePolicy('mirror-remapped', { 'upstream.test': [signedBy('a', { type: 'remapIdentity', prefix: 'upstream.test', signedPrefix: host })] });
     berthd = await startBerthd({
-      configToml: `[image.trust]\npolicy = "${policyFile('signed-by-a')}"\nnamespace_policy_dir = "${path.join(dir, 'policies')}"\nregistries_d = "${registriesD()}"\n`,
+      configToml: [
+        '[image.trust]',
+        `policy = "${policyFile('signed-by-a')}"`,
+        `namespace_policy_dir = "${path.join(dir, 'policies')}"`,
+        `registries_d = "${registriesD()}"`,
+        '[image.registries."upstream.test"]',
+        `mirrors = ["http://${host}"]`,
+        'mirror_only = true',
+        '[image.registries."blocked.test"]',
+        `mirrors = ["http://${host}"]`,
+        'blocked = true',
+        '',
+      ].join('\n'),
     });
   }, 300_000);
 
   afterAll(async () => {
+    // What a verification cost berthd, from its own log (the whole judgement: policy, signatures fetched, checked).
+    const costs = (berthd?.output() ?? '').split('\n').filter((l) => l.includes('image admitted by the trust policy')).map((l) => JSON.parse(l) as { ms: number; admittedBy: string[] });
+    for (const kind of ['signedBy', 'sigstoreSigned']) {
+      const ms = costs.filter((c) => c.admittedBy.some((a) => a.startsWith(kind))).map((c) => c.ms).sort((a, b) => a - b);
+      if (ms.length) console.log(`[trust] ${kind} verifications: ${ms.length}, median ${ms[ms.length >> 1]} ms, max ${ms[ms.length - 1]} ms`);
+    }
     await berthd?.cleanup();
     await registry?.stop();
     lookasideServer?.close();
@@ -223,6 +244,41 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     // A namespace without a file of its own is judged by the node's policy.
     expect(await berthPull('other-key', 'no-policy-here')).toMatchObject({ ok: false, code: 2 });
     await berthd.client.image.RemoveImage({ image: { image: ref('unsigned') } });
+  });
+
+  it('checks the identity the pod asked for, not the mirror it came from; a mirror-only registry is never contacted; a blocked one never pulled', async () => {
+    const pull = (image: string, namespace: string) =>
+      berthd.client.image.PullImage({ image: { image }, sandbox_config: podIn(namespace) }).then(
+        () => ({ ok: true as const }),
+        (e: { code: number; details: string }) => ({ ok: false as const, code: e.code, details: e.details }),
+      );
+    // The mirror serves trust/signed, whose signature names the mirror's own name: not upstream.test's.
+    expect(await pull('upstream.test/trust/signed:1', 'mirror-identity')).toMatchObject({ ok: false, code: 2, details: expect.stringContaining(`Signature for identity ${ref('signed')} is not accepted`) });
+    // Remapped (upstream.test is signed as the registry it mirrors), it is admitted.
+    expect(await pull('upstream.test/trust/signed:1', 'mirror-remapped')).toEqual({ ok: true });
+    // Only the mirror is asked: the failure names it alone, never upstream.test itself.
+    const missing = await pull('upstream.test/trust/missing:1', 'accept-all');
+    expect(missing).toMatchObject({ ok: false, code: 14 });
+    expect((missing as { details: string }).details).toMatch(new RegExp(`^registry upstream\\.test unreachable for manifest of upstream\\.test/trust/missing:1: mirror http://${host.replace(/[.]/g, '\\.')}: [^;]*$`));
+    expect(await pull('blocked.test/trust/signed:1', 'accept-all')).toMatchObject({ ok: false, code: 9, details: expect.stringContaining('registry blocked.test is blocked') });
+  });
+
+  it('`berthd config` shows the policy in force, each namespace\'s too, and refuses one that cannot be applied', async () => {
+    const shown = await runBerthd(['config', '--config', berthd.configPath]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`# The image trust policy in force (image.trust):\n# ${policyFile('signed-by-a')}\n#   default: reject\n#   docker "${host}": signedBy GPG ${fingerprints.a}\n#   docker "${host}/trust/rejected": reject\n`);
+    expect(shown.stdout).toContain(`# namespace remap-moved: ${policyFile('remap-moved')}\n`);
+    expect(shown.stdout).toContain(`#   docker "${host}/trust/moved": signedBy GPG ${fingerprints.a} identity remapIdentity ${host}/trust/moved -> ${host}/trust/signed\n`);
+    fs.writeFileSync(policyFile('broken'), JSON.stringify({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/nonexistent.gpg' }] }));
+    try {
+      const refused = await runBerthd(['config', '--config', berthd.configPath]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`berthd: the trust policy ${policyFile('broken')} cannot be applied: default[0]: reading /nonexistent.gpg`);
+      // A pull judged by it fails as a precondition (the node's configuration), never as the image's fault.
+      expect(await berthPull('signed', 'broken')).toMatchObject({ ok: false, code: 9, details: expect.stringContaining('the trust policy cannot be applied') });
+    } finally {
+      fs.rmSync(policyFile('broken'));
+    }
   });
 
   describe('sigstore signatures (cosign attachments)', () => {
