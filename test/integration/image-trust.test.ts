@@ -18,6 +18,8 @@ import { runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
 import { buildImage, jsonBlob, layer, MEDIA, type BuiltImage } from '../support/oci/image';
 import { pushBlob, pushImage, pushManifest } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
+import { until } from '../support/until';
+import { busyboxImage } from '../../hack/images/busybox';
 
 const run = promisify(execFile);
 
@@ -233,6 +235,30 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     expect(info.trust).toMatchObject({ policy: policyFile('signed-by-a'), scope: host, admittedBy: [`signedBy: GPG key ${fingerprints.a}, identity ${ref('signed')}`] });
     expect(status.image!.repo_digests).toEqual([`${host}/trust/signed@${info.trust.digest}`]);
     expect(info.manifestDigests).toEqual([info.trust.digest]);
+  });
+
+  it('runs a container of a signed image, from the manifest it verified', async () => {
+    const digest = await pushImage({ host, repository: 'trust/busybox' }, busyboxImage(), ['1']);
+    await sign('busybox', fingerprints.a);
+    expect(await berthPull('busybox', 'signed-by-a')).toEqual({ ok: true });
+    const image = (await berthd.client.image.ImageStatus({ image: { image: ref('busybox') }, verbose: true }));
+    expect((JSON.parse(image.info.info) as { trust: { digest: string } }).trust.digest).toBe(digest);
+    const config: PodSandboxConfig = { ...podIn('signed-by-a'), log_directory: path.join(dir, 'logs'), linux: { security_context: { namespace_options: { network: 'NODE' } } } };
+    const rt = berthd.client.runtime;
+    const pod = (await rt.RunPodSandbox({ config })).pod_sandbox_id;
+    try {
+      const id = (await rt.CreateContainer({ pod_sandbox_id: pod, config: { metadata: { name: 'main', attempt: 0 }, image: { image: ref('busybox') }, command: ['echo', 'signed and running'], log_path: 'main.log' }, sandbox_config: config })).container_id;
+      await rt.StartContainer({ container_id: id });
+      const status = await until('the container to exit', async () => {
+        const s = (await rt.ContainerStatus({ container_id: id })).status!;
+        return s.state === 'CONTAINER_EXITED' ? s : undefined;
+      }, 30_000);
+      // What runs is what was verified: the container's image is the verified manifest's.
+      expect({ exit: status.exit_code, image: status.image_ref }).toEqual({ exit: 0, image: `${host}/trust/busybox@${digest}` });
+      expect(fs.readFileSync(path.join(dir, 'logs', 'main.log'), 'utf8')).toMatch(/ stdout F signed and running\n$/);
+    } finally {
+      await rt.RemovePodSandbox({ pod_sandbox_id: pod });
+    }
   });
 
   it("judges a pod's pull by its namespace's own policy, over the node's", async () => {
