@@ -15,8 +15,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../src/generated/runtime/v1/PodSandboxConfig';
 import { runBerthd, startBerthd, type BerthdHandle } from '../support/berthd';
-import { buildImage, jsonBlob, layer, MEDIA, type BuiltImage } from '../support/oci/image';
-import { pushBlob, pushImage, pushManifest } from '../support/oci/push';
+import { buildImage, buildIndex, jsonBlob, layer, MEDIA, type BuiltImage } from '../support/oci/image';
+import { pushBlob, pushImage, pushIndex, pushManifest } from '../support/oci/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { until } from '../support/until';
 import { busyboxImage } from '../../hack/images/busybox';
@@ -24,7 +24,7 @@ import { busyboxImage } from '../../hack/images/busybox';
 const run = promisify(execFile);
 
 /** The images of the table: what each is and how it is signed (set up in beforeAll). */
-const IMAGES = ['unsigned', 'signed', 'other-key', 'moved', 'tampered', 'unreachable', 'rejected'] as const;
+const IMAGES = ['unsigned', 'signed', 'other-key', 'moved', 'tampered', 'unreachable', 'rejected', 'index'] as const;
 type ImageName = (typeof IMAGES)[number];
 
 /** The policies of the table, by name (each also a namespace with that policy of its own). */
@@ -33,10 +33,10 @@ type PolicyName = (typeof POLICIES)[number];
 
 /** What the policies are written to mean (the oracle's answer must agree). */
 const EXPECTED: Record<PolicyName, Record<ImageName, boolean>> = {
-  'signed-by-a': { unsigned: false, signed: true, 'other-key': false, moved: false, tampered: false, unreachable: false, rejected: false },
-  'signed-by-b': { unsigned: false, signed: false, 'other-key': true, moved: false, tampered: false, unreachable: false, rejected: false },
-  'remap-moved': { unsigned: false, signed: true, 'other-key': false, moved: true, tampered: false, unreachable: false, rejected: true },
-  'accept-all': { unsigned: true, signed: true, 'other-key': true, moved: true, tampered: true, unreachable: true, rejected: true },
+  'signed-by-a': { unsigned: false, signed: true, 'other-key': false, moved: false, tampered: false, unreachable: false, rejected: false, index: true },
+  'signed-by-b': { unsigned: false, signed: false, 'other-key': true, moved: false, tampered: false, unreachable: false, rejected: false, index: false },
+  'remap-moved': { unsigned: false, signed: true, 'other-key': false, moved: true, tampered: false, unreachable: false, rejected: true, index: true },
+  'accept-all': { unsigned: true, signed: true, 'other-key': true, moved: true, tampered: true, unreachable: true, rejected: true, index: true },
 };
 
 describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
@@ -62,10 +62,10 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     return fpr;
   }
 
-  /** skopeo signs the image in place with the key (simple signing, to the lookaside staging dir). */
-  async function sign(image: string, fpr: string): Promise<void> {
+  /** skopeo signs the image in place with the key (simple signing, to the lookaside staging dir); an index and each of its images with all. */
+  async function sign(image: string, fpr: string, all = false): Promise<void> {
     // prettier-ignore
-    await run('skopeo', ['--policy', policyFile('accept-all'), '--registries.d', registriesD(), 'copy', '--quiet',
+    await run('skopeo', ['--policy', policyFile('accept-all'), '--registries.d', registriesD(), 'copy', '--quiet', ...(all ? ['--all'] : []),
       '--src-tls-verify=false', '--dest-tls-verify=false', '--sign-by', fpr, `docker://${ref(image)}`, `docker://${ref(image)}`], { env: env() });
   }
 
@@ -119,6 +119,10 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
 
     const digests = new Map<string, string>();
     for (const name of IMAGES) digests.set(name, await pushImage({ host, repository: `trust/${name}` }, imageOf(name), ['1']));
+    // index: two platforms; berth (as containers/image) judges the linux/amd64 manifest it runs.
+    const platforms = ['amd64', 'arm64'].map((architecture) => buildImage([layer([{ type: 'file', path: 'arch', content: architecture }])], {}, { platform: { os: 'linux', architecture } }));
+    await pushIndex({ host, repository: 'trust/index' }, platforms, buildIndex(platforms), ['1']);
+    await sign('index', fingerprints.a, true);
     for (const name of ['signed', 'unreachable', 'rejected'] as const) await sign(name, fingerprints.a);
     await sign('other-key', fingerprints.b);
     // moved: the signed image's manifest and signature under another repository (the signature names trust/signed).
@@ -137,6 +141,9 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     writePolicy('mirror-remapped', { 'upstream.test': [signedBy('a', { type: 'remapIdentity', prefix: 'upstream.test', signedPrefix: host })] });
     berthd = await startBerthd({
       configToml: [
+        '[metrics]',
+        'enabled = true',
+        'port = 0',
         '[image.trust]',
         `policy = "${policyFile('signed-by-a')}"`,
         `namespace_policy_dir = "${path.join(dir, 'policies')}"`,
@@ -305,6 +312,18 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     } finally {
       fs.rmSync(policyFile('broken'));
     }
+  });
+
+  it('counts verifications by result and requirement in berth_image_signature_verifications_total', async () => {
+    const line = berthd.output().split('\n').find((l) => l.includes('serving metrics'));
+    const port = (JSON.parse(line ?? '{}') as { address?: { port: number } }).address?.port;
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const count = (result: string, reason: string) => Number(new RegExp(`^berth_image_signature_verifications_total\\{result="${result}",reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    // The table alone: each policy judged every image (signedBy accepted and refused, reject, accept-all).
+    expect(count('accepted', 'signedBy')).toBeGreaterThanOrEqual(5);
+    expect(count('rejected', 'signedBy')).toBeGreaterThanOrEqual(10);
+    expect(count('rejected', 'reject')).toBeGreaterThanOrEqual(1);
+    expect(count('accepted', 'insecureAcceptAnything')).toBeGreaterThanOrEqual(IMAGES.length);
   });
 
   describe('sigstore signatures (cosign attachments)', () => {
