@@ -55,6 +55,9 @@ grep -rlI --include='*.js' --include='*.mjs' --include='*.cjs' -m1 '^#!' "$nm" |
   head -c 2 "$f" | grep -q '^#!' && rm -f "$f"
 done
 find "$nm" -depth -type d \( -name test -o -name tests -o -name benchmarks \) -exec rm -rf {} +
+# Source maps, and openpgp's builds for browsers (berthd requires dist/node/openpgp.min.cjs).
+find "$nm" -name '*.map' -type f -delete
+rm -rf "$nm/openpgp/dist/lightweight" "$nm"/openpgp/dist/openpgp.*
 find "$nm" -type f -perm /111 | while read -r f; do
   magic=$(head -c 4 "$f" | od -An -tx1 | tr -d ' \n')
   case "$magic" in 7f454c46 | 2321*) ;; *) chmod a-x "$f" ;; esac

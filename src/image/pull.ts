@@ -173,10 +173,10 @@ export class Puller {
    * one image under one trust policy are one pull; under different policies (pods of namespaces with
    * policies of their own), each is judged by its own.
    */
-  pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: PullRequester): Promise<ImageRecord> {
+  async pull(text: string, credentials: Credentials | undefined, signal?: AbortSignal, pod?: PullRequester): Promise<ImageRecord> {
     const ref = parseReference(text);
     const name = formatReference(ref);
-    const policy = this.deps.trust.policyFileFor(pod?.namespace);
+    const policy = await this.deps.trust.policyFileFor(pod?.namespace);
     const key = `${name}\0${policy}`;
     if (pod) this.deps.log.info({ image: name, pod: `${pod.namespace}/${pod.name}`, policy: policy || undefined, joined: this.pulls.running(key) !== undefined }, 'pull requested for a pod');
     const shared = this.pulls.do(key, () => this.run(ref, name, policy, credentials));

@@ -38,18 +38,17 @@ export interface TrustMetrics {
 
 const KUBERNETES_NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** A policy read once per change of its file (size and mtime). */
+/** A policy read once per change of its file (size, mtime, inode). */
 class PolicyCache {
   private readonly cache = new Map<string, { stamp: string; policy: Promise<TrustPolicy> }>();
 
-  get(file: string): Promise<TrustPolicy> | undefined {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  /** The policy in `file`, or undefined when there is no such file. */
+  async get(file: string): Promise<TrustPolicy | undefined> {
+    const st = await fs.promises.stat(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
       throw err;
-    }
+    });
+    if (!st) return undefined;
     const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
     const hit = this.cache.get(file);
     if (hit?.stamp === stamp) return hit.policy;
@@ -74,12 +73,12 @@ export class TrustVerifier {
   ) {}
 
   /** The policy file a pull for a pod of `namespace` is judged by ("" for none). */
-  policyFileFor(namespace: string | undefined): string {
+  async policyFileFor(namespace: string | undefined): Promise<string> {
     const dir = this.config.namespace_policy_dir;
     if (dir && namespace !== undefined) {
       if (!KUBERNETES_NAMESPACE.test(namespace)) throw new InvalidArgumentError(`sandbox_config.metadata.namespace ${JSON.stringify(namespace)} is not a Kubernetes namespace name`);
       const file = path.join(dir, `${namespace}.json`);
-      if (fs.existsSync(file)) return file;
+      if (await fs.promises.access(file).then(() => true, () => false)) return file;
     }
     return this.config.policy;
   }
@@ -114,9 +113,9 @@ export class TrustVerifier {
 
   private async load(file: string): Promise<TrustPolicy> {
     try {
-      const policy = this.policies.get(file);
+      const policy = await this.policies.get(file);
       if (!policy) throw new PolicyError(`${file} does not exist`);
-      return await policy;
+      return policy;
     } catch (err) {
       this.metrics?.verifications.inc({ result: 'rejected', reason: 'policy-error' });
       throw new FailedPreconditionError(`the trust policy cannot be applied: ${(err as Error).message}`);
