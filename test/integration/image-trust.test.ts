@@ -330,7 +330,14 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     let keys: Record<'right' | 'wrong', crypto.KeyPairKeyObjectResult>;
 
     /** Attaches a cosign signature to the image: the sha256-<hex>.sig tag, one simple-signing layer. */
-    async function attach(repository: string, digest: string, claims: { reference: string; digest: string }, key: crypto.KeyObject): Promise<void> {
+    /** Attaches a cosign signature; `vouch` adds the annotations of a keyless signature (certificate, chain, Rekor bundle). */
+    async function attach(
+      repository: string,
+      digest: string,
+      claims: { reference: string; digest: string },
+      key: crypto.KeyObject,
+      vouch: (payload: Buffer, signature: Buffer) => Record<string, string> = () => ({}),
+    ): Promise<void> {
       const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': claims.reference }, image: { 'docker-manifest-digest': claims.digest }, type: 'cosign container image signature' }, optional: null }));
       const signature = crypto.sign('sha256', payload, key);
       // Cross-checked with OpenSSL, which no one here wrote.
@@ -348,7 +355,7 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
         schemaVersion: 2,
         mediaType: MEDIA.ociManifest,
         config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-        layers: [{ mediaType: layerBlob.mediaType, digest: layerBlob.digest, size: layerBlob.size, annotations: { 'dev.cosignproject.cosign/signature': signature.toString('base64') } }],
+        layers: [{ mediaType: layerBlob.mediaType, digest: layerBlob.digest, size: layerBlob.size, annotations: { 'dev.cosignproject.cosign/signature': signature.toString('base64'), ...vouch(payload, signature) } }],
       });
       await pushManifest(target, `${digest.replace(':', '-')}.sig`, manifest);
     }
@@ -367,6 +374,109 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
       const wrongIdentity = await push('cosigned-wrong-identity');
       await attach('trust/cosigned-wrong-identity', wrongIdentity, { reference: ref('cosigned'), digest: wrongIdentity }, keys.right.privateKey);
       await push('cosign-unsigned');
+    });
+
+    describe('keyless: a Fulcio certificate, logged by Rekor', () => {
+      const issuer = 'https://issuer.berth.test';
+      const email = 'dev@berth.test';
+      let rekor: crypto.KeyPairKeyObjectResult;
+      let otherRekor: crypto.KeyPairKeyObjectResult;
+      const pki = () => path.join(dir, 'pki');
+      const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki(), stdio: ['ignore', 'pipe', 'pipe'] });
+
+      /** A CA (root, or intermediate under `parent`), as Fulcio's: key and certificate in pki/. */
+      function makeCa(name: string, parent?: string): void {
+        openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+        const ext = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+        if (!parent) {
+          openssl('req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-days', '2', '-out', `${name}.pem`, ...ext.flatMap((e) => ['-addext', e]));
+          return;
+        }
+        openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
+        fs.writeFileSync(path.join(pki(), `${name}.ext`), `${ext.join('\n')}\n`);
+        openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${parent}.pem`, '-CAkey', `${parent}.key`, '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+      }
+
+      /** A signing certificate as Fulcio issues one: code signing, the email as SAN, the OIDC issuer extension. */
+      function makeLeaf(name: string, ca: string, leafEmail: string, leafIssuer: string): { key: crypto.KeyObject; pem: string } {
+        openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+        openssl('req', '-new', '-key', `${name}.key`, '-subj', '/O=sigstore.dev', '-out', `${name}.csr`);
+        // prettier-ignore
+        fs.writeFileSync(path.join(pki(), `${name}.ext`), [
+          'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=codeSigning',
+          `subjectAltName=email:${leafEmail}`, `1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:${leafIssuer}`, '',
+        ].join('\n'));
+        openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+        return { key: crypto.createPrivateKey(fs.readFileSync(path.join(pki(), `${name}.key`))), pem: fs.readFileSync(path.join(pki(), `${name}.pem`), 'utf8') };
+      }
+
+      /** cosign's annotations for a keyless signature: the certificate, the chain, and Rekor's bundle (SET over the entry). */
+      const keyless =
+        (leafPem: string, chain: string, opts: { rekorKey?: crypto.KeyObject; integratedTime?: number; bundle?: boolean } = {}) =>
+        (payload: Buffer, signature: Buffer): Record<string, string> => {
+          const out: Record<string, string> = { 'dev.sigstore.cosign/certificate': leafPem, 'dev.sigstore.cosign/chain': chain };
+          if (opts.bundle === false) return out;
+          const body = Buffer.from(JSON.stringify({
+            apiVersion: '0.0.1',
+            kind: 'hashedrekord',
+            spec: {
+              data: { hash: { algorithm: 'sha256', value: crypto.createHash('sha256').update(payload).digest('hex') } },
+              signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(leafPem).toString('base64') } },
+            },
+          })).toString('base64');
+          const logID = crypto.createHash('sha256').update(rekor.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+          // Canonical JSON (RFC 8785 for these values): the keys sorted, no white space.
+          const entry = { body, integratedTime: opts.integratedTime ?? Math.floor(Date.now() / 1000), logID, logIndex: 7 };
+          const set = crypto.sign('sha256', Buffer.from(JSON.stringify(entry)), opts.rekorKey ?? rekor.privateKey);
+          out['dev.sigstore.cosign/bundle'] = JSON.stringify({ SignedEntryTimestamp: set.toString('base64'), Payload: entry });
+          return out;
+        };
+
+      beforeAll(async () => {
+        fs.mkdirSync(pki());
+        rekor = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        otherRekor = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        fs.writeFileSync(path.join(pki(), 'rekor.pub'), rekor.publicKey.export({ type: 'spki', format: 'pem' }));
+        makeCa('fulcio-root');
+        makeCa('fulcio-intermediate', 'fulcio-root');
+        makeCa('other-root');
+        const chain = fs.readFileSync(path.join(pki(), 'fulcio-intermediate.pem'), 'utf8');
+        writePolicy('keyless', {
+          [host]: [{ type: 'sigstoreSigned', fulcio: { caPath: path.join(pki(), 'fulcio-root.pem'), oidcIssuer: issuer, subjectEmail: email }, rekorPublicKeyPath: path.join(pki(), 'rekor.pub') }],
+        });
+        const cases: Array<[string, { key: crypto.KeyObject; pem: string }, Parameters<typeof keyless>[2]]> = [
+          ['keyless', makeLeaf('good', 'fulcio-intermediate', email, issuer), {}],
+          ['keyless-other-email', makeLeaf('other-email', 'fulcio-intermediate', 'mallory@berth.test', issuer), {}],
+          ['keyless-other-issuer', makeLeaf('other-issuer', 'fulcio-intermediate', email, 'https://evil.test'), {}],
+          ['keyless-other-ca', makeLeaf('other-ca', 'other-root', email, issuer), {}],
+          ['keyless-no-rekor', makeLeaf('no-rekor', 'fulcio-intermediate', email, issuer), { bundle: false }],
+          ['keyless-other-rekor', makeLeaf('other-rekor', 'fulcio-intermediate', email, issuer), { rekorKey: otherRekor.privateKey }],
+          ['keyless-logged-outside-validity', makeLeaf('late', 'fulcio-intermediate', email, issuer), { integratedTime: Math.floor(Date.now() / 1000) + 3 * 86400 }],
+        ];
+        for (const [name, leaf, opts] of cases) {
+          const digest = await pushImage({ host, repository: `trust/${name}` }, imageOf(name), ['1']);
+          await attach(`trust/${name}`, digest, { reference: ref(name), digest }, leaf.key, keyless(leaf.pem, chain, opts));
+        }
+      });
+
+      it.each([
+        ['keyless', ''],
+        ['keyless-other-email', 'the certificate is for mallory@berth.test, not dev@berth.test'],
+        ['keyless-other-issuer', 'the certificate\'s OIDC issuer "https://evil.test" is not "https://issuer.berth.test"'],
+        ['keyless-other-ca', 'the certificate does not chain to a Fulcio root of the policy'],
+        ['keyless-no-rekor', 'missing dev.sigstore.cosign/bundle annotation'],
+        ['keyless-other-rekor', 'not signed by a Rekor key of the policy'],
+        ['keyless-logged-outside-validity', 'is not valid at'],
+      ] as const)('%s', async (image, reason) => {
+        const result = await berthPull(image, 'keyless');
+        if (!reason) {
+          expect(result).toEqual({ ok: true });
+          const info = JSON.parse((await berthd.client.image.ImageStatus({ image: { image: ref(image) }, verbose: true })).info.info) as { trust: { admittedBy: string[] } };
+          expect(info.trust.admittedBy[0]).toMatch(new RegExp(`^sigstoreSigned: Fulcio certificate for ${email} \\(issuer ${issuer}\\), logged by Rekor at `));
+        } else {
+          expect(result).toMatchObject({ ok: false, code: 2, details: expect.stringContaining(reason) });
+        }
+      });
     });
 
     it.each([

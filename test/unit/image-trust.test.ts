@@ -102,7 +102,9 @@ describe('containers-policy.json', () => {
     await expect(parse({ default: [{ type: 'signedBy', keyPath: '/k' }] })).rejects.toThrow('keyType "" is not supported');
     await expect(parse({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: '/nonexistent.gpg' }] })).rejects.toThrow('reading /nonexistent.gpg');
     await expect(parse({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: Buffer.from('not a key').toString('base64') }] })).rejects.toThrow('the GPG keys do not parse');
-    await expect(parse({ default: [{ type: 'sigstoreSigned', fulcio: { caPath: '/ca' }, rekorPublicKeyPath: '/r' }] })).rejects.toThrow('are not supported by berth');
+    await expect(parse({ default: [{ type: 'sigstoreSigned', pki: { caRootsPath: '/ca' } }] })).rejects.toThrow('pki (certificates of a private CA without Fulcio) is not supported by berth');
+    await expect(parse({ default: [{ type: 'sigstoreSigned', fulcio: { caData: 'AA==', oidcIssuer: 'https://i', subjectEmail: 'e@x' } }] })).rejects.toThrow('the CA holds no PEM certificate');
+    await expect(parse({ default: [{ type: 'sigstoreSigned' }] })).rejects.toThrow('needs exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio');
     await expect(parse({ default: [{ type: 'insecureAcceptAnything', keyPath: '/k' }] })).rejects.toThrow('unknown key "keyPath"');
     await expect(parse({ default: [{ type: 'signedBy', keyType: 'GPGKeys', keyData: 'AA==', keyPath: '/k' }] })).rejects.toThrow('exactly one of keyPath, keyPaths, keyData');
     await expect(parse({ default: [{ type: 'reject' }], transports: { docker: { 'r.io': [{ type: 'mystery' }] } } })).rejects.toThrow('unknown requirement type "mystery"');

@@ -28,8 +28,10 @@ function requirement(r: Requirement): string {
     case 'signedBy':
       return `signedBy GPG ${r.keyring.fingerprints.join(',')}${identity(r.signedIdentity)}`;
     case 'sigstoreSigned': {
-      const ids = r.keys.map((k) => `sha256:${crypto.createHash('sha256').update(k.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16)}`);
-      return `sigstoreSigned keys ${ids.join(',')}${identity(r.signedIdentity)}`;
+      const id = (k: crypto.KeyObject) => `sha256:${crypto.createHash('sha256').update(k.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16)}`;
+      const signers = r.fulcio ? `fulcio ${r.fulcio.subjectEmail} from ${r.fulcio.oidcIssuer}` : `keys ${r.keys.map(id).join(',')}`;
+      const rekor = r.rekorKeys.length ? ` rekor ${r.rekorKeys.map(id).join(',')}` : '';
+      return `sigstoreSigned ${signers}${rekor}${identity(r.signedIdentity)}`;
     }
     default:
       return r.type;

@@ -2,18 +2,19 @@
 // and "transports.docker.<scope>", each a list of requirements that must all hold. Read strictly (an
 // unknown key, type or field is an error, as containers/image has it), with every key file read and
 // parsed when the policy is: a policy berth cannot apply refuses pulls, it is never half applied.
-import crypto, { type KeyObject } from 'node:crypto';
+import crypto, { X509Certificate, type KeyObject } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readKeyring, type Keyring } from './gpg';
 import type { SignedIdentity } from './identity';
+import type { FulcioTrust, SigstoreTrust } from './sigstore';
 import { parseReference } from '../reference';
 
 export type Requirement =
   | { type: 'insecureAcceptAnything' }
   | { type: 'reject' }
   | { type: 'signedBy'; keyring: Keyring; signedIdentity: SignedIdentity }
-  | { type: 'sigstoreSigned'; keys: KeyObject[]; signedIdentity: SignedIdentity };
+  | ({ type: 'sigstoreSigned'; signedIdentity: SignedIdentity } & SigstoreTrust);
 
 export interface TrustPolicy {
   /** The file it was read from. */
@@ -137,27 +138,62 @@ async function parseSignedBy(obj: Json, where: string): Promise<Requirement> {
   return { type: 'signedBy', keyring, signedIdentity: parseIdentity(obj.signedIdentity, `${where}.signedIdentity`) };
 }
 
-async function parseSigstoreSigned(obj: Json, where: string): Promise<Requirement> {
-  const keyless = ['fulcio', 'pki', 'rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'];
-  const used = keyless.filter((k) => obj[k] !== undefined);
-  if (used.length) throw new PolicyError(`${where}: ${used.join(', ')} (Fulcio certificates, PKI roots, Rekor) are not supported by berth: use public keys (keyPath, keyPaths, keyData, keyDatas)`);
-  object(obj, where, ['type', 'keyPath', 'keyPaths', 'keyData', 'keyDatas', 'signedIdentity']);
-  const [key, value] = oneOf(obj, where, ['keyPath', 'keyPaths', 'keyData', 'keyDatas']);
-  let pems: Buffer[];
-  if (key === 'keyPath') pems = [await readKeyFile(string(value, `${where}.keyPath`), where)];
-  else if (key === 'keyData') pems = [base64(value, `${where}.keyData`)];
-  else {
-    if (!Array.isArray(value) || value.length === 0) throw new PolicyError(`${where}.${key} must be a non-empty list`);
-    pems = await Promise.all(value.map((v, i) => (key === 'keyPaths' ? readKeyFile(string(v, `${where}.keyPaths[${i}]`), where) : base64(v, `${where}.keyDatas[${i}]`))));
-  }
-  const keys = pems.map((pem, i) => {
+/** One key source of a list: a path (read) or data (base64), each entry a file's bytes. */
+async function keyBlobs(obj: Json, where: string, single: [string, string], lists: [string, string]): Promise<Buffer[] | undefined> {
+  const [path1, data1] = single;
+  const [paths, datas] = lists;
+  const present = [path1, data1, paths, datas].filter((k) => obj[k] !== undefined);
+  if (present.length === 0) return undefined;
+  if (present.length > 1) throw new PolicyError(`${where}: at most one of ${[path1, data1, paths, datas].join(', ')} (has ${present.join(', ')})`);
+  const key = present[0];
+  const value = obj[key];
+  if (key === path1) return [await readKeyFile(string(value, `${where}.${key}`), where)];
+  if (key === data1) return [base64(value, `${where}.${key}`)];
+  if (!Array.isArray(value) || value.length === 0) throw new PolicyError(`${where}.${key} must be a non-empty list`);
+  return Promise.all(value.map((v, i) => (key === paths ? readKeyFile(string(v, `${where}.${key}[${i}]`), where) : base64(v, `${where}.${key}[${i}]`))));
+}
+
+function publicKeys(pems: Buffer[], where: string, what: string): KeyObject[] {
+  return pems.map((pem, i) => {
     try {
       return crypto.createPublicKey(pem);
     } catch (err) {
-      throw new PolicyError(`${where}: public key ${i + 1} is not a PEM public key: ${(err as Error).message}`);
+      throw new PolicyError(`${where}: ${what} ${i + 1} is not a PEM public key: ${(err as Error).message}`);
     }
   });
-  return { type: 'sigstoreSigned', keys, signedIdentity: parseIdentity(obj.signedIdentity, `${where}.signedIdentity`) };
+}
+
+/** fulcio: {caPath | caData, oidcIssuer, subjectEmail}: the CA's certificates, read now. */
+async function parseFulcio(value: unknown, where: string): Promise<FulcioTrust> {
+  const obj = object(value, where, ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']);
+  const [key, ca] = oneOf(obj, where, ['caPath', 'caData']);
+  const pem = (key === 'caPath' ? await readKeyFile(string(ca, `${where}.caPath`), where) : base64(ca, `${where}.caData`)).toString('utf8');
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new PolicyError(`${where}: the CA holds no PEM certificate`);
+  let roots: X509Certificate[];
+  try {
+    roots = blocks.map((b) => new X509Certificate(b));
+  } catch (err) {
+    throw new PolicyError(`${where}: a CA certificate does not parse: ${(err as Error).message}`);
+  }
+  return { roots, oidcIssuer: string(obj.oidcIssuer, `${where}.oidcIssuer`), subjectEmail: string(obj.subjectEmail, `${where}.subjectEmail`) };
+}
+
+async function parseSigstoreSigned(obj: Json, where: string): Promise<Requirement> {
+  if (obj.pki !== undefined) throw new PolicyError(`${where}: pki (certificates of a private CA without Fulcio) is not supported by berth: use public keys or fulcio`);
+  object(obj, where, ['type', 'keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas', 'signedIdentity']);
+  const keyPems = await keyBlobs(obj, where, ['keyPath', 'keyData'], ['keyPaths', 'keyDatas']);
+  if ((keyPems === undefined) === (obj.fulcio === undefined)) throw new PolicyError(`${where} needs exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio`);
+  const rekorPems = await keyBlobs(obj, where, ['rekorPublicKeyPath', 'rekorPublicKeyData'], ['rekorPublicKeyPaths', 'rekorPublicKeyDatas']);
+  const fulcio = obj.fulcio === undefined ? undefined : await parseFulcio(obj.fulcio, `${where}.fulcio`);
+  if (fulcio && !rekorPems) throw new PolicyError(`${where}: fulcio needs Rekor's public key (rekorPublicKeyPath or rekorPublicKeyData): a certificate is only checked at the time Rekor logged it`);
+  return {
+    type: 'sigstoreSigned',
+    keys: keyPems ? publicKeys(keyPems, where, 'public key') : [],
+    ...(fulcio ? { fulcio } : {}),
+    rekorKeys: rekorPems ? publicKeys(rekorPems, where, 'Rekor public key') : [],
+    signedIdentity: parseIdentity(obj.signedIdentity, `${where}.signedIdentity`),
+  };
 }
 
 async function parseRequirement(value: unknown, where: string): Promise<Requirement> {

@@ -9,6 +9,7 @@ import { NotFoundError } from '../../errors';
 import type { ImageReference } from '../reference';
 import type { FetchOptions, RegistryClient } from '../registry/client';
 import { readBody, request } from '../registry/http';
+import type { CosignSignature } from './sigstore';
 
 /** At most this many signatures per image, and this large each (containers/image: 128). */
 const MAX_SIGNATURES = 128;
@@ -17,6 +18,9 @@ const TIMEOUT_MS = 30_000;
 
 export const COSIGN_LAYER = 'application/vnd.dev.cosign.simplesigning.v1+json';
 export const COSIGN_SIGNATURE = 'dev.cosignproject.cosign/signature';
+const COSIGN_CERTIFICATE = 'dev.sigstore.cosign/certificate';
+const COSIGN_CHAIN = 'dev.sigstore.cosign/chain';
+const COSIGN_BUNDLE = 'dev.sigstore.cosign/bundle';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** Signatures could not be read (an unreachable lookaside, a registry's error): the image is refused. */
@@ -65,10 +69,6 @@ export async function lookasideSignatures(base: string, ref: ImageReference, dig
   }
 }
 
-export interface CosignSignature {
-  payload: Buffer;
-  signature: Buffer;
-}
 
 interface SignatureManifest {
   layers?: Array<{ mediaType?: string; digest?: string; size?: number; annotations?: Record<string, string> }>;
@@ -111,7 +111,14 @@ export async function cosignSignatures(client: RegistryClient, ref: ImageReferen
     const annotation = layer.annotations?.[COSIGN_SIGNATURE];
     if (!annotation) throw new SignatureFetchError(`a signature layer of ${tag} has no ${COSIGN_SIGNATURE} annotation`);
     if (typeof layer.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(layer.digest)) throw new SignatureFetchError(`a signature layer of ${tag} has no sha256 digest`);
-    out.push({ payload: await readBlob(client, sigRef, layer.digest, opts), signature: Buffer.from(annotation, 'base64') });
+    const vouch = layer.annotations ?? {};
+    out.push({
+      payload: await readBlob(client, sigRef, layer.digest, opts),
+      signature: Buffer.from(annotation, 'base64'),
+      ...(vouch[COSIGN_CERTIFICATE] ? { certificate: vouch[COSIGN_CERTIFICATE] } : {}),
+      ...(vouch[COSIGN_CHAIN] ? { chain: vouch[COSIGN_CHAIN] } : {}),
+      ...(vouch[COSIGN_BUNDLE] ? { bundle: vouch[COSIGN_BUNDLE] } : {}),
+    });
   }
   return out;
 }

@@ -2,7 +2,6 @@
 // whether the manifest about to be stored may be, before anything of the image is written. Every
 // requirement of the most specific scope must hold; a signature counts only if it verifies with a
 // policy key, signs this manifest's digest, and names an identity the requirement admits.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -16,6 +15,7 @@ import { parsePayload, type PayloadKind } from './payload';
 import { parsePolicy, PolicyError, type Requirement, type TrustPolicy } from './policy';
 import { loadRegistriesD, signatureSources } from './registries-d';
 import { mostSpecific } from './scopes';
+import { verifySigstoreSignature } from './sigstore';
 import { cosignSignatures, lookasideSignatures, SignatureFetchError } from './signature-fetch';
 
 /** What admitted an image: kept in its record, shown by ImageStatus verbose. */
@@ -134,11 +134,10 @@ export class TrustVerifier {
           return { payload: verified.payload, signer: `GPG key ${verified.fingerprint}` };
         });
       case 'sigstoreSigned':
-        return this.judgeSignatures(await signatures.cosign(), 'sigstore', ref, digest, req.signedIdentity, 'cosign', async (sig) => {
-          const index = req.keys.findIndex((key) => crypto.verify(key.asymmetricKeyType === 'ec' || key.asymmetricKeyType === 'rsa' ? 'sha256' : null, sig.payload, key, sig.signature));
-          if (index < 0) throw new Error('cryptographic signature verification failed: no policy key verifies it');
-          return { payload: sig.payload, signer: `sigstore key ${index + 1}` };
-        });
+        return this.judgeSignatures(await signatures.cosign(), 'sigstore', ref, digest, req.signedIdentity, 'cosign', async (sig) => ({
+          payload: sig.payload,
+          signer: verifySigstoreSignature(sig, req),
+        }));
     }
   }
 
