@@ -35,15 +35,15 @@ fi
 # Debian packages: the C toolchain and libraries of native/, the CNI plugins, CRIU (asked whether it can
 # checkpoint on this kernel), the test registry,
 # test-image sources, and the tools the tests drive (clang with libFuzzer and the sanitizer runtimes: the
-# helpers' ASan/UBSan build and the fuzz targets; lintian for the Debian package; skopeo and gnupg, which
-# sign test images and judge them as the oracle of berth's trust policy).
+# helpers' ASan/UBSan build and the fuzz targets; lintian for the Debian package; skopeo, podman and gnupg,
+# which sign test images and judge them as the oracles of berth's trust policy).
 PACKAGES=(
   build-essential pkg-config python3 make g++ musl-tools clang-14 libclang-rt-14-dev
   libseccomp-dev libcap-dev libjansson-dev zlib1g-dev libzstd-dev libssl-dev libsystemd-dev
   containernetworking-plugins iproute2 iptables nftables util-linux procps iputils-ping
   runc criu openssl ca-certificates
   docker-registry apache2-utils busybox-static zstd nginx apache2-bin
-  qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client lintian skopeo gnupg
+  qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client lintian skopeo podman gnupg
 )
 # What berth needs at run time: all a staged or bundled berth (--prebuilt) installs, where one is missing.
 RUNTIME_PACKAGES=(
@@ -203,6 +203,8 @@ install_packages "${PACKAGES[@]}"
 if systemctl is-enabled docker-registry >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 # nginx is installed only for critest's images (hack/images/critest); its service is not wanted.
 if systemctl is-enabled nginx >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# podman is installed only as an oracle of the trust tests: its CNI network is not wanted beside berth's.
+rm -f /etc/cni/net.d/87-podman-bridge.conflist
 
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent

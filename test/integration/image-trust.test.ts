@@ -1,6 +1,6 @@
 // Image trust (issue 22): berthd judges pulls by a containers-policy.json(5) policy, and its judgement
-// equals that of Debian's skopeo (containers/image, which CRI-O and podman use) on the same policy and
-// registries.d, for a table of images x policies. The GPG signatures are made by skopeo itself
+// equals that of Debian's skopeo and podman (containers/image, which CRI-O uses too) on the same policy
+// and registries.d, for a table of images x policies. The GPG signatures are made by skopeo itself
 // (`copy --sign-by`, simple signing, written to a lookaside directory the test serves over loopback HTTP).
 // Sigstore signatures are made here exactly as cosign lays them out (Debian's skopeo has sigstore off),
 // cross-checked with `openssl dgst -verify`, and judged against the published format.
@@ -31,6 +31,18 @@ type ImageName = (typeof IMAGES)[number];
 const POLICIES = ['signed-by-a', 'signed-by-b', 'remap-moved', 'accept-all'] as const;
 type PolicyName = (typeof POLICIES)[number];
 
+/** A decision: admitted, refused by the policy, or (podman only) a pull that fails before the policy speaks. */
+type Decision = boolean | 'cannot copy the signatures';
+
+/**
+ * Where podman's pull differs from its policy's decision: it stores an image's signatures with it, so it
+ * reads them even where the policy needs none, and an unreachable lookaside fails the pull. berth (like
+ * skopeo --remove-signatures) reads signatures only for a requirement that needs them.
+ */
+const PODMAN_PULL: Partial<Record<PolicyName, Partial<Record<ImageName, Decision>>>> = {
+  'accept-all': { unreachable: 'cannot copy the signatures' },
+};
+
 /** What the policies are written to mean (the oracle's answer must agree). */
 const EXPECTED: Record<PolicyName, Record<ImageName, boolean>> = {
   'signed-by-a': { unsigned: false, signed: true, 'other-key': false, moved: false, tampered: false, unreachable: false, rejected: false, index: true },
@@ -45,6 +57,8 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
   let lookasideServer: http.Server;
   let berthd: BerthdHandle;
   let host: string;
+  /** podman's stores (under /tmp: a short path). */
+  let podmanStore = '';
   const fingerprints: Record<'a' | 'b', string> = { a: '', b: '' };
   const env = () => ({ ...process.env, GNUPGHOME: path.join(dir, 'gnupg') });
   const ref = (image: string) => `${host}/trust/${image}:1`;
@@ -171,6 +185,7 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
     lookasideServer?.close();
     execFileSync('gpgconf', ['--kill', 'all'], { env: env() });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (podmanStore) fs.rmSync(podmanStore, { recursive: true, force: true });
   });
 
   const podIn = (namespace: string): PodSandboxConfig => ({ metadata: { name: 'p', namespace, uid: `uid-${namespace}`, attempt: 0 } });
@@ -187,29 +202,62 @@ describe('image trust: signature policy at pull', { timeout: 300_000 }, () => {
   }
 
   /**
+   * An oracle's decision from its exit: 0 admitted; a failure counts as a refusal only when it says the
+   * policy refused (anything else, such as a registry error, fails the test rather than pass for one).
+   */
+  async function oracle(cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Decision> {
+    try {
+      await run(cmd, args, { env: { ...env(), ...extraEnv } });
+      return true;
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr ?? String(err);
+      if (/Source image rejected/.test(stderr)) return false;
+      // podman's pull stores the signatures with the image, so it reads them whatever the policy.
+      if (/Error: reading signatures: /.test(stderr)) return 'cannot copy the signatures';
+      throw new Error(`${cmd} failed for another reason than the policy: ${stderr}`);
+    }
+  }
+
+  /**
    * skopeo's decision, with the same policy and registries.d. --remove-signatures: the copy itself must
    * not read signatures (it would fail on an unreachable lookaside under any policy); the policy still
    * reads them where a requirement needs them.
    */
-  async function skopeoPull(image: string, policy: PolicyName): Promise<boolean> {
+  async function skopeoPull(image: string, policy: PolicyName): Promise<Decision> {
     const out = path.join(dir, 'oracle', `${policy}-${image}`);
     fs.rmSync(out, { recursive: true, force: true });
     // prettier-ignore
-    const r = await run('skopeo', ['--policy', policyFile(policy), '--registries.d', registriesD(), 'copy', '--quiet', '--remove-signatures', '--src-tls-verify=false', `docker://${ref(image)}`, `dir:${out}`], { env: env() })
-      .then(() => true, () => false);
-    return r;
+    return oracle('skopeo', ['--policy', policyFile(policy), '--registries.d', registriesD(), 'copy', '--quiet', '--remove-signatures', '--src-tls-verify=false', `docker://${ref(image)}`, `dir:${out}`]);
   }
 
-  it.each(POLICIES)("decides as skopeo (containers/image) does for every image under the %s policy", async (policy) => {
-    const decisions: Record<string, { berth: boolean; skopeo: boolean }> = {};
+  /**
+   * podman's decision: a pull into a storage of its own per policy (vfs: nothing mounted; a short path:
+   * podman refuses a run root over 50 characters), reading the same registries.d (from
+   * $HOME/.config/containers/registries.d: podman has no flag for it).
+   */
+  async function podmanPull(image: string, policy: PolicyName): Promise<Decision> {
+    const home = path.join(dir, 'podman-home');
+    if (!fs.existsSync(home)) {
+      fs.mkdirSync(path.join(home, '.config', 'containers'), { recursive: true });
+      fs.symlinkSync(registriesD(), path.join(home, '.config', 'containers', 'registries.d'));
+      podmanStore = fs.mkdtempSync('/tmp/bpod-');
+    }
+    const store = path.join(podmanStore, policy);
+    // prettier-ignore
+    return oracle('podman', ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs', '--events-backend', 'none', '--cgroup-manager', 'cgroupfs',
+      'pull', '--quiet', '--signature-policy', policyFile(policy), '--tls-verify=false', `docker://${ref(image)}`], { HOME: home });
+  }
+
+  it.each(POLICIES)("decides as skopeo and podman (containers/image) do for every image under the %s policy", async (policy) => {
+    const decisions: Record<string, { berth: Decision; skopeo: Decision; podman: Decision }> = {};
     for (const image of IMAGES) {
       const berth = await berthPull(image, policy);
-      decisions[image] = { berth: berth.ok, skopeo: await skopeoPull(image, policy) };
+      decisions[image] = { berth: berth.ok, skopeo: await skopeoPull(image, policy), podman: await podmanPull(image, policy) };
       if (!berth.ok) expect(berth, image).toMatchObject({ code: 2, details: expect.stringMatching(/^SignatureValidationFailed: image /) });
       // Pulled images go, so that the next pull of it is judged from nothing.
       if (berth.ok) await berthd.client.image.RemoveImage({ image: { image: ref(image) } });
     }
-    const expected = Object.fromEntries(IMAGES.map((i) => [i, { berth: EXPECTED[policy][i], skopeo: EXPECTED[policy][i] }]));
+    const expected = Object.fromEntries(IMAGES.map((i) => [i, { berth: EXPECTED[policy][i], skopeo: EXPECTED[policy][i], podman: PODMAN_PULL[policy]?.[i] ?? EXPECTED[policy][i] }]));
     expect(decisions).toEqual(expected);
   });
 
