@@ -83,6 +83,7 @@ struct state
   bool oom_killed;
   struct oom_watch oom;   /* memory.events watched while the container runs (cgroup v2) */
   bool oom_watched;       /* the watch was set up */
+  struct oom_watch pod_oom;  /* the parent cgroup's memory.events: its counts include the container's */
   const char *error;      /* why the container never ran */
   struct timespec done_at;
   struct { pid_t pid; int status; } reaped[REAPED_MAX];
@@ -236,6 +237,21 @@ watch_oom (struct state *st)
       berth_error_release (&err);
     }
   st->oom_watched = ret > 0;
+  if (!st->oom_watched)
+    return;
+  /* The parent's counts are hierarchical and outlive the container's cgroup: they tell a kill whose
+   * notification was deferred past the exit and past systemd's removal of the scope (see
+   * container_exited). */
+  cleanup_free char *parent = strdup (st->o->oom_cgroup);
+  char *slash = parent ? strrchr (parent, '/') : NULL;
+  if (slash == NULL || slash == parent)
+    return;
+  *slash = '\0';
+  if (oom_watch_start (&st->pod_oom, parent, &err) < 0)
+    {
+      berth_error_print (stderr, "berth-monitor: watch the parent cgroup's OOM kills", err);
+      berth_error_release (&err);
+    }
 }
 
 static void
@@ -253,6 +269,28 @@ service_oom_watch (struct state *st)
     {
       st->oom_killed = true;
       oom_watch_close (&st->oom);
+    }
+}
+
+/* The parent's memory.events changed: a kill of the container's own (its watch tells), or of a sibling
+ * (its cgroup is still there and counts none): then the parent's count is the new baseline. */
+static void
+service_pod_oom_watch (struct state *st)
+{
+  berth_error_t err = NULL;
+  int ret = oom_watch_service (&st->pod_oom, &err);
+  if (st->oom_killed)
+    oom_watch_close (&st->pod_oom);
+  else if (ret > 0 && st->oom.fd >= 0)
+    {
+      service_oom_watch (st);
+      if (!st->oom_killed && st->oom.fd >= 0)
+        ret = oom_watch_rebase (&st->pod_oom, &err);
+    }
+  if (ret < 0)
+    {
+      berth_error_print (stderr, "berth-monitor: watch the parent cgroup's OOM kills", err);
+      berth_error_release (&err);
     }
 }
 
@@ -394,6 +432,15 @@ container_exited (struct state *st, int status)
       bool gone = err && (err->status == ENOENT || err->status == ENODEV);
       if (!(gone && st->oom_watched))
         berth_error_print (stderr, "berth-monitor: read the OOM kill count", err);
+      berth_error_release (&err);
+      /* Gone (systemd removed the scope once it was empty) before the watch was told of a kill: the
+       * kernel defers a notification that comes within 1/100 s of the last one (as the "max" events of
+       * the failed charges before an OOM kill do). A SIGKILL death while the parent counted a kill
+       * that no sibling accounts for (siblings' kills are taken into the baseline as they come) is
+       * that kill. */
+      if (gone && !st->oom_killed && WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL
+          && oom_watch_service (&st->pod_oom, &err) > 0)
+        st->oom_killed = true;
       berth_error_release (&err);
       return;
     }
@@ -552,6 +599,7 @@ enum
   P_CONTROL,
   P_STDIN,
   P_OOM,
+  P_OOM_POD,
   P_FIXED
 };
 
@@ -612,6 +660,7 @@ fill_pollset (struct state *st, int sfd, struct pollfd **fds, size_t *cap, size_
   f[P_STDIN] = (struct pollfd) { pending ? st->input.fd : -1, POLLOUT, 0 };
   /* Only POLLPRI (and POLLERR) tell a change: a kernfs file, like any file, always polls readable. */
   f[P_OOM] = (struct pollfd) { st->oom.fd, POLLPRI, 0 };
+  f[P_OOM_POD] = (struct pollfd) { st->pod_oom.fd, POLLPRI, 0 };
   size_t i = P_FIXED;
   /* While the container has not taken the last input, clients are not read (nor polled for
    * input, which would spin on their pending data): their own sends block, not the monitor.
@@ -651,6 +700,8 @@ service_fixed (struct state *st, int sfd, struct pollfd *fds, berth_error_t *err
    * can come after the exit, and the read at the exit is what is left. */
   if (fds[P_OOM].fd >= 0 && (fds[P_OOM].revents & (POLLPRI | POLLERR)))
     service_oom_watch (st);
+  if (fds[P_OOM_POD].fd >= 0 && (fds[P_OOM_POD].revents & (POLLPRI | POLLERR)))
+    service_pod_oom_watch (st);
   if (ready (&fds[P_SIGNAL]) && on_signals (st, sfd, err) < 0)
     return -1;
   if (st->out_fd >= 0 && ready (&fds[P_OUT]) && drain (st, &st->out_fd, &st->out, ATTACH_STDOUT, err) < 0)
@@ -797,6 +848,7 @@ run (const struct options *o, berth_error_t *err)
   control_init (&st->control, on_control, st);
   input_init (&st->input);
   oom_watch_init (&st->oom);
+  oom_watch_init (&st->pod_oom);
 
   cleanup_close int sfd = -1;
   int ret = setup (st, &sfd, err);
@@ -818,6 +870,7 @@ run (const struct options *o, berth_error_t *err)
   control_close (&st->control);
   console_close (&st->console);
   oom_watch_close (&st->oom);
+  oom_watch_close (&st->pod_oom);
   if (st->out_fd >= 0)
     close (st->out_fd);
   if (st->err_fd >= 0)

@@ -159,3 +159,19 @@ oom_watch_service (struct oom_watch *w, berth_error_t *err)
     }
   return count > w->baseline ? 1 : 0;
 }
+
+int
+oom_watch_rebase (struct oom_watch *w, berth_error_t *err)
+{
+  if (w->fd < 0)
+    return 0;
+  bool gone = false;
+  long count = 0;
+  if (watch_read (w, &count, &gone, err) < 0 || gone)
+    {
+      oom_watch_close (w);
+      return gone ? 0 : -1;
+    }
+  w->baseline = count;
+  return 0;
+}

@@ -34,6 +34,10 @@ int oom_watch_start (struct oom_watch *w, const char *dir, berth_error_t *err);
  * closed too (a file not read again would poll POLLPRI for ever), and -1 returned. */
 int oom_watch_service (struct oom_watch *w, berth_error_t *err);
 
+/* Takes the file's current count as the new baseline (a change that was not the container's). Returns
+ * 0, or -1 on error; a cgroup gone closes the watch. */
+int oom_watch_rebase (struct oom_watch *w, berth_error_t *err);
+
 void oom_watch_close (struct oom_watch *w);
 
 #endif

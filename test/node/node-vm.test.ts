@@ -248,7 +248,7 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
     return id;
   }
 
-  const info = async (id: string) => JSON.parse((await rt().ContainerStatus({ container_id: id, verbose: true })).info.info) as { cgroup: string; pid: number };
+  const info = async (id: string) => JSON.parse((await rt().ContainerStatus({ container_id: id, verbose: true })).info.info) as { cgroup: string; pid: number; monitorPid: number };
   const cgFile = async (cgroup: string, file: string) => (await vm.sshOk(`cat /sys/fs/cgroup${cgroup}/${file}`)).trim();
   const exec = async (id: string, cmd: string) => {
     const r = await rt().ExecSync({ container_id: id, cmd: ['sh', '-c', cmd], timeout: '30' });
@@ -360,6 +360,33 @@ describe.each(['cgroupfs', 'systemd'] as const)('node VM: cgroup v2 with the %s 
     expect((await exec(id, 'cat /proc/self/cgroup')).out).toBe('0::/');
     await rt().RemovePodSandbox({ pod_sandbox_id: podId });
     await expectNothingLeft(podId, [id], podCgroup);
+  });
+
+  it("reports OOMKilled when the kill is seen only after the container's cgroup is gone (its monitor stopped meanwhile)", async () => {
+    const podUid = uid();
+    const pod = podConfig('late-oom', podUid, await kubeletParent(podUid), false);
+    const podId = (await rt().RunPodSandbox({ config: pod })).pod_sandbox_id;
+    // It eats memory past its limit once /tmp/go appears: after its monitor is stopped.
+    const script = 'while [ ! -e /tmp/go ]; do sleep 0.2; done; a=xxxxxxxx; while :; do a="$a$a"; done';
+    const id = await runContainer(podId, pod, ctrConfig('oom', script, { memory_limit_in_bytes: String(32 * MiB) }));
+    const { pid, cgroup, monitorPid } = await info(id);
+    await vm.sshOk(`kill -STOP ${monitorPid}`);
+    try {
+      await vm.sshOk(`touch /proc/${pid}/root/tmp/go`);
+      // Killed, and its cgroup emptied (with the systemd driver, removed with its scope) while the monitor sleeps.
+      const events = `/sys/fs/cgroup${cgroup}/cgroup.events`;
+      await waitFor('the OOM kill', async () => ((await vm.ssh(`test ! -e ${events} || grep -q '^populated 0' ${events}`)).code === 0 ? true : undefined));
+      if (driver === 'systemd') await waitFor("systemd to remove the scope's cgroup", async () => ((await vm.ssh(`test -e /sys/fs/cgroup${cgroup}`)).code !== 0 ? true : undefined));
+    } finally {
+      await vm.sshOk(`kill -CONT ${monitorPid}`);
+    }
+    const exited = await waitFor('the exit', async () => {
+      const s = (await rt().ContainerStatus({ container_id: id })).status!;
+      return s.state === 'CONTAINER_EXITED' ? s : undefined;
+    });
+    expect({ exitCode: exited.exit_code, reason: exited.reason }).toEqual({ exitCode: 137, reason: 'OOMKilled' });
+    await rt().RemovePodSandbox({ pod_sandbox_id: podId });
+    await expectNothingLeft(podId, [id]);
   });
 
   it('keeps containers, their units and their logs going across `systemctl restart berth`', async () => {
