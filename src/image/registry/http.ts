@@ -3,6 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { ResourceExhaustedError } from '../../errors';
 
 export interface RequestOptions {
@@ -76,7 +77,8 @@ export async function request(target: string, opts: RequestOptions): Promise<Inc
   }
 }
 
-export async function readBody(res: IncomingMessage, limit: number): Promise<Buffer> {
+/** A response's (or any stream's) bytes, up to `limit`: more is RESOURCE_EXHAUSTED. */
+export async function readBody(res: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res) {

@@ -2,12 +2,12 @@
 // and "transports.docker.<scope>", each a list of requirements that must all hold. Read strictly (an
 // unknown key, type or field is an error, as containers/image has it), with every key file read and
 // parsed when the policy is: a policy berth cannot apply refuses pulls, it is never half applied.
-import crypto, { X509Certificate, type KeyObject } from 'node:crypto';
+import crypto, { type KeyObject, type X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readKeyring, type Keyring } from './gpg';
 import type { SignedIdentity } from './identity';
-import type { FulcioTrust, SigstoreTrust } from './sigstore';
+import { pemCertificates, type FulcioTrust, type SigstoreTrust } from './sigstore';
 import { parseReference } from '../reference';
 
 export type Requirement =
@@ -60,6 +60,18 @@ function base64(value: unknown, where: string): Buffer {
   const text = string(value, where);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new PolicyError(`${where} is not base64`);
   return Buffer.from(text, 'base64');
+}
+
+/**
+ * The bytes a key field names, by the field's kind: a file (…Path), base64 data (…Data), or a non-empty
+ * list of either (…Paths, …Datas).
+ */
+async function keySource(key: string, value: unknown, where: string): Promise<Buffer[]> {
+  const field = `${where}.${key}`;
+  const one = (v: unknown, at: string) => (/Paths?$/.test(key) ? readKeyFile(string(v, at), where) : Promise.resolve(base64(v, at)));
+  if (!/s$/.test(key)) return [await one(value, field)];
+  if (!Array.isArray(value) || value.length === 0) throw new PolicyError(`${field} must be a non-empty list`);
+  return Promise.all(value.map((v, i) => one(v, `${field}[${i}]`)));
 }
 
 /** Whether a remapIdentity prefix is a host[:port] or a name under one. */
@@ -122,13 +134,7 @@ async function parseSignedBy(obj: Json, where: string): Promise<Requirement> {
   object(obj, where, ['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity']);
   if (obj.keyType !== 'GPGKeys') throw new PolicyError(`${where}: keyType ${JSON.stringify(obj.keyType ?? '')} is not supported (only "GPGKeys")`);
   const [key, value] = oneOf(obj, where, ['keyPath', 'keyPaths', 'keyData']);
-  let blobs: Buffer[];
-  if (key === 'keyPath') blobs = [await readKeyFile(string(value, `${where}.keyPath`), where)];
-  else if (key === 'keyData') blobs = [base64(value, `${where}.keyData`)];
-  else {
-    if (!Array.isArray(value) || value.length === 0) throw new PolicyError(`${where}.keyPaths must be a non-empty list`);
-    blobs = await Promise.all(value.map((p, i) => readKeyFile(string(p, `${where}.keyPaths[${i}]`), where)));
-  }
+  const blobs = await keySource(key, value, where);
   let keyring: Keyring;
   try {
     keyring = await readKeyring(blobs);
@@ -138,19 +144,12 @@ async function parseSignedBy(obj: Json, where: string): Promise<Requirement> {
   return { type: 'signedBy', keyring, signedIdentity: parseIdentity(obj.signedIdentity, `${where}.signedIdentity`) };
 }
 
-/** One key source of a list: a path (read) or data (base64), each entry a file's bytes. */
-async function keyBlobs(obj: Json, where: string, single: [string, string], lists: [string, string]): Promise<Buffer[] | undefined> {
-  const [path1, data1] = single;
-  const [paths, datas] = lists;
-  const present = [path1, data1, paths, datas].filter((k) => obj[k] !== undefined);
+/** At most one of the key fields: its bytes, or undefined when none is given. */
+async function optionalKeySource(obj: Json, where: string, keys: readonly string[]): Promise<Buffer[] | undefined> {
+  const present = keys.filter((k) => obj[k] !== undefined);
   if (present.length === 0) return undefined;
-  if (present.length > 1) throw new PolicyError(`${where}: at most one of ${[path1, data1, paths, datas].join(', ')} (has ${present.join(', ')})`);
-  const key = present[0];
-  const value = obj[key];
-  if (key === path1) return [await readKeyFile(string(value, `${where}.${key}`), where)];
-  if (key === data1) return [base64(value, `${where}.${key}`)];
-  if (!Array.isArray(value) || value.length === 0) throw new PolicyError(`${where}.${key} must be a non-empty list`);
-  return Promise.all(value.map((v, i) => (key === paths ? readKeyFile(string(v, `${where}.${key}[${i}]`), where) : base64(v, `${where}.${key}[${i}]`))));
+  if (present.length > 1) throw new PolicyError(`${where}: at most one of ${keys.join(', ')} (has ${present.join(', ')})`);
+  return keySource(present[0], obj[present[0]], where);
 }
 
 function publicKeys(pems: Buffer[], where: string, what: string): KeyObject[] {
@@ -167,24 +166,23 @@ function publicKeys(pems: Buffer[], where: string, what: string): KeyObject[] {
 async function parseFulcio(value: unknown, where: string): Promise<FulcioTrust> {
   const obj = object(value, where, ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']);
   const [key, ca] = oneOf(obj, where, ['caPath', 'caData']);
-  const pem = (key === 'caPath' ? await readKeyFile(string(ca, `${where}.caPath`), where) : base64(ca, `${where}.caData`)).toString('utf8');
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new PolicyError(`${where}: the CA holds no PEM certificate`);
+  const [pem] = await keySource(key, ca, where);
   let roots: X509Certificate[];
   try {
-    roots = blocks.map((b) => new X509Certificate(b));
+    roots = pemCertificates(pem.toString('utf8'));
   } catch (err) {
     throw new PolicyError(`${where}: a CA certificate does not parse: ${(err as Error).message}`);
   }
+  if (roots.length === 0) throw new PolicyError(`${where}: the CA holds no PEM certificate`);
   return { roots, oidcIssuer: string(obj.oidcIssuer, `${where}.oidcIssuer`), subjectEmail: string(obj.subjectEmail, `${where}.subjectEmail`) };
 }
 
 async function parseSigstoreSigned(obj: Json, where: string): Promise<Requirement> {
   if (obj.pki !== undefined) throw new PolicyError(`${where}: pki (certificates of a private CA without Fulcio) is not supported by berth: use public keys or fulcio`);
   object(obj, where, ['type', 'keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas', 'signedIdentity']);
-  const keyPems = await keyBlobs(obj, where, ['keyPath', 'keyData'], ['keyPaths', 'keyDatas']);
+  const keyPems = await optionalKeySource(obj, where, ['keyPath', 'keyData', 'keyPaths', 'keyDatas']);
   if ((keyPems === undefined) === (obj.fulcio === undefined)) throw new PolicyError(`${where} needs exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio`);
-  const rekorPems = await keyBlobs(obj, where, ['rekorPublicKeyPath', 'rekorPublicKeyData'], ['rekorPublicKeyPaths', 'rekorPublicKeyDatas']);
+  const rekorPems = await optionalKeySource(obj, where, ['rekorPublicKeyPath', 'rekorPublicKeyData', 'rekorPublicKeyPaths', 'rekorPublicKeyDatas']);
   const fulcio = obj.fulcio === undefined ? undefined : await parseFulcio(obj.fulcio, `${where}.fulcio`);
   if (fulcio && !rekorPems) throw new PolicyError(`${where}: fulcio needs Rekor's public key (rekorPublicKeyPath or rekorPublicKeyData): a certificate is only checked at the time Rekor logged it`);
   return {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { NotFoundError } from '../../errors';
+import { NotFoundError, ResourceExhaustedError } from '../../errors';
 import type { ImageReference } from '../reference';
 import type { FetchOptions, RegistryClient } from '../registry/client';
 import { readBody, request } from '../registry/http';
@@ -76,17 +76,10 @@ interface SignatureManifest {
 
 async function readBlob(client: RegistryClient, ref: ImageReference, digest: string, opts: FetchOptions): Promise<Buffer> {
   const blob = await client.openBlob(ref, digest, opts);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of blob.stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_SIGNATURE_BYTES) {
-      blob.stream.destroy();
-      throw new SignatureFetchError(`signature payload ${digest} is larger than ${MAX_SIGNATURE_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const body = Buffer.concat(chunks);
+  const body = await readBody(blob.stream, MAX_SIGNATURE_BYTES).catch((err: Error) => {
+    if (err instanceof ResourceExhaustedError) throw new SignatureFetchError(`signature payload ${digest} is larger than ${MAX_SIGNATURE_BYTES} bytes`);
+    throw err;
+  });
   if (`sha256:${createHash('sha256').update(body).digest('hex')}` !== digest) throw new SignatureFetchError(`signature payload ${digest} does not match its digest`);
   return body;
 }

@@ -79,7 +79,8 @@ function verifyRekorBundle(sig: CosignSignature, rekorKeys: KeyObject[], signer:
   return new Date((p.integratedTime as number) * 1000);
 }
 
-function pemCertificates(text: string | undefined): X509Certificate[] {
+/** The certificates of a PEM text (none for none); throws when one does not parse. */
+export function pemCertificates(text: string | undefined): X509Certificate[] {
   if (!text) return [];
   return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
 }

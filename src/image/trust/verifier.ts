@@ -13,9 +13,9 @@ import { verifyGpgSignature } from './gpg';
 import { identityAdmits, type SignedIdentity } from './identity';
 import { parsePayload, type PayloadKind } from './payload';
 import { parsePolicy, PolicyError, type Requirement, type TrustPolicy } from './policy';
-import { loadRegistriesD, signatureSources } from './registries-d';
+import { loadRegistriesD, signatureSources, type SignatureSources } from './registries-d';
 import { mostSpecific } from './scopes';
-import { verifySigstoreSignature } from './sigstore';
+import { verifySigstoreSignature, type CosignSignature } from './sigstore';
 import { cosignSignatures, lookasideSignatures, SignatureFetchError } from './signature-fetch';
 
 /** What admitted an image: kept in its record, shown by ImageStatus verbose. */
@@ -169,7 +169,7 @@ export class TrustVerifier {
   }
 
   /** Where `ref`'s signatures are, from registries.d (read per pull: it is a few small files). */
-  async sources(ref: ImageReference) {
+  async sources(ref: ImageReference): Promise<SignatureSources> {
     try {
       return signatureSources(await loadRegistriesD(this.config.registries_d), ref);
     } catch (err) {
@@ -184,8 +184,9 @@ export class TrustVerifier {
 
 /** An image's signatures, fetched once per pull, and only if a requirement needs them. */
 class SignatureSet {
+  private sourcesOf?: Promise<SignatureSources>;
   private gpgList?: Promise<Buffer[] | Error>;
-  private cosignList?: Promise<Awaited<ReturnType<typeof cosignSignatures>> | Error>;
+  private cosignList?: Promise<CosignSignature[] | Error>;
 
   constructor(
     private readonly verifier: TrustVerifier,
@@ -194,14 +195,19 @@ class SignatureSet {
     private readonly opts: FetchOptions,
   ) {}
 
+  /** registries.d, read once for both kinds of signature. */
+  private sources(): Promise<SignatureSources> {
+    this.sourcesOf ??= this.verifier.sources(this.ref);
+    return this.sourcesOf;
+  }
+
   gpg(): Promise<Buffer[] | Error> {
-    this.gpgList ??= this.verifier.sources(this.ref).then((s) => lookasideSignatures(s.lookaside, this.ref, this.digest, this.opts.signal)).catch(fetchFailure);
+    this.gpgList ??= this.sources().then((s) => lookasideSignatures(s.lookaside, this.ref, this.digest, this.opts.signal)).catch(fetchFailure);
     return this.gpgList;
   }
 
-  cosign() {
-    this.cosignList ??= this.verifier
-      .sources(this.ref)
+  cosign(): Promise<CosignSignature[] | Error> {
+    this.cosignList ??= this.sources()
       .then((s) => (s.useSigstoreAttachments ? cosignSignatures(this.verifier.registry, this.ref, this.digest, this.opts) : []))
       .catch(fetchFailure);
     return this.cosignList;
